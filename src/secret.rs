@@ -1,0 +1,136 @@
+//! Secrets (webhook URLs, tokens, signing keys) as a type that never prints its value.
+//!
+//! In the config a secret is `{ env = "NAME" }`, `{ file = "path" }` or, discouraged, a plain
+//! string. A relative `file` is looked up in systemd's `$CREDENTIALS_DIRECTORY` first, so
+//! `LoadCredential=slack:/etc/earshot/slack.url` pairs with `url = { file = "slack" }`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Where a secret comes from, as written in the config. Its `Debug` names the place, never the value.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Secret {
+    /// Read from this environment variable.
+    Env { env: String },
+    /// Read from this file (trailing newline trimmed).
+    File { file: PathBuf },
+    /// Written in the config itself: works, but `earshot check` warns.
+    Plain(String),
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Env { env } => write!(f, "Secret(env {env})"),
+            Secret::File { file } => write!(f, "Secret(file {})", file.display()),
+            Secret::Plain(_) => f.write_str("Secret(inline, redacted)"),
+        }
+    }
+}
+
+/// Why a secret could not be read. Names the place, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set or empty: export it, or use {{ file = \"...\" }}")]
+    MissingEnv(String),
+    #[error("cannot read secret file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("secret file {0} is empty")]
+    EmptyFile(String),
+}
+
+impl Secret {
+    /// Reads the value now (env and files can change between reloads).
+    pub fn resolve(&self) -> Result<SecretValue, SecretError> {
+        match self {
+            Secret::Env { env } => match std::env::var(env) {
+                Ok(v) if !v.trim().is_empty() => Ok(SecretValue(v.trim().to_string())),
+                _ => Err(SecretError::MissingEnv(env.clone())),
+            },
+            Secret::File { file } => {
+                let path = match std::env::var_os("CREDENTIALS_DIRECTORY") {
+                    Some(dir) if file.is_relative() && PathBuf::from(&dir).join(file).exists() => {
+                        PathBuf::from(dir).join(file)
+                    }
+                    _ => file.clone(),
+                };
+                let text = std::fs::read_to_string(&path).map_err(|e| SecretError::File {
+                    path: path.display().to_string(),
+                    reason: e.kind().to_string(),
+                })?;
+                let v = text.trim();
+                if v.is_empty() {
+                    return Err(SecretError::EmptyFile(path.display().to_string()));
+                }
+                Ok(SecretValue(v.to_string()))
+            }
+            Secret::Plain(v) => Ok(SecretValue(v.clone())),
+        }
+    }
+
+    /// True for a secret written into the config file itself.
+    pub fn is_inline(&self) -> bool {
+        matches!(self, Secret::Plain(_))
+    }
+}
+
+/// A resolved secret. `Debug` and `Display` are redacted; `expose()` is the only way to the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    /// Wraps a value (tests, and values built in code).
+    pub fn new(v: impl Into<String>) -> Self {
+        SecretValue(v.into())
+    }
+
+    /// The value itself: pass it straight to the HTTP client, never to a formatter.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue(redacted)")
+    }
+}
+
+impl fmt::Display for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_show_the_value() {
+        let s = Secret::Plain("https://hooks.slack.com/services/CANARY".into());
+        assert!(!format!("{s:?}").contains("CANARY"));
+        let v = s.resolve().unwrap();
+        assert!(!format!("{v:?} {v}").contains("CANARY"));
+        assert_eq!(v.expose(), "https://hooks.slack.com/services/CANARY");
+    }
+
+    #[test]
+    fn missing_env_names_the_variable() {
+        let s = Secret::Env { env: "EARSHOT_TEST_SURELY_UNSET_VAR".into() };
+        let e = s.resolve().unwrap_err();
+        assert!(e.to_string().contains("EARSHOT_TEST_SURELY_UNSET_VAR"));
+    }
+
+    #[test]
+    fn file_secret_is_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tok");
+        std::fs::write(&p, "abc\n").unwrap();
+        let s = Secret::File { file: p };
+        assert_eq!(s.resolve().unwrap().expose(), "abc");
+    }
+}
