@@ -1,8 +1,188 @@
-//! The TOML configuration: types, defaults, and one pure validation pass.
+//! The TOML configuration: types with their defaults, loading, and one pure validation pass
+//! that reports every problem at once, each with its key path and what to write instead.
+//!
+//! Every field's `///` comment is the user documentation; `config/earshot.example.toml` shows
+//! every key and is loaded by a test so that it cannot rot.
 
-use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use crate::duration::Dur;
+use crate::query::Query;
 use crate::secret::Secret;
+use crate::urgency::Level;
+
+/// Where `--config` points when neither the flag nor `$EARSHOT_CONFIG` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/earshot/earshot.toml";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub daemon: DaemonConfig,
+    pub scoring: ScoringConfig,
+    pub sources: Vec<SourceConfig>,
+    pub watches: Vec<WatchConfig>,
+    pub sinks: Vec<SinkConfig>,
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[daemon]`: process-wide settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Directory holding the SQLite database (`earshot.db`). Relative paths are taken from the
+    /// directory the daemon runs in.
+    pub state_dir: PathBuf,
+    /// Sent with every request: platforms ask for a descriptive one with a way to reach you.
+    pub user_agent: String,
+    /// Longest wait to open a connection.
+    pub connect_timeout: Dur,
+    /// Longest wait for a whole request, body included.
+    pub timeout: Dur,
+    /// Largest reply accepted from a source, in bytes, counted after decompression.
+    pub max_body: u64,
+    /// Most redirects followed for one request.
+    pub max_redirects: usize,
+    /// Requests per second allowed to one host, across all sources on it.
+    pub per_host_rps: f64,
+    /// Longest back-off after repeated failures of a source (it never gives up).
+    pub max_backoff: Dur,
+    /// Random spread added to each source's schedule, so sources on one host do not poll in step.
+    pub jitter: Dur,
+    /// How long SIGTERM waits for deliveries in flight before exiting.
+    pub shutdown_timeout: Dur,
+    /// Deliveries that keep failing are parked as dead after this long (visible in `status`).
+    pub delivery_give_up_after: Dur,
+    /// Log filter when neither `--log-level` nor `RUST_LOG` is given (`info`, `debug`, `earshot=trace`).
+    pub log: String,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            state_dir: PathBuf::from("/var/lib/earshot"),
+            user_agent: concat!("earshot/", env!("CARGO_PKG_VERSION")).to_string(),
+            connect_timeout: Dur::secs(10),
+            timeout: Dur::secs(30),
+            max_body: 15 * 1024 * 1024,
+            max_redirects: 5,
+            per_host_rps: 1.0,
+            max_backoff: Dur::secs(6 * 3600),
+            jitter: Dur::secs(30),
+            shutdown_timeout: Dur::secs(20),
+            delivery_give_up_after: Dur::secs(3 * 86_400),
+            log: "info".to_string(),
+        }
+    }
+}
+
+/// `[scoring]`: how urgency is computed. `earshot score` shows the effect of each setting.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoringConfig {
+    /// Complaint and urgent phrases with their weight (points of urgency). Replaces the built-in
+    /// list when given; leave it out to keep the defaults (see `earshot score --help`).
+    pub phrases: Option<BTreeMap<String, u8>>,
+    /// Phrases added to the list in use (built-in or `phrases`).
+    pub extra_phrases: BTreeMap<String, u8>,
+    /// Names of your brand: a question that names one of them is "aimed at the brand".
+    /// Defaults to none; watches' names are added automatically.
+    pub brands: Vec<String>,
+    /// Urgency thresholds for each level.
+    pub levels: LevelThresholds,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            phrases: None,
+            extra_phrases: BTreeMap::new(),
+            brands: Vec::new(),
+            levels: LevelThresholds::default(),
+        }
+    }
+}
+
+/// `[scoring.levels]`: the least urgency for each level (0-100, increasing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LevelThresholds {
+    pub normal: u8,
+    pub high: u8,
+    pub critical: u8,
+}
+
+impl Default for LevelThresholds {
+    fn default() -> Self {
+        LevelThresholds { normal: 25, high: 50, critical: 75 }
+    }
+}
+
+/// The platforms earshot can poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Feed,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Feed => "feed",
+        }
+    }
+}
+
+/// One `[[source]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Stable name: the store keys this source's mentions and state by it. Renaming it makes a new source.
+    pub id: String,
+    pub kind: SourceKind,
+    /// Feed URL: `https://...`, `file:///...` or a plain path.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Poll interval (`"10m"`). Give `every` or `cron`; neither means every 10 minutes.
+    #[serde(default)]
+    pub every: Option<Dur>,
+    /// Six-field cron expression with seconds (`"0 */10 * * * *"`), in UTC.
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// Alert on what the first poll finds. Off by default: the first poll seeds history silently.
+    #[serde(default)]
+    pub backfill: bool,
+    /// Set to false to keep the source configured but not polled.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Default poll interval.
+pub const DEFAULT_EVERY: Duration = Duration::from_secs(600);
+
+/// One `[[watch]]` table: a named query over some sources.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    pub name: String,
+    /// Query language: terms, "phrases", OR, NOT/-term, (), prefix*, title: author: site: lang: type:.
+    pub query: String,
+    /// Source ids this watch reads; all sources when left out.
+    #[serde(default)]
+    pub sources: Option<Vec<String>>,
+    /// Free labels, for routing and digests.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
 
 /// Chat targets earshot can send to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -12,6 +192,21 @@ pub enum SinkKind {
     Discord,
     Webhook,
     Stdout,
+}
+
+impl SinkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkKind::Slack => "slack",
+            SinkKind::Discord => "discord",
+            SinkKind::Webhook => "webhook",
+            SinkKind::Stdout => "stdout",
+        }
+    }
+
+    fn needs_url(self) -> bool {
+        !matches!(self, SinkKind::Stdout)
+    }
 }
 
 /// How the stdout sink prints.
@@ -45,4 +240,534 @@ pub struct SinkConfig {
     /// Most messages per second to this target; defaults to the platform's documented pace.
     #[serde(default)]
     pub max_per_second: Option<f64>,
+}
+
+/// One `[[route]]` table: which watch's mentions go to which sinks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Watch name; every watch when left out.
+    #[serde(default)]
+    pub watch: Option<String>,
+    /// Sink ids to send to.
+    pub sinks: Vec<String>,
+    /// Least urgency level sent (`low`, `normal`, `high`, `critical`).
+    #[serde(default = "normal")]
+    pub min_urgency: Level,
+}
+
+fn normal() -> Level {
+    Level::Normal
+}
+
+/// One problem found in a config: where, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path, such as `source[2].url` or `watch "acme".query`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// A config that cannot be used: every problem found, not just the first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub file: String,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(f, "{}: {n} problem{}", self.file, if n == 1 { "" } else { "s" })?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A loaded, valid config with the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Problem>,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            problems: vec![Problem {
+                path: String::new(),
+                message: format!(
+                    "cannot read the config file ({e}): pass --config FILE or set EARSHOT_CONFIG"
+                ),
+            }],
+        })?;
+        let loaded = Config::parse(&text).map_err(|problems| ConfigError {
+            file: path.display().to_string(),
+            problems,
+        })?;
+        // Relative paths (state_dir, file feeds, secret files) are taken from the working
+        // directory, as with every other daemon: systemd sets it to the state directory.
+        Ok(loaded)
+    }
+
+    /// Parses and validates config text. Pure: no file, network or environment access.
+    pub fn parse(text: &str) -> Result<Loaded, Vec<Problem>> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            vec![Problem {
+                path: String::new(),
+                message: format!("not valid TOML: {}", e.to_string().trim_end()),
+            }]
+        })?;
+        let mut problems = Vec::new();
+        let mut cfg = Config::default();
+        for (key, value) in &table {
+            match key.as_str() {
+                "daemon" => {
+                    if let Some(v) = section(value, "daemon", &mut problems) {
+                        cfg.daemon = v;
+                    }
+                }
+                "scoring" => {
+                    if let Some(v) = section(value, "scoring", &mut problems) {
+                        cfg.scoring = v;
+                    }
+                }
+                "source" => cfg.sources = array(value, "source", &mut problems),
+                "watch" => cfg.watches = array(value, "watch", &mut problems),
+                "sink" => cfg.sinks = array(value, "sink", &mut problems),
+                "route" => cfg.routes = array(value, "route", &mut problems),
+                other => problems.push(Problem {
+                    path: other.to_string(),
+                    message: format!(
+                        "unknown section; expected one of [daemon], [scoring], [[source]], [[watch]], [[sink]], [[route]]{}",
+                        suggest(other, &["daemon", "scoring", "source", "watch", "sink", "route"])
+                    ),
+                }),
+            }
+        }
+        let warnings = cfg.validate(&mut problems);
+        if problems.is_empty() {
+            Ok(Loaded { config: cfg, warnings })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Checks what deserialising cannot: references, uniqueness, queries, ranges. Pure.
+    fn validate(&self, problems: &mut Vec<Problem>) -> Vec<Problem> {
+        let mut warnings = Vec::new();
+        let mut p = |path: String, message: String| problems.push(Problem { path, message });
+        let d = &self.daemon;
+        if d.user_agent.trim().is_empty() {
+            p("daemon.user_agent".into(), "must not be empty: write e.g. \"earshot/0.1 (+https://your.site; you@your.site)\"".into());
+        }
+        if !(d.per_host_rps > 0.0 && d.per_host_rps.is_finite()) {
+            p("daemon.per_host_rps".into(), "must be a positive number of requests per second, e.g. 1.0".into());
+        }
+        if d.max_body < 1024 {
+            p("daemon.max_body".into(), "must be at least 1024 bytes; the default is 15728640 (15 MiB)".into());
+        }
+        if d.timeout.0.is_zero() || d.connect_timeout.0.is_zero() {
+            p("daemon.timeout".into(), "timeouts must be longer than zero, e.g. \"30s\"".into());
+        }
+        if d.max_backoff.0 < Duration::from_secs(60) {
+            p("daemon.max_backoff".into(), "must be at least \"1m\"; the default is \"6h\"".into());
+        }
+        let l = self.scoring.levels;
+        if !(l.normal < l.high && l.high < l.critical && l.critical <= 100) {
+            p("scoring.levels".into(), format!(
+                "thresholds must rise and stay within 100 (normal < high < critical <= 100); got {}, {}, {}",
+                l.normal, l.high, l.critical
+            ));
+        }
+        for (phrase, w) in self.scoring.phrases.iter().flatten().chain(&self.scoring.extra_phrases) {
+            if phrase.trim().is_empty() {
+                p("scoring.phrases".into(), "a phrase must not be empty".into());
+            }
+            if *w > 100 {
+                p(format!("scoring.phrases.{phrase:?}"), format!("weight {w} is above 100"));
+            }
+        }
+
+        let mut source_ids = HashSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let at = format!("source[{i}] (id {:?})", s.id);
+            check_id(&s.id, &format!("source[{i}].id"), &mut p);
+            if !source_ids.insert(s.id.as_str()) {
+                p(format!("{at}.id"), "duplicate source id: each source needs its own".into());
+            }
+            match (&s.url, s.kind) {
+                (None, SourceKind::Feed) => p(format!("{at}.url"), "a feed needs url = \"https://...\" (or a file path)".into()),
+                (Some(u), SourceKind::Feed) => {
+                    if let Err(m) = check_feed_url(u) {
+                        p(format!("{at}.url"), m);
+                    }
+                }
+            }
+            if s.every.is_some() && s.cron.is_some() {
+                p(format!("{at}"), "give either every = \"10m\" or cron = \"...\", not both".into());
+            }
+            if let Some(e) = s.every {
+                if e.0 < Duration::from_secs(10) {
+                    p(format!("{at}.every"), "polling more often than every 10s is impolite; write e.g. \"5m\"".into());
+                }
+            }
+            if let Some(c) = &s.cron {
+                if let Err(m) = check_cron(c) {
+                    p(format!("{at}.cron"), m);
+                }
+            }
+        }
+
+        let mut watch_names = HashSet::new();
+        for (i, w) in self.watches.iter().enumerate() {
+            let at = format!("watch[{i}] (name {:?})", w.name);
+            check_id(&w.name, &format!("watch[{i}].name"), &mut p);
+            if !watch_names.insert(w.name.as_str()) {
+                p(format!("{at}.name"), "duplicate watch name".into());
+            }
+            if let Err(e) = Query::parse(&w.query) {
+                p(format!("{at}.query"), format!("{e} in {:?}", w.query));
+            }
+            for s in w.sources.iter().flatten() {
+                if !source_ids.contains(s.as_str()) {
+                    p(format!("{at}.sources"), format!("no source has id {s:?}{}", suggest(s, &ids(&self.sources, |x| &x.id))));
+                }
+            }
+        }
+        if self.watches.is_empty() && !self.sources.is_empty() {
+            warnings.push(Problem { path: "watch".into(), message: "no [[watch]]: mentions are fetched but nothing matches".into() });
+        }
+
+        let mut sink_ids = HashSet::new();
+        for (i, s) in self.sinks.iter().enumerate() {
+            let at = format!("sink[{i}] (id {:?})", s.id);
+            check_id(&s.id, &format!("sink[{i}].id"), &mut p);
+            if !sink_ids.insert(s.id.as_str()) {
+                p(format!("{at}.id"), "duplicate sink id".into());
+            }
+            if s.kind.needs_url() && s.url.is_none() {
+                p(format!("{at}.url"), format!("a {} sink needs url = {{ env = \"NAME\" }} (or {{ file = \"path\" }})", s.kind.as_str()));
+            }
+            if !s.kind.needs_url() && s.url.is_some() {
+                p(format!("{at}.url"), "the stdout sink takes no url: remove it".into());
+            }
+            if s.secret.is_some() && s.kind != SinkKind::Webhook {
+                p(format!("{at}.secret"), "only kind = \"webhook\" signs its requests: remove `secret`".into());
+            }
+            for (name, secret) in [("url", &s.url), ("secret", &s.secret)] {
+                if let Some(sec) = secret {
+                    if sec.is_inline() {
+                        warnings.push(Problem {
+                            path: format!("{at}.{name}"),
+                            message: "written in the config file: move it to { env = \"NAME\" } or { file = \"path\" } so the file can be shared".into(),
+                        });
+                    }
+                }
+            }
+            if let Some(r) = s.max_per_second {
+                if !(r > 0.0 && r.is_finite()) {
+                    p(format!("{at}.max_per_second"), "must be a positive number, e.g. 1.0".into());
+                }
+            }
+            if let Some(u) = &s.username {
+                let lower = u.to_lowercase();
+                if s.kind == SinkKind::Discord && (lower.contains("discord") || lower.contains("clyde") || u.chars().count() > 80) {
+                    p(format!("{at}.username"), "Discord refuses names containing \"discord\" or \"clyde\", or over 80 characters".into());
+                }
+            }
+        }
+
+        for (i, r) in self.routes.iter().enumerate() {
+            let at = format!("route[{i}]");
+            if let Some(w) = &r.watch {
+                if !watch_names.contains(w.as_str()) {
+                    p(format!("{at}.watch"), format!("no watch is named {w:?}{}", suggest(w, &ids(&self.watches, |x| &x.name))));
+                }
+            }
+            if r.sinks.is_empty() {
+                p(format!("{at}.sinks"), "list at least one sink id, e.g. sinks = [\"support\"]".into());
+            }
+            for s in &r.sinks {
+                if !sink_ids.contains(s.as_str()) {
+                    p(format!("{at}.sinks"), format!("no sink has id {s:?}{}", suggest(s, &ids(&self.sinks, |x| &x.id))));
+                }
+            }
+        }
+        if self.routes.is_empty() && !self.watches.is_empty() {
+            warnings.push(Problem { path: "route".into(), message: "no [[route]]: matches are stored but no alert is sent".into() });
+        }
+        warnings
+    }
+
+    /// The path of the SQLite database.
+    pub fn db_path(&self) -> PathBuf {
+        self.daemon.state_dir.join("earshot.db")
+    }
+
+    pub fn source(&self, id: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.id == id)
+    }
+
+    pub fn sink(&self, id: &str) -> Option<&SinkConfig> {
+        self.sinks.iter().find(|s| s.id == id)
+    }
+}
+
+fn ids<T>(items: &[T], f: impl Fn(&T) -> &String) -> Vec<&str> {
+    items.iter().map(|x| f(x).as_str()).collect()
+}
+
+/// " (did you mean `x`?)" when a known name is close, else a list of what exists.
+fn suggest(got: &str, known: &[&str]) -> String {
+    let close = known.iter().copied().min_by_key(|k| edit_distance(got, k));
+    match close {
+        Some(k) if edit_distance(got, k) <= 2 => format!(" (did you mean {k:?}?)"),
+        _ if known.is_empty() => String::new(),
+        _ if known.len() <= 8 => format!(" (known: {})", known.join(", ")),
+        _ => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn check_id(id: &str, path: &str, p: &mut impl FnMut(String, String)) {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        p(path.to_string(), format!("{id:?} is not a valid name: use letters, digits, '-', '_' and '.'"));
+    }
+}
+
+fn check_feed_url(u: &str) -> Result<(), String> {
+    if u.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if u.contains("://") {
+        let parsed = url::Url::parse(u).map_err(|e| format!("not a valid URL ({e})"))?;
+        match parsed.scheme() {
+            "http" | "https" | "file" => Ok(()),
+            s => Err(format!("scheme {s:?} is not supported: use https://, http://, file:// or a plain path")),
+        }
+    } else {
+        Ok(())
+    }
+}
+
+/// Validates a six-field (with seconds) cron expression the way the scheduler reads it.
+pub fn check_cron(expr: &str) -> Result<(), String> {
+    let fields = expr.split_whitespace().count();
+    if !(6..=7).contains(&fields) {
+        return Err(format!(
+            "{expr:?} has {fields} fields; earshot's cron has six, starting with seconds: \"0 */10 * * * *\" is every 10 minutes"
+        ));
+    }
+    tokio_cron_scheduler::Job::new_async(expr, |_, _| Box::pin(async {}))
+        .map(|_| ())
+        .map_err(|e| format!("{expr:?} is not a valid cron expression ({e}); e.g. \"0 */10 * * * *\""))
+}
+
+/// Deserialises one table, recording a problem under `path` if it does not fit.
+fn section<T: DeserializeOwned>(value: &toml::Value, path: &str, problems: &mut Vec<Problem>) -> Option<T> {
+    match value.clone().try_into::<T>() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            problems.push(Problem { path: path.to_string(), message: de_message(&e) });
+            None
+        }
+    }
+}
+
+/// Deserialises an array of tables one entry at a time, so that each entry's problems are reported.
+fn array<T: DeserializeOwned>(value: &toml::Value, name: &str, problems: &mut Vec<Problem>) -> Vec<T> {
+    let Some(items) = value.as_array() else {
+        problems.push(Problem {
+            path: name.to_string(),
+            message: format!("must be a list of tables: write [[{name}]] above each one"),
+        });
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let label = item
+            .get("id")
+            .or_else(|| item.get("name"))
+            .and_then(|v| v.as_str())
+            .map(|s| format!("{name}[{i}] ({} {s:?})", if item.get("id").is_some() { "id" } else { "name" }))
+            .unwrap_or_else(|| format!("{name}[{i}]"));
+        if let Some(v) = section(item, &label, problems) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn de_message(e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_string();
+    if msg.contains("unknown field") {
+        format!("{msg}; remove it or fix its spelling")
+    } else if msg.contains("missing field") {
+        format!("{msg}; add it")
+    } else {
+        msg
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            env: Option<String>,
+            file: Option<PathBuf>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Plain(String),
+            Table(Table),
+        }
+        const HINT: &str = "a secret is { env = \"NAME\" }, { file = \"path\" } or a string";
+        match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(HINT))? {
+            Raw::Plain(s) => Ok(Secret::Plain(s)),
+            Raw::Table(Table { env: Some(env), file: None }) => Ok(Secret::Env { env }),
+            Raw::Table(Table { env: None, file: Some(file) }) => Ok(Secret::File { file }),
+            Raw::Table(_) => Err(serde::de::Error::custom(HINT)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [daemon]
+        state_dir = "./data"
+        [[source]]
+        id = "blog"
+        kind = "feed"
+        url = "https://example.com/feed.xml"
+        every = "10m"
+        [[watch]]
+        name = "acme"
+        query = '("acme cloud" OR acmecloud) -anvil'
+        [[sink]]
+        id = "support"
+        kind = "slack"
+        url = { env = "SLACK_WEBHOOK_URL" }
+        [[route]]
+        watch = "acme"
+        sinks = ["support"]
+    "#;
+
+    #[test]
+    fn minimal_config_loads_with_defaults() {
+        let l = Config::parse(MINIMAL).unwrap();
+        let c = l.config;
+        assert_eq!(c.sources[0].every, Some(Dur::secs(600)));
+        assert!(!c.sources[0].backfill);
+        assert_eq!(c.routes[0].min_urgency, Level::Normal);
+        assert_eq!(c.daemon.max_body, 15 * 1024 * 1024);
+        assert_eq!(c.sinks[0].url, Some(Secret::Env { env: "SLACK_WEBHOOK_URL".into() }));
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let text = r#"
+            [daemon]
+            state_dri = "x"
+            [[source]]
+            id = "a"
+            kind = "feed"
+            url = "ftp://x"
+            every = "10 minutes"
+            [[source]]
+            id = "b"
+            kind = "rss"
+            [[watch]]
+            name = "w"
+            query = '(acme'
+            sources = ["nope"]
+            [[sink]]
+            id = "s"
+            kind = "discord"
+            [[route]]
+            watch = "ww"
+            sinks = ["s", "t"]
+            [extra]
+        "#;
+        let problems = Config::parse(text).unwrap_err();
+        let all: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        let joined = all.join("\n");
+        for needle in [
+            "daemon: unknown field `state_dri`",
+            "source[0] (id \"a\"): invalid duration",
+            "source[1] (id \"b\"): unknown variant `rss`",
+            "watch[0] (name \"w\").query: column",
+            "watch[0] (name \"w\").sources: no source has id \"nope\"",
+            "sink[0] (id \"s\").url: a discord sink needs url",
+            "route[0].watch: no watch is named \"ww\" (did you mean \"w\"?)",
+            "route[0].sinks: no sink has id \"t\"",
+            "extra: unknown section",
+        ] {
+            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+        }
+    }
+
+    #[test]
+    fn inline_secret_is_accepted_with_a_warning() {
+        let text = MINIMAL.replace("{ env = \"SLACK_WEBHOOK_URL\" }", "\"https://hooks.slack.com/services/T/B/CANARY\"");
+        let l = Config::parse(&text).unwrap();
+        assert_eq!(l.warnings.len(), 1);
+        assert!(l.warnings[0].message.contains("env"));
+        assert!(!format!("{:?}", l.config).contains("CANARY"));
+    }
+
+    #[test]
+    fn bad_secret_shape_says_what_to_write() {
+        let text = MINIMAL.replace("{ env = \"SLACK_WEBHOOK_URL\" }", "{ envv = \"X\" }");
+        let p = Config::parse(&text).unwrap_err();
+        assert!(p[0].message.contains("{ env = \"NAME\" }"), "{p:?}");
+    }
+
+    #[test]
+    fn cron_is_checked() {
+        assert!(check_cron("0 */10 * * * *").is_ok());
+        assert!(check_cron("*/10 * * * *").unwrap_err().contains("six"));
+        assert!(check_cron("0 */10 * * * nope").is_err());
+        let text = MINIMAL.replace("every = \"10m\"", "every = \"10m\"\ncron = \"0 * * * * *\"");
+        assert!(Config::parse(&text).unwrap_err()[0].message.contains("not both"));
+    }
+
+    #[test]
+    fn syntax_error_is_one_problem_with_location() {
+        let p = Config::parse("[daemon\nx=1").unwrap_err();
+        assert_eq!(p.len(), 1);
+        assert!(p[0].message.contains("line"), "{}", p[0].message);
+    }
 }

@@ -1,12 +1,19 @@
 //! earshot: hears what people say about a product and tells the team in chat.
 //!
-//! The pipeline runs one way: schedule → connector fetch → match watches → score →
-//! store (dedupe) + outbox, in one transaction → deliver → sink. See DESIGN.md.
+//! The pipeline runs one way: schedule → connector fetch ([`earshot_connectors`]) → match
+//! watches ([`query`]) → score ([`sentiment`], [`urgency`]) → store, dedupe and outbox in one
+//! transaction ([`store`]) → deliver ([`runtime`]) → chat target ([`sink`]). See DESIGN.md.
 
 pub mod alert;
+pub mod cli;
 pub mod config;
+pub mod duration;
+pub mod lang;
+pub mod pipeline;
 pub mod query;
+pub mod runtime;
 pub mod secret;
 pub mod sentiment;
 pub mod sink;
+pub mod store;
 pub mod urgency;

@@ -7,11 +7,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::Deserialize;
-
 /// Where a secret comes from, as written in the config. Its `Debug` names the place, never the value.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Secret {
     /// Read from this environment variable.
     Env { env: String },

@@ -52,6 +52,14 @@ impl Sink {
         todo!()
     }
 
+    pub fn preview(&self, _alert: &Alert) -> String {
+        todo!()
+    }
+
+    pub fn default_pace(&self) -> Option<f64> {
+        todo!()
+    }
+
     pub async fn send(&self, _client: &reqwest::Client, _alert: &Alert) -> Result<Sent, SendError> {
         todo!()
     }

@@ -1,0 +1,561 @@
+//! The command line: parsing, and one small function per command. The work itself lives in
+//! the library modules; this file only wires them to the terminal.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::alert::Alert;
+use crate::config::{Config, DEFAULT_CONFIG_PATH, Loaded};
+use crate::duration::parse_duration;
+use crate::pipeline;
+use crate::runtime::{self, Runtime};
+use crate::store::{MentionFilter, SentimentBucket, Store};
+use crate::urgency::{Level, Rules};
+
+/// earshot hears what people say about your product and tells your team in chat.
+#[derive(Debug, Parser)]
+#[command(name = "earshot", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Config file [default: $EARSHOT_CONFIG, else /etc/earshot/earshot.toml]
+    #[arg(long, short = 'c', global = true, env = "EARSHOT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log filter, e.g. `debug` or `earshot=trace` [default: RUST_LOG, else daemon.log]
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Log format: `text` for people, `json` for collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: poll every source on its schedule, alert, deliver. Stops on SIGTERM/SIGINT.
+    Run,
+    /// Poll every source once, deliver what is due, and exit.
+    Once {
+        /// Send nothing and write nothing: print what would be sent.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Validate the config (like `nginx -t`): a summary and exit 0, or the problems and exit 1.
+    Check,
+    /// Show each source's health and each sink's deliveries and dead letters.
+    Status {
+        /// One JSON document instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List stored mentions, newest first.
+    Mentions {
+        #[arg(long)]
+        watch: Option<String>,
+        #[arg(long)]
+        source: Option<String>,
+        /// Only mentions seen within this long (`24h`, `7d`).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Only mentions seen at or after this time (RFC 3339, e.g. 2026-05-01T00:00:00Z).
+        #[arg(long, value_name = "TIME", conflicts_with = "since")]
+        from: Option<String>,
+        /// Only mentions seen before this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+        /// Least urgency level: low, normal, high, critical.
+        #[arg(long, value_name = "LEVEL")]
+        min_urgency: Option<String>,
+        #[arg(long, value_enum)]
+        sentiment: Option<SentimentArg>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Score text lines from stdin: sentiment, urgency, level and reasons. Tune your rules with it.
+    /// Works without a config (default rules); with --config it uses [scoring] and the watch names.
+    Score {
+        /// One JSON object per line: compound, pos, neu, neg, urgency, level, reasons.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a sample alert to one sink.
+    TestSink {
+        /// The sink's id.
+        id: String,
+    },
+    /// Queue dead deliveries again (all sinks, or one).
+    RetryDead {
+        /// Only this sink's.
+        sink: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SentimentArg {
+    Positive,
+    Neutral,
+    Negative,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_path(cli: &Cli) -> PathBuf {
+    cli.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+fn load(path: &Path) -> Result<Loaded> {
+    Config::load(path).map_err(|e| anyhow::anyhow!("{e}\nfix these and run `earshot check --config {}` again", path.display()))
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let path = config_path(&cli);
+    match &cli.command {
+        Command::Check => Ok(check(&path)),
+        Command::Score { json } => {
+            let rules = if cli.config.is_some() {
+                let cfg = load(&path)?.config;
+                let names: Vec<&str> = cfg.watches.iter().map(|w| w.name.as_str()).collect();
+                Rules::new(&cfg.scoring, &names)
+            } else {
+                Rules::default()
+            };
+            score(&rules, *json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run => {
+            let loaded = load(&path)?;
+            init_logging(&cli, &loaded.config.daemon.log);
+            warn_all(&loaded);
+            let rt = tokio_runtime()?;
+            rt.block_on(async {
+                let runtime = Arc::new(Runtime::new(loaded.config)?);
+                let shutdown = CancellationToken::new();
+                tokio::spawn(signals(shutdown.clone()));
+                runtime::run(runtime, shutdown).await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Once { dry_run } => {
+            let loaded = load(&path)?;
+            init_logging(&cli, &loaded.config.daemon.log);
+            warn_all(&loaded);
+            tokio_runtime()?.block_on(once(loaded.config, *dry_run))
+        }
+        Command::Status { json } => {
+            let cfg = load(&path)?.config;
+            status(&cfg, *json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mentions { watch, source, since, from, to, min_urgency, sentiment, limit, json } => {
+            let cfg = load(&path)?.config;
+            let now = Utc::now();
+            let since = match (since, from) {
+                (Some(s), _) => Some(now.timestamp() - parse_duration(s).map_err(anyhow::Error::msg)?.as_secs() as i64),
+                (None, Some(f)) => Some(parse_time(f, "--from")?),
+                (None, None) => None,
+            };
+            let until = to.as_deref().map(|t| parse_time(t, "--to")).transpose()?;
+            let min_level = match min_urgency {
+                Some(l) => Some(Level::parse(l).with_context(|| format!("--min-urgency {l:?}: use low, normal, high or critical"))?),
+                None => None,
+            };
+            let filter = MentionFilter {
+                watch: watch.clone(),
+                source: source.clone(),
+                since,
+                until,
+                min_level,
+                sentiment: sentiment.map(|s| match s {
+                    SentimentArg::Positive => SentimentBucket::Positive,
+                    SentimentArg::Neutral => SentimentBucket::Neutral,
+                    SentimentArg::Negative => SentimentBucket::Negative,
+                }),
+                limit: *limit,
+            };
+            mentions(&cfg, &filter, *json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::TestSink { id } => {
+            let loaded = load(&path)?;
+            init_logging(&cli, &loaded.config.daemon.log);
+            tokio_runtime()?.block_on(test_sink(loaded.config, id))
+        }
+        Command::RetryDead { sink } => {
+            let cfg = load(&path)?.config;
+            if let Some(s) = sink {
+                if cfg.sink(s).is_none() {
+                    bail!("no sink has id {s:?}");
+                }
+            }
+            let store = Store::open(&cfg.db_path())?;
+            let n = store.retry_dead(sink.as_deref(), Utc::now().timestamp())?;
+            println!("{n} dead deliver{} queued again; a running daemon sends them within a minute", if n == 1 { "y" } else { "ies" });
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn parse_time(s: &str, flag: &str) -> Result<i64> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp())
+        .with_context(|| format!("{flag} {s:?}: write an RFC 3339 time such as 2026-05-01T00:00:00Z"))
+}
+
+fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+}
+
+fn init_logging(cli: &Cli, default: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = cli
+        .log_level
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| default.to_string());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Under systemd the journal stamps each line already: no second timestamp.
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match (cli.log_format, journald) {
+        (LogFormat::Json, _) => builder.json().try_init(),
+        (LogFormat::Text, true) => builder.without_time().with_ansi(false).try_init(),
+        (LogFormat::Text, false) => builder.try_init(),
+    };
+}
+
+fn warn_all(loaded: &Loaded) {
+    for w in &loaded.warnings {
+        tracing::warn!(problem = %w, "Config warning");
+    }
+}
+
+async fn signals(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            tracing::error!("Cannot listen for signals; stop earshot with SIGKILL");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    shutdown.cancel();
+}
+
+fn check(path: &Path) -> ExitCode {
+    let loaded = match Config::load(path) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("configuration test failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cfg = &loaded.config;
+    // Secrets are read here too: a missing env var or file is a problem worth failing a start for.
+    let mut problems = Vec::new();
+    for s in &cfg.sinks {
+        for (name, secret) in [("url", &s.url), ("secret", &s.secret)] {
+            if let Some(Err(e)) = secret.as_ref().map(|x| x.resolve()) {
+                problems.push(format!("sink {:?}.{name}: {e}", s.id));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        eprintln!("{}: {} problem{}", path.display(), problems.len(), if problems.len() == 1 { "" } else { "s" });
+        for p in problems {
+            eprintln!("  - {p}");
+        }
+        eprintln!("configuration test failed");
+        return ExitCode::FAILURE;
+    }
+    println!("{}: configuration is valid", path.display());
+    println!("  state:   {}", cfg.db_path().display());
+    println!("  sources: {}", cfg.sources.len());
+    for s in &cfg.sources {
+        let when = match runtime::Schedule::of(s) {
+            runtime::Schedule::Every(d) => format!("every {}", crate::duration::format_duration(d)),
+            runtime::Schedule::Cron(c) => format!("cron {c}"),
+        };
+        let flags = [(!s.enabled).then_some("disabled"), s.backfill.then_some("backfill")]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!("    {:<20} {:<6} {when}{}", s.id, s.kind.as_str(), if flags.is_empty() { String::new() } else { format!(" ({flags})") });
+    }
+    println!("  watches: {}", cfg.watches.len());
+    for w in &cfg.watches {
+        println!("    {:<20} {}", w.name, w.query);
+    }
+    println!("  sinks:   {}", cfg.sinks.len());
+    for s in &cfg.sinks {
+        println!("    {:<20} {}", s.id, s.kind.as_str());
+    }
+    println!("  routes:  {}", cfg.routes.len());
+    for r in &cfg.routes {
+        println!("    {} -> {} (min {})", r.watch.as_deref().unwrap_or("*"), r.sinks.join(", "), r.min_urgency.as_str());
+    }
+    for w in &loaded.warnings {
+        println!("warning: {w}");
+    }
+    println!("configuration test is successful");
+    ExitCode::SUCCESS
+}
+
+fn score(rules: &Rules, json: bool) -> Result<()> {
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for line in stdin.lock().lines() {
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let m = earshot_connectors::Mention { text: line.clone(), ..Default::default() };
+        let s = pipeline::score(&m, rules, None);
+        if json {
+            let v = serde_json::json!({
+                "text": line,
+                "compound": s.sentiment.compound,
+                "pos": s.sentiment.pos,
+                "neu": s.sentiment.neu,
+                "neg": s.sentiment.neg,
+                "urgency": s.urgency,
+                "level": s.level,
+                "reasons": s.reasons,
+            });
+            writeln!(out, "{v}")?;
+        } else {
+            writeln!(
+                out,
+                "{:>7.4}  {:>3} {:<8}  {}  [{}]",
+                s.sentiment.compound,
+                s.urgency,
+                s.level.as_str(),
+                line,
+                s.reasons.join("; ")
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn once(cfg: Config, dry_run: bool) -> Result<ExitCode> {
+    if dry_run {
+        return dry_run_once(cfg).await;
+    }
+    let rt = Runtime::new(cfg)?;
+    let now = Utc::now();
+    let mut failed = 0;
+    for s in rt.config.sources.iter().filter(|s| s.enabled) {
+        let r = rt.poll(s, now).await?;
+        match &r.error {
+            Some(e) => {
+                failed += 1;
+                eprintln!("{}: failed: {e}", r.source_id);
+            }
+            None if r.seeding => eprintln!(
+                "{}: first poll: recorded {} item(s), {} matching, without alerting (set backfill = true to alert)",
+                r.source_id, r.commit.new_items, r.commit.new_mentions
+            ),
+            None => eprintln!(
+                "{}: {} item(s){}, {} new, {} matching, {} alert(s) queued",
+                r.source_id,
+                r.fetched,
+                if r.not_modified { " (not modified)" } else { "" },
+                r.commit.new_items,
+                r.commit.new_mentions,
+                r.commit.enqueued
+            ),
+        }
+    }
+    let d = rt.deliver_all_due(Utc::now(), &CancellationToken::new()).await?;
+    eprintln!("delivered {}, retrying later {}, dead {}", d.sent, d.retrying, d.dead);
+    Ok(if failed > 0 || d.dead > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// Fetches and judges like `once`, but writes nothing and sends nothing.
+async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
+    let rt = Runtime::new(cfg)?;
+    let now = Utc::now();
+    let mut out = std::io::stdout().lock();
+    for s in rt.config.sources.iter().filter(|s| s.enabled) {
+        let row = rt.store.source(&s.id)?;
+        let state = row.as_ref().map(|r| earshot_connectors::SourceState::from(&r.state)).unwrap_or_default();
+        let alert = row.as_ref().is_some_and(|r| r.seeded) || s.backfill;
+        let outcome = match runtime::connector_for(s).fetch(&rt.http, &state).await {
+            Ok(o) => o,
+            Err(e) => {
+                writeln!(out, "# {}: fetch failed: {e}", s.id)?;
+                continue;
+            }
+        };
+        let ids: Vec<String> = outcome.mentions.iter().map(|m| m.platform_id.clone()).collect();
+        let unseen = rt.store.unseen(&s.id, &ids)?;
+        let judged: Vec<_> = outcome
+            .mentions
+            .into_iter()
+            .filter(|m| unseen.contains(&m.platform_id))
+            .filter_map(|m| rt.pipeline.evaluate(s, m, now, alert))
+            .collect();
+        writeln!(out, "# {}: {} new item(s), {} matching{}", s.id, unseen.len(), judged.len(), if alert { "" } else { " (first poll: would record without alerting)" })?;
+        for m in judged {
+            for d in m.deliveries {
+                let preview = rt.sink(&d.sink_id).map(|k| k.preview(&d.alert)).unwrap_or_default();
+                writeln!(out, "## would send to {} ({} {}):\n{preview}", d.sink_id, d.alert.level.as_str(), d.alert.urgency)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn test_sink(cfg: Config, id: &str) -> Result<ExitCode> {
+    if cfg.sink(id).is_none() {
+        let known: Vec<&str> = cfg.sinks.iter().map(|s| s.id.as_str()).collect();
+        bail!("no sink has id {id:?} (configured: {})", known.join(", "));
+    }
+    let store = Arc::new(Store::open_in_memory()?);
+    let rt = Runtime::with_store(cfg, store)?;
+    let sink = rt.sink(id).context("sink vanished")?;
+    let mut alert = Alert::sample();
+    alert.title = Some("earshot test alert: if you can read this, the sink works".into());
+    match sink.send(rt.http_client(), &alert).await {
+        Ok(_) => {
+            println!("sent a sample alert to {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("sending to {id} failed: {}", e.message);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn ago(now: i64, t: Option<i64>) -> String {
+    match t {
+        None => "never".into(),
+        Some(t) if t > now => format!("in {}", crate::duration::format_duration(std::time::Duration::from_secs((t - now) as u64))),
+        Some(t) => format!("{} ago", crate::duration::format_duration(std::time::Duration::from_secs((now - t) as u64))),
+    }
+}
+
+fn status(cfg: &Config, json: bool) -> Result<()> {
+    let store = Store::open(&cfg.db_path())?;
+    let sources = store.sources()?;
+    let sinks = store.sink_stats()?;
+    let dead = store.dead_letters(10)?;
+    if json {
+        let v = serde_json::json!({ "sources": sources, "sinks": sinks, "dead_letters": dead.iter().map(|d| serde_json::json!({
+            "id": d.id, "sink_id": d.sink_id, "watch": d.watch, "attempts": d.attempts, "error": d.last_error, "url": d.alert.url,
+        })).collect::<Vec<_>>() });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let now = Utc::now().timestamp();
+    println!("SOURCES");
+    println!("  {:<20} {:<8} {:<14} {:<14} {:<14} LAST ERROR", "ID", "KIND", "HEALTH", "LAST SUCCESS", "NEXT POLL");
+    for s in &cfg.sources {
+        let row = sources.iter().find(|r| r.source_id == s.id);
+        let health = match row {
+            _ if !s.enabled => "disabled".to_string(),
+            None => "not polled".to_string(),
+            Some(r) if r.error_count > 0 => format!("failing ({})", r.error_count),
+            Some(_) => "ok".to_string(),
+        };
+        let next = match (runtime::Schedule::of(s), row) {
+            (_, Some(r)) if r.error_count > 0 => ago(now, r.next_poll_at),
+            (runtime::Schedule::Cron(c), _) => format!("cron {c}"),
+            (_, r) => ago(now, r.and_then(|r| r.next_poll_at)),
+        };
+        let err = row.filter(|r| r.error_count > 0).and_then(|r| r.last_error.clone()).unwrap_or_default();
+        println!(
+            "  {:<20} {:<8} {:<14} {:<14} {:<14} {}",
+            s.id,
+            s.kind.as_str(),
+            health,
+            ago(now, row.and_then(|r| r.last_success_at)),
+            next,
+            err
+        );
+    }
+    println!("\nSINKS");
+    println!("  {:<20} {:<8} {:>8} {:>8} {:>6} {:<14} OLDEST PENDING", "ID", "KIND", "PENDING", "SENT", "DEAD", "LAST SENT");
+    for s in &cfg.sinks {
+        let st = sinks.iter().find(|x| x.sink_id == s.id).cloned().unwrap_or_default();
+        println!(
+            "  {:<20} {:<8} {:>8} {:>8} {:>6} {:<14} {}",
+            s.id,
+            s.kind.as_str(),
+            st.pending,
+            st.sent,
+            st.dead,
+            ago(now, st.last_sent_at),
+            st.oldest_pending_at.map(|t| ago(now, Some(t))).unwrap_or_else(|| "-".into())
+        );
+    }
+    if !dead.is_empty() {
+        println!("\nDEAD LETTERS (newest first; `earshot retry-dead` sends them again)");
+        for d in &dead {
+            println!(
+                "  #{:<6} {:<16} {:<12} {}  {}",
+                d.id,
+                d.sink_id,
+                d.watch,
+                d.last_error.as_deref().unwrap_or(""),
+                d.alert.url.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn mentions(cfg: &Config, f: &MentionFilter, json: bool) -> Result<()> {
+    let store = Store::open(&cfg.db_path())?;
+    let rows = store.mentions(f)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        for r in rows {
+            writeln!(out, "{}", serde_json::to_string(&r)?)?;
+        }
+        return Ok(());
+    }
+    writeln!(out, "{:<17} {:<14} {:<12} {:>7} {:>3} {:<8} TEXT", "SEEN (UTC)", "SOURCE", "WATCH", "SENT.", "URG", "LEVEL")?;
+    for r in rows {
+        let seen = DateTime::from_timestamp(r.seen_at, 0).map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default();
+        let text: String = r.title.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| r.text.clone()).replace('\n', " ").chars().take(70).collect();
+        writeln!(out, "{seen:<17} {:<14} {:<12} {:>7.3} {:>3} {:<8} {text}", r.source_id, r.watches.join(","), r.compound, r.urgency, r.level)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,494 @@
+//! The I/O around the pure pipeline: polling a source into the store, draining the outbox into
+//! the sinks, and the long-running loops of `earshot run`.
+//!
+//! Every step takes `now` explicitly, so tests drive hours of retries and back-offs by passing
+//! later times, without sleeping. The loops in [`run`] are the only place that reads the clock.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use earshot_connectors::feed::FeedConnector;
+use earshot_connectors::{Connector, FetchError, FetchOptions, HttpFetcher, SourceState};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::config::{Config, DEFAULT_EVERY, SourceConfig, SourceKind};
+use crate::pipeline::Pipeline;
+use crate::sink::{Retry, Sink};
+use crate::store::{CommitReport, PollCommit, Store, StoreError};
+
+/// Why the runtime could not be built. Each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot set up HTTP: {0}")]
+    Http(String),
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Sink(#[from] crate::sink::SinkError),
+    #[error("scheduler: {0}")]
+    Scheduler(String),
+}
+
+/// A sink with its pacing.
+struct SinkHandle {
+    sink: Sink,
+    /// Spaces messages to the target's documented pace; `None` for local targets (stdout).
+    pace: Option<DefaultDirectRateLimiter>,
+}
+
+/// Everything the daemon holds while running one config.
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub http: HttpFetcher,
+    pub pipeline: Pipeline,
+    sinks: HashMap<String, SinkHandle>,
+    /// Client for chat targets: never follows redirects (a 3xx is a failure, not a new target).
+    client: reqwest::Client,
+    /// Woken when a poll enqueues deliveries, so they go out at once.
+    wake: Arc<Notify>,
+}
+
+/// What one poll did, for logs and `earshot once`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PollReport {
+    pub source_id: String,
+    pub fetched: usize,
+    pub not_modified: bool,
+    pub commit: CommitReport,
+    /// True when this poll only seeded history (first poll, `backfill = false`).
+    pub seeding: bool,
+    pub error: Option<String>,
+}
+
+/// What one pass over the outbox did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DrainReport {
+    pub sent: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+impl std::ops::AddAssign for DrainReport {
+    fn add_assign(&mut self, o: DrainReport) {
+        self.sent += o.sent;
+        self.retrying += o.retrying;
+        self.dead += o.dead;
+    }
+}
+
+impl Runtime {
+    /// Opens the store, builds the HTTP client and every sink (resolving secrets).
+    pub fn new(config: Config) -> Result<Runtime, RuntimeError> {
+        let store = Store::open(&config.db_path())?;
+        Runtime::with_store(config, Arc::new(store))
+    }
+
+    /// As [`Runtime::new`] with a store already open.
+    pub fn with_store(config: Config, store: Arc<Store>) -> Result<Runtime, RuntimeError> {
+        let d = &config.daemon;
+        let http = HttpFetcher::new(FetchOptions {
+            user_agent: d.user_agent.clone(),
+            connect_timeout: d.connect_timeout.0,
+            total_timeout: d.timeout.0,
+            max_body: d.max_body,
+            max_redirects: d.max_redirects,
+            per_host_rps: d.per_host_rps,
+        })
+        .map_err(|e| RuntimeError::Http(e.to_string()))?;
+        let client = reqwest::Client::builder()
+            .user_agent(d.user_agent.clone())
+            .connect_timeout(d.connect_timeout.0)
+            .timeout(d.timeout.0)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| RuntimeError::Http(e.without_url().to_string()))?;
+        let mut sinks = HashMap::new();
+        for sc in &config.sinks {
+            let sink = Sink::from_config(sc)?;
+            let pace = sc.max_per_second.or(sink.default_pace()).and_then(per_second_quota).map(RateLimiter::direct);
+            sinks.insert(sc.id.clone(), SinkHandle { sink, pace });
+        }
+        let pipeline = Pipeline::new(&config).map_err(RuntimeError::Config)?;
+        Ok(Runtime { config: Arc::new(config), store, http, pipeline, sinks, client, wake: Arc::new(Notify::new()) })
+    }
+
+    /// The configured sink with this id.
+    pub fn sink(&self, id: &str) -> Option<&Sink> {
+        self.sinks.get(id).map(|h| &h.sink)
+    }
+
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Polls one source and commits what it found (or the failure and its back-off).
+    pub async fn poll(&self, source: &SourceConfig, now: DateTime<Utc>) -> Result<PollReport, StoreError> {
+        let span = info_span!("poll", source = %source.id);
+        self.poll_inner(source, now).instrument(span).await
+    }
+
+    async fn poll_inner(&self, source: &SourceConfig, now: DateTime<Utc>) -> Result<PollReport, StoreError> {
+        let row = self.store.source(&source.id)?;
+        let state: SourceState = row.as_ref().map(|r| SourceState::from(&r.state)).unwrap_or_default();
+        let seeded = row.as_ref().is_some_and(|r| r.seeded);
+        let mut report = PollReport { source_id: source.id.clone(), ..Default::default() };
+        let connector = connector_for(source);
+        let ts = now.timestamp();
+        match connector.fetch(&self.http, &state).await {
+            Ok(outcome) => {
+                report.fetched = outcome.mentions.len();
+                report.not_modified = outcome.not_modified;
+                report.seeding = !seeded && !source.backfill;
+                let ids: Vec<String> = outcome.mentions.iter().map(|m| m.platform_id.clone()).collect();
+                let unseen = self.store.unseen(&source.id, &ids)?;
+                let alert = seeded || source.backfill;
+                let mentions = outcome
+                    .mentions
+                    .into_iter()
+                    .filter(|m| unseen.contains(&m.platform_id))
+                    .filter_map(|m| self.pipeline.evaluate(source, m, now, alert))
+                    .collect();
+                let every = source.every.map(|d| d.0).unwrap_or(DEFAULT_EVERY);
+                report.commit = self.store.commit_poll(&PollCommit {
+                    source_id: &source.id,
+                    source_kind: connector.kind(),
+                    now: ts,
+                    state: &outcome.state,
+                    seen_ids: ids,
+                    mentions,
+                    next_poll_at: ts + every.as_secs() as i64,
+                })?;
+                info!(
+                    fetched = report.fetched,
+                    not_modified = report.not_modified,
+                    new_items = report.commit.new_items,
+                    new_mentions = report.commit.new_mentions,
+                    enqueued = report.commit.enqueued,
+                    seeding = report.seeding,
+                    "Polled"
+                );
+                if report.commit.enqueued > 0 {
+                    self.wake.notify_waiters();
+                }
+            }
+            Err(e) => {
+                let errors = row.as_ref().map_or(0, |r| r.error_count) + 1;
+                let wait = source_backoff(errors, &e, self.config.daemon.max_backoff.0, fastrand::f64());
+                let next = ts + wait.as_secs() as i64;
+                self.store.record_failure(&source.id, connector.kind(), &e.to_string(), ts, next)?;
+                warn!(error = %e, consecutive_failures = errors, retry_in_s = wait.as_secs(), "Fetch failed");
+                report.error = Some(e.to_string());
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sends every delivery of `sink_id` due at `now`, pacing to the target; stops early on `stop`.
+    pub async fn deliver_due(&self, sink_id: &str, now: DateTime<Utc>, stop: &CancellationToken) -> Result<DrainReport, StoreError> {
+        let mut report = DrainReport::default();
+        let Some(handle) = self.sinks.get(sink_id) else {
+            return Ok(report);
+        };
+        let ts = now.timestamp();
+        let give_up = self.config.daemon.delivery_give_up_after.0.as_secs() as i64;
+        loop {
+            let due = self.store.due_deliveries(sink_id, ts, 50)?;
+            if due.is_empty() {
+                return Ok(report);
+            }
+            for d in due {
+                if stop.is_cancelled() {
+                    return Ok(report);
+                }
+                if let Some(l) = &handle.pace {
+                    l.until_ready().await;
+                }
+                let span = info_span!("deliver", sink = %sink_id, delivery = d.id, attempt = d.attempts + 1);
+                let result = handle.sink.send(&self.client, &d.alert).instrument(span.clone()).await;
+                let _e = span.enter();
+                match result {
+                    Ok(sent) => {
+                        self.store.mark_sent(d.id, Utc::now().timestamp().max(ts))?;
+                        report.sent += 1;
+                        info!("Delivered");
+                        if let Some(w) = sent.wait_before_next {
+                            debug!(wait_ms = w.as_millis() as u64, "Target asks to slow down");
+                            tokio::time::sleep(w).await;
+                        }
+                    }
+                    Err(e) => match e.retry {
+                        Retry::Never => {
+                            self.store.mark_dead(d.id, &e.message)?;
+                            report.dead += 1;
+                            warn!(error = %e.message, "Delivery failed for good; parked as dead (see `earshot status`)");
+                        }
+                        Retry::Later(_) if ts - d.created_at > give_up => {
+                            let msg = format!("gave up after {} attempts: {}", d.attempts + 1, e.message);
+                            self.store.mark_dead(d.id, &msg)?;
+                            report.dead += 1;
+                            warn!(error = %e.message, "Delivery kept failing; parked as dead");
+                        }
+                        Retry::Later(after) => {
+                            let wait = delivery_backoff(d.attempts + 1, after, fastrand::f64());
+                            self.store.mark_retry(d.id, ts + wait.as_secs().max(1) as i64, &e.message)?;
+                            report.retrying += 1;
+                            warn!(error = %e.message, retry_in_s = wait.as_secs(), "Delivery failed; will retry");
+                        }
+                    },
+                }
+            }
+            // Rows just retried are scheduled after `ts`, so the next query only finds fresh ones.
+        }
+    }
+
+    /// [`Runtime::deliver_due`] over every sink.
+    pub async fn deliver_all_due(&self, now: DateTime<Utc>, stop: &CancellationToken) -> Result<DrainReport, StoreError> {
+        let mut total = DrainReport::default();
+        let mut ids: Vec<&String> = self.sinks.keys().collect();
+        ids.sort();
+        for id in ids {
+            total += self.deliver_due(id, now, stop).await?;
+        }
+        Ok(total)
+    }
+}
+
+/// The connector for a source's config: one arm per platform.
+pub fn connector_for(source: &SourceConfig) -> Connector {
+    match source.kind {
+        SourceKind::Feed => Connector::Feed(FeedConnector { url: source.url.clone().unwrap_or_default() }),
+    }
+}
+
+fn per_second_quota(rate: f64) -> Option<Quota> {
+    if !(rate > 0.0 && rate.is_finite()) {
+        return None;
+    }
+    if rate >= 1.0 {
+        NonZeroU32::new(rate.round() as u32).map(|n| Quota::per_second(n).allow_burst(NonZeroU32::MIN))
+    } else {
+        Quota::with_period(Duration::from_secs_f64(1.0 / rate))
+    }
+}
+
+/// How long a failing source waits before the next try: exponential from one minute (fifteen
+/// for errors that will not clear by themselves), ±20% jitter, capped, never shorter than what
+/// the server asked for. It never gives up: the cap is the slowest it gets.
+pub fn source_backoff(errors: i64, error: &FetchError, max: Duration, jitter01: f64) -> Duration {
+    let base = if error.is_long_lived() { Duration::from_secs(900) } else { Duration::from_secs(60) };
+    let exp = 2u32.saturating_pow((errors.clamp(1, 30) - 1) as u32);
+    let raw = base.saturating_mul(exp).min(max);
+    let jittered = raw.mul_f64(0.8 + 0.4 * jitter01.clamp(0.0, 1.0)).min(max);
+    jittered.max(error.retry_after().unwrap_or_default())
+}
+
+/// How long a failed delivery waits: 5 s doubling to an hour, ±20% jitter, at least what the
+/// target asked for (`Retry-After`).
+pub fn delivery_backoff(attempts: i64, retry_after: Option<Duration>, jitter01: f64) -> Duration {
+    let max = Duration::from_secs(3600);
+    let exp = 2u32.saturating_pow((attempts.clamp(1, 30) - 1) as u32);
+    let raw = Duration::from_secs(5).saturating_mul(exp).min(max);
+    raw.mul_f64(0.8 + 0.4 * jitter01.clamp(0.0, 1.0)).max(retry_after.unwrap_or_default())
+}
+
+/// How a source is scheduled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    Every(Duration),
+    Cron(String),
+}
+
+impl Schedule {
+    pub fn of(source: &SourceConfig) -> Schedule {
+        match (&source.cron, source.every) {
+            (Some(c), _) => Schedule::Cron(c.clone()),
+            (None, Some(e)) => Schedule::Every(e.0),
+            (None, None) => Schedule::Every(DEFAULT_EVERY),
+        }
+    }
+}
+
+/// When an interval source polls next: its interval after the last poll plus jitter, but never
+/// before its back-off ends. Pure, so that the schedule is tested without a clock.
+pub fn next_poll(now: DateTime<Utc>, every: Duration, backoff_until: Option<DateTime<Utc>>, jitter: Duration, jitter01: f64) -> DateTime<Utc> {
+    let spread = jitter.mul_f64(jitter01.clamp(0.0, 1.0));
+    let planned = now + chrono::Duration::from_std(every + spread).unwrap_or(chrono::Duration::MAX);
+    match backoff_until {
+        Some(b) if b > planned => b,
+        _ => planned,
+    }
+}
+
+/// Runs the daemon until `shutdown` fires: one task per enabled source (interval sources sleep,
+/// cron sources are woken by tokio-cron-scheduler), one delivery task per sink. On shutdown,
+/// deliveries in flight finish within `daemon.shutdown_timeout`.
+pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), RuntimeError> {
+    let mut sched = tokio_cron_scheduler::JobScheduler::new().await.map_err(|e| RuntimeError::Scheduler(e.to_string()))?;
+    let tracker = tokio_util::task::TaskTracker::new();
+    let sources: Vec<SourceConfig> = rt.config.sources.iter().filter(|s| s.enabled).cloned().collect();
+    for source in sources {
+        let tick = Arc::new(Notify::new());
+        let schedule = Schedule::of(&source);
+        if let Schedule::Cron(expr) = &schedule {
+            let t = tick.clone();
+            let job = tokio_cron_scheduler::Job::new_async(expr.as_str(), move |_, _| {
+                let t = t.clone();
+                Box::pin(async move { t.notify_one() })
+            })
+            .map_err(|e| RuntimeError::Scheduler(format!("source {}: {e}", source.id)))?;
+            sched.add(job).await.map_err(|e| RuntimeError::Scheduler(e.to_string()))?;
+        }
+        tracker.spawn(source_loop(rt.clone(), source, schedule, tick, shutdown.clone()));
+    }
+    let mut sink_ids: Vec<String> = rt.sinks.keys().cloned().collect();
+    sink_ids.sort();
+    for id in sink_ids {
+        tracker.spawn(sink_loop(rt.clone(), id, shutdown.clone()));
+    }
+    tracker.close();
+    sched.start().await.map_err(|e| RuntimeError::Scheduler(e.to_string()))?;
+    info!(sources = rt.config.sources.len(), sinks = rt.sinks.len(), "earshot is running");
+    shutdown.cancelled().await;
+    info!("Shutting down: finishing deliveries in flight");
+    let _ = sched.shutdown().await;
+    if tokio::time::timeout(rt.config.daemon.shutdown_timeout.0, tracker.wait()).await.is_err() {
+        warn!("Some work did not finish within daemon.shutdown_timeout; it will be retried at next start");
+    }
+    Ok(())
+}
+
+async fn source_loop(rt: Arc<Runtime>, source: SourceConfig, schedule: Schedule, tick: Arc<Notify>, shutdown: CancellationToken) {
+    let jitter = rt.config.daemon.jitter.0;
+    // Resume a back-off across restarts; otherwise start soon, spread by jitter.
+    let stored_next = rt.store.source(&source.id).ok().flatten().and_then(|r| r.next_poll_at.filter(|_| r.error_count > 0));
+    let mut next = Utc::now() + chrono::Duration::from_std(jitter.mul_f64(fastrand::f64())).unwrap_or_default();
+    if let Some(n) = stored_next.and_then(|t| DateTime::from_timestamp(t, 0)) {
+        next = next.max(n);
+    }
+    loop {
+        match &schedule {
+            Schedule::Every(_) => {
+                let wait = (next - Utc::now()).to_std().unwrap_or_default();
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            Schedule::Cron(_) => {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.notified() => {}
+                }
+                if Utc::now() < next {
+                    continue; // still backing off
+                }
+                let spread = jitter.mul_f64(fastrand::f64());
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(spread) => {}
+                }
+            }
+        }
+        let now = Utc::now();
+        let backoff_until = match rt.poll(&source, now).await {
+            Ok(r) if r.error.is_some() => rt
+                .store
+                .source(&source.id)
+                .ok()
+                .flatten()
+                .and_then(|r| r.next_poll_at)
+                .and_then(|t| DateTime::from_timestamp(t, 0)),
+            Ok(_) => None,
+            Err(e) => {
+                warn!(source = %source.id, error = %e, "Could not record the poll; will try again");
+                Some(now + chrono::Duration::seconds(60))
+            }
+        };
+        next = match &schedule {
+            Schedule::Every(every) => next_poll(Utc::now(), *every, backoff_until, jitter, fastrand::f64()),
+            Schedule::Cron(_) => backoff_until.unwrap_or(now),
+        };
+    }
+}
+
+async fn sink_loop(rt: Arc<Runtime>, sink_id: String, shutdown: CancellationToken) {
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        // Register interest before looking, so a poll that enqueues meanwhile still wakes us.
+        let woken = rt.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        if let Err(e) = rt.deliver_due(&sink_id, Utc::now(), &shutdown).await {
+            warn!(sink = %sink_id, error = %e, "Outbox error; retrying in a minute");
+        }
+        let next_due = rt.store.next_due_at(&sink_id).ok().flatten();
+        let wait = next_due
+            .map(|t| Duration::from_secs((t - Utc::now().timestamp()).clamp(0, 60) as u64))
+            .unwrap_or(Duration::from_secs(60));
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = &mut woken => {}
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_backoff_grows_caps_and_honours_retry_after() {
+        let max = Duration::from_secs(6 * 3600);
+        let net = FetchError::Network("reset".into());
+        let secs: Vec<u64> = (1..=12).map(|n| source_backoff(n, &net, max, 0.5).as_secs()).collect();
+        assert_eq!(&secs[..4], &[60, 120, 240, 480]);
+        assert!(secs.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*secs.last().unwrap(), max.as_secs());
+        // Jitter stays within ±20% and under the cap.
+        assert_eq!(source_backoff(1, &net, max, 0.0).as_secs(), 48);
+        assert_eq!(source_backoff(1, &net, max, 1.0).as_secs(), 72);
+        assert_eq!(source_backoff(30, &net, max, 1.0), max);
+        let limited = FetchError::Status { status: 429, retry_after: Some(Duration::from_secs(3600)) };
+        assert_eq!(source_backoff(1, &limited, max, 0.5).as_secs(), 3600);
+        let blocked = FetchError::Status { status: 403, retry_after: None };
+        assert_eq!(source_backoff(1, &blocked, max, 0.5).as_secs(), 900);
+    }
+
+    #[test]
+    fn delivery_backoff_table() {
+        assert_eq!(delivery_backoff(1, None, 0.5).as_secs(), 5);
+        assert_eq!(delivery_backoff(2, None, 0.5).as_secs(), 10);
+        assert_eq!(delivery_backoff(20, None, 0.5).as_secs(), 3600);
+        assert_eq!(delivery_backoff(1, Some(Duration::from_secs(30)), 0.5).as_secs(), 30);
+    }
+
+    #[test]
+    fn next_poll_respects_backoff_and_jitter() {
+        let now = DateTime::from_timestamp(1_000_000, 0).unwrap();
+        let every = Duration::from_secs(600);
+        let j = Duration::from_secs(30);
+        assert_eq!(next_poll(now, every, None, j, 0.0).timestamp(), 1_000_600);
+        assert_eq!(next_poll(now, every, None, j, 1.0).timestamp(), 1_000_630);
+        let b = DateTime::from_timestamp(1_005_000, 0);
+        assert_eq!(next_poll(now, every, b, j, 0.5), b.unwrap());
+    }
+
+    #[test]
+    fn quotas() {
+        assert!(per_second_quota(0.0).is_none());
+        assert_eq!(per_second_quota(0.5).unwrap().replenish_interval(), Duration::from_secs(2));
+        assert_eq!(per_second_quota(1.0).unwrap().replenish_interval(), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,618 @@
+//! The store: SQLite in WAL mode, the single source of truth. It is the only module that
+//! knows SQL, and its interface stays narrow so that another backend (PostgreSQL with
+//! `SKIP LOCKED` leases, see DESIGN.md) would be a new implementation, not a rewrite.
+//!
+//! Promise 1 lives here: a poll's new mentions, the source's new state and their deliveries are
+//! written in one `BEGIN IMMEDIATE` transaction ([`Store::commit_poll`]), so a kill at any moment
+//! either keeps all of it or none of it.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use earshot_connectors::{Mention, SourceState};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::alert::Alert;
+use crate::sentiment::Sentiment;
+use crate::urgency::Level;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+/// Why the store failed. Messages say what to do; none carries a secret (none is stored).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("the database {path} was written by a newer earshot (schema {found}, this one knows {known}): upgrade earshot")]
+    TooNew { path: String, found: i64, known: i64 },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is unreadable: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One SQLite database file.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// A source's stored state, as `earshot status` shows it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct SourceRow {
+    pub source_id: String,
+    pub kind: String,
+    pub state: SourceStateRow,
+    /// True once the first poll recorded history (later polls alert).
+    pub seeded: bool,
+    pub polls: i64,
+    pub last_poll_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    /// Consecutive failures; 0 when healthy.
+    pub error_count: i64,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub next_poll_at: Option<i64>,
+}
+
+/// Serializable mirror of the connector's [`SourceState`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct SourceStateRow {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl From<&SourceStateRow> for SourceState {
+    fn from(r: &SourceStateRow) -> Self {
+        SourceState { etag: r.etag.clone(), last_modified: r.last_modified.clone(), cursor: r.cursor.clone() }
+    }
+}
+
+/// Scores of one mention.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Scores {
+    pub sentiment: Sentiment,
+    pub urgency: u8,
+    pub level: Level,
+    pub reasons: Vec<String>,
+}
+
+/// One delivery to enqueue with a new mention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub sink_id: String,
+    pub watch: String,
+    pub alert: Alert,
+}
+
+/// A mention that matched, with everything to store about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMention {
+    pub mention: Mention,
+    pub lang: Option<String>,
+    pub scores: Scores,
+    pub watches: Vec<String>,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// Everything a successful poll writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct PollCommit<'a> {
+    pub source_id: &'a str,
+    pub source_kind: &'a str,
+    pub now: i64,
+    pub state: &'a SourceState,
+    /// Every platform id the poll returned (matching or not), so each item is judged once.
+    pub seen_ids: Vec<String>,
+    pub mentions: Vec<NewMention>,
+    pub next_poll_at: i64,
+}
+
+/// What a commit changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitReport {
+    pub new_items: usize,
+    pub new_mentions: usize,
+    pub enqueued: usize,
+}
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub mention_id: i64,
+    pub sink_id: String,
+    pub watch: String,
+    pub alert: Alert,
+    pub status: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// Per-sink outbox figures for `earshot status`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct SinkStats {
+    pub sink_id: String,
+    pub pending: i64,
+    pub sent: i64,
+    pub dead: i64,
+    pub last_sent_at: Option<i64>,
+    pub oldest_pending_at: Option<i64>,
+}
+
+/// A stored mention, as `earshot mentions` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MentionRow {
+    pub id: i64,
+    pub source_id: String,
+    pub source_kind: String,
+    pub platform_id: String,
+    pub watches: Vec<String>,
+    pub url: Option<String>,
+    pub title: Option<String>,
+    pub text: String,
+    pub author: Option<String>,
+    pub author_reach: Option<i64>,
+    pub kind: String,
+    pub lang: Option<String>,
+    pub created_at: Option<i64>,
+    pub seen_at: i64,
+    pub compound: f64,
+    pub pos: f64,
+    pub neu: f64,
+    pub neg: f64,
+    pub urgency: i64,
+    pub level: String,
+    pub reasons: Vec<String>,
+}
+
+/// Sentiment buckets, with VADER's usual ±0.05 cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentimentBucket {
+    Positive,
+    Neutral,
+    Negative,
+}
+
+/// Filters for [`Store::mentions`]; `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct MentionFilter {
+    pub watch: Option<String>,
+    pub source: Option<String>,
+    /// Seen at or after (Unix seconds).
+    pub since: Option<i64>,
+    /// Seen before (Unix seconds).
+    pub until: Option<i64>,
+    pub min_level: Option<Level>,
+    pub sentiment: Option<SentimentBucket>,
+    pub limit: usize,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        let open_err = |reason: String| StoreError::Open { path: path.display().to_string(), reason };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                open_err(format!("cannot create {} ({e}): check daemon.state_dir and its permissions", dir.display()))
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
+        Store::init(conn, path.to_path_buf())
+    }
+
+    /// A private in-memory database (tests, `earshot score`).
+    pub fn open_in_memory() -> Result<Store> {
+        Store::init(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+    }
+
+    fn init(mut conn: Connection, path: PathBuf) -> Result<Store> {
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew { path: path.display().to_string(), found: version, known });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(Store { conn: Mutex::new(conn), path })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back on
+        // drop), so a poisoned lock is safe to keep using.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The stored state of one source, if it was ever polled.
+    pub fn source(&self, source_id: &str) -> Result<Option<SourceRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!("{SOURCE_SELECT} WHERE source_id = ?1"))?;
+        Ok(st.query_row([source_id], source_row).optional()?)
+    }
+
+    /// Every source ever polled.
+    pub fn sources(&self) -> Result<Vec<SourceRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!("{SOURCE_SELECT} ORDER BY source_id"))?;
+        let rows = st.query_map([], source_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Of `ids`, those this source has never shown before.
+    pub fn unseen(&self, source_id: &str, ids: &[String]) -> Result<HashSet<String>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT 1 FROM item_seen WHERE source_id = ?1 AND platform_id = ?2")?;
+        let mut out = HashSet::new();
+        for id in ids {
+            if !st.exists(params![source_id, id])? {
+                out.insert(id.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes a successful poll: items seen, new mentions, their deliveries and the source's
+    /// new state, all or nothing.
+    pub fn commit_poll(&self, c: &PollCommit<'_>) -> Result<CommitReport> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut report = CommitReport::default();
+        {
+            let mut seen = tx.prepare_cached(
+                "INSERT OR IGNORE INTO item_seen (source_id, platform_id, first_seen) VALUES (?1, ?2, ?3)",
+            )?;
+            for id in &c.seen_ids {
+                report.new_items += seen.execute(params![c.source_id, id, c.now])?;
+            }
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO mention (source_id, source_kind, platform_id, url, title, text, author,
+                    author_reach, kind, lang, created_at, seen_at, compound, pos, neu, neg, urgency, level,
+                    reasons, extra)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+            )?;
+            let mut watch = tx.prepare_cached("INSERT OR IGNORE INTO mention_watch (mention_id, watch) VALUES (?1, ?2)")?;
+            let mut deliver = tx.prepare_cached(
+                "INSERT OR IGNORE INTO delivery (mention_id, sink_id, watch, alert, status, created_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+            )?;
+            for m in &c.mentions {
+                let mention = &m.mention;
+                let extra = serde_json::json!({
+                    "author": mention.author,
+                    "engagement": mention.engagement,
+                    "conversation": mention.conversation,
+                });
+                let inserted = ins.execute(params![
+                    c.source_id,
+                    c.source_kind,
+                    mention.platform_id,
+                    mention.url,
+                    mention.title,
+                    mention.text,
+                    author_label(mention),
+                    mention.author.reach.map(|r| r.min(i64::MAX as u64) as i64),
+                    mention.kind.as_str(),
+                    m.lang,
+                    mention.created_at.map(|t| t.timestamp()),
+                    c.now,
+                    m.scores.sentiment.compound,
+                    m.scores.sentiment.pos,
+                    m.scores.sentiment.neu,
+                    m.scores.sentiment.neg,
+                    m.scores.urgency,
+                    m.scores.level.as_str(),
+                    serde_json::to_string(&m.scores.reasons)?,
+                    extra.to_string(),
+                ])?;
+                if inserted == 0 {
+                    // Stored by an earlier poll: it has had its alerts already (promise 2).
+                    continue;
+                }
+                report.new_mentions += 1;
+                let mention_id = tx.last_insert_rowid();
+                for w in &m.watches {
+                    watch.execute(params![mention_id, w])?;
+                }
+                for d in &m.deliveries {
+                    report.enqueued += deliver.execute(params![
+                        mention_id,
+                        d.sink_id,
+                        d.watch,
+                        serde_json::to_string(&d.alert)?,
+                        c.now
+                    ])?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO source_state (source_id, kind, etag, last_modified, cursor, seeded, polls,
+                    last_poll_at, last_success_at, error_count, next_poll_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1, 1, ?6, ?6, 0, ?7)
+                 ON CONFLICT (source_id) DO UPDATE SET kind = ?2, etag = ?3, last_modified = ?4, cursor = ?5,
+                    seeded = 1, polls = polls + 1, last_poll_at = ?6, last_success_at = ?6, error_count = 0,
+                    next_poll_at = ?7",
+                params![
+                    c.source_id,
+                    c.source_kind,
+                    c.state.etag,
+                    c.state.last_modified,
+                    c.state.cursor,
+                    c.now,
+                    c.next_poll_at
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Records a failed poll; returns the number of consecutive failures, this one included.
+    pub fn record_failure(&self, source_id: &str, kind: &str, error: &str, now: i64, next_poll_at: i64) -> Result<i64> {
+        let conn = self.conn();
+        let n = conn.query_row(
+            "INSERT INTO source_state (source_id, kind, polls, last_poll_at, error_count, last_error, last_error_at, next_poll_at)
+             VALUES (?1, ?2, 1, ?3, 1, ?4, ?3, ?5)
+             ON CONFLICT (source_id) DO UPDATE SET kind = ?2, polls = polls + 1, last_poll_at = ?3,
+                error_count = error_count + 1, last_error = ?4, last_error_at = ?3, next_poll_at = ?5
+             RETURNING error_count",
+            params![source_id, kind, now, error, next_poll_at],
+            |r| r.get(0),
+        )?;
+        Ok(n)
+    }
+
+    /// Sets when a source should next be polled (after a back-off or a schedule change).
+    pub fn set_next_poll(&self, source_id: &str, next_poll_at: i64) -> Result<()> {
+        self.conn()
+            .execute("UPDATE source_state SET next_poll_at = ?2 WHERE source_id = ?1", params![source_id, next_poll_at])?;
+        Ok(())
+    }
+
+    /// Pending deliveries of one sink that are due at `now`, oldest first.
+    pub fn due_deliveries(&self, sink_id: &str, now: i64, limit: usize) -> Result<Vec<Delivery>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!(
+            "{DELIVERY_SELECT} WHERE status = 'pending' AND sink_id = ?1 AND next_attempt_at <= ?2
+             ORDER BY next_attempt_at, id LIMIT ?3"
+        ))?;
+        let rows = st.query_map(params![sink_id, now, limit as i64], delivery_row)?;
+        collect_deliveries(rows)
+    }
+
+    /// When the next pending delivery of a sink falls due, if any is pending.
+    pub fn next_due_at(&self, sink_id: &str) -> Result<Option<i64>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare_cached("SELECT MIN(next_attempt_at) FROM delivery WHERE status = 'pending' AND sink_id = ?1")?;
+        Ok(st.query_row([sink_id], |r| r.get(0))?)
+    }
+
+    /// The target answered 2xx.
+    pub fn mark_sent(&self, id: i64, now: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE delivery SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL WHERE id = ?1",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    /// A failure worth retrying at `next_attempt_at`.
+    pub fn mark_retry(&self, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE delivery SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+            params![id, next_attempt_at, error],
+        )?;
+        Ok(())
+    }
+
+    /// A failure that will not go away: parked, visible in `status`, retried only by `retry-dead`.
+    pub fn mark_dead(&self, id: i64, error: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE delivery SET status = 'dead', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+            params![id, error],
+        )?;
+        Ok(())
+    }
+
+    /// Puts dead deliveries (of one sink, or all) back in the queue; returns how many.
+    pub fn retry_dead(&self, sink_id: Option<&str>, now: i64) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE delivery SET status = 'pending', next_attempt_at = ?2
+             WHERE status = 'dead' AND (?1 IS NULL OR sink_id = ?1)",
+            params![sink_id, now],
+        )?)
+    }
+
+    /// Outbox figures per sink.
+    pub fn sink_stats(&self) -> Result<Vec<SinkStats>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT sink_id,
+                    SUM(status = 'pending'), SUM(status = 'sent'), SUM(status = 'dead'),
+                    MAX(sent_at), MIN(CASE WHEN status = 'pending' THEN created_at END)
+             FROM delivery GROUP BY sink_id ORDER BY sink_id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(SinkStats {
+                sink_id: r.get(0)?,
+                pending: r.get(1)?,
+                sent: r.get(2)?,
+                dead: r.get(3)?,
+                last_sent_at: r.get(4)?,
+                oldest_pending_at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The most recent dead deliveries, newest first.
+    pub fn dead_letters(&self, limit: usize) -> Result<Vec<Delivery>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare_cached(&format!("{DELIVERY_SELECT} WHERE status = 'dead' ORDER BY id DESC LIMIT ?1"))?;
+        let rows = st.query_map([limit as i64], delivery_row)?;
+        collect_deliveries(rows)
+    }
+
+    /// Stored mentions, newest first.
+    pub fn mentions(&self, f: &MentionFilter) -> Result<Vec<MentionRow>> {
+        let mut sql = String::from(
+            "SELECT m.id, m.source_id, m.source_kind, m.platform_id,
+                    (SELECT group_concat(watch, char(31)) FROM mention_watch w WHERE w.mention_id = m.id),
+                    m.url, m.title, m.text, m.author, m.author_reach, m.kind, m.lang, m.created_at, m.seen_at,
+                    m.compound, m.pos, m.neu, m.neg, m.urgency, m.level, m.reasons
+             FROM mention m WHERE 1 = 1",
+        );
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
+            args.push(v);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(w) = &f.watch {
+            arg(&mut sql, " AND EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id AND w.watch = ?)", w.clone().into());
+        }
+        if let Some(s) = &f.source {
+            arg(&mut sql, " AND m.source_id = ?", s.clone().into());
+        }
+        if let Some(t) = f.since {
+            arg(&mut sql, " AND m.seen_at >= ?", t.into());
+        }
+        if let Some(t) = f.until {
+            arg(&mut sql, " AND m.seen_at < ?", t.into());
+        }
+        if let Some(l) = f.min_level {
+            let levels: Vec<&str> =
+                [Level::Low, Level::Normal, Level::High, Level::Critical].into_iter().filter(|x| *x >= l).map(Level::as_str).collect();
+            sql.push_str(&format!(
+                " AND m.level IN ({})",
+                levels.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        match f.sentiment {
+            Some(SentimentBucket::Positive) => sql.push_str(" AND m.compound >= 0.05"),
+            Some(SentimentBucket::Negative) => sql.push_str(" AND m.compound <= -0.05"),
+            Some(SentimentBucket::Neutral) => sql.push_str(" AND m.compound > -0.05 AND m.compound < 0.05"),
+            None => {}
+        }
+        sql.push_str(" ORDER BY m.seen_at DESC, m.id DESC");
+        let limit = if f.limit == 0 { 100 } else { f.limit };
+        sql.push_str(&format!(" LIMIT {limit}"));
+        let conn = self.conn();
+        let mut st = conn.prepare(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
+            let watches: Option<String> = r.get(4)?;
+            let reasons: String = r.get(20)?;
+            Ok(MentionRow {
+                id: r.get(0)?,
+                source_id: r.get(1)?,
+                source_kind: r.get(2)?,
+                platform_id: r.get(3)?,
+                watches: watches.map(|w| w.split('\u{1f}').map(str::to_string).collect()).unwrap_or_default(),
+                url: r.get(5)?,
+                title: r.get(6)?,
+                text: r.get(7)?,
+                author: r.get(8)?,
+                author_reach: r.get(9)?,
+                kind: r.get(10)?,
+                lang: r.get(11)?,
+                created_at: r.get(12)?,
+                seen_at: r.get(13)?,
+                compound: r.get(14)?,
+                pos: r.get(15)?,
+                neu: r.get(16)?,
+                neg: r.get(17)?,
+                urgency: r.get(18)?,
+                level: r.get(19)?,
+                reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// The author as shown: handle, else display name.
+fn author_label(m: &Mention) -> Option<String> {
+    m.author.handle.clone().or_else(|| m.author.display_name.clone())
+}
+
+const SOURCE_SELECT: &str = "SELECT source_id, kind, etag, last_modified, cursor, seeded, polls, last_poll_at,
+    last_success_at, error_count, last_error, last_error_at, next_poll_at FROM source_state";
+
+fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRow> {
+    Ok(SourceRow {
+        source_id: r.get(0)?,
+        kind: r.get(1)?,
+        state: SourceStateRow { etag: r.get(2)?, last_modified: r.get(3)?, cursor: r.get(4)? },
+        seeded: r.get(5)?,
+        polls: r.get(6)?,
+        last_poll_at: r.get(7)?,
+        last_success_at: r.get(8)?,
+        error_count: r.get(9)?,
+        last_error: r.get(10)?,
+        last_error_at: r.get(11)?,
+        next_poll_at: r.get(12)?,
+    })
+}
+
+const DELIVERY_SELECT: &str = "SELECT id, mention_id, sink_id, watch, alert, status, attempts, created_at,
+    next_attempt_at, sent_at, last_error FROM delivery";
+
+type RawDelivery = (Delivery, String);
+
+fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawDelivery> {
+    Ok((
+        Delivery {
+            id: r.get(0)?,
+            mention_id: r.get(1)?,
+            sink_id: r.get(2)?,
+            watch: r.get(3)?,
+            alert: Alert::sample(),
+            status: r.get(5)?,
+            attempts: r.get(6)?,
+            created_at: r.get(7)?,
+            next_attempt_at: r.get(8)?,
+            sent_at: r.get(9)?,
+            last_error: r.get(10)?,
+        },
+        r.get(4)?,
+    ))
+}
+
+fn collect_deliveries(
+    rows: impl Iterator<Item = rusqlite::Result<RawDelivery>>,
+) -> Result<Vec<Delivery>> {
+    let mut out = Vec::new();
+    for row in rows {
+        let (mut d, json) = row?;
+        d.alert = serde_json::from_str(&json)?;
+        out.push(d);
+    }
+    Ok(out)
+}
