@@ -792,3 +792,15 @@ fn ids_kinds_and_pace() {
         assert_eq!(s.default_pace(), pace, "{kind}");
     }
 }
+
+#[test]
+fn sinks_and_their_sends_can_cross_tasks() {
+    fn is_send_sync<T: Send + Sync>(_: &T) {}
+    fn is_send<T: Send>(_: T) {}
+    let (s, _) = stdout_sink(StdoutFormat::Text);
+    is_send_sync(&s);
+    let c = client();
+    let a = Alert::sample();
+    // Only built, never polled: the outbox spawns these on a multi-threaded runtime.
+    is_send(s.send(&c, &a));
+}
