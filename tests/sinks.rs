@@ -266,6 +266,15 @@ fn check_slack(case: &str, v: &Value) {
             !m.contains("<https://evil"),
             "slack/{case}: spoofed link alive in {m:?}"
         );
+        for (i, _) in m.match_indices('&') {
+            let rest = &m[i..];
+            assert!(
+                ["&amp;", "&lt;", "&gt;"]
+                    .iter()
+                    .any(|e| rest.starts_with(e)),
+                "slack/{case}: bare & in {m:?}"
+            );
+        }
         // User formatting is broken up by zero-width spaces.
         for live in ["**bold**", "*bold*", "`code`"] {
             assert!(!m.contains(live), "slack/{case}: {live} alive in {m:?}");
