@@ -4,15 +4,40 @@
 //!
 //! Adding a target: one module here, one variant of [`Sink`], one arm in each match, one row in
 //! the conformance tests (`tests/sinks.rs`).
+//!
+//! Shared rules, so that each module only knows its platform:
+//! * text goes through [`text`] (sanitize, escape, cut after escaping);
+//! * every HTTP reply goes through [`check_reply`], every transport error through
+//!   [`transport_error`]: both produce a [`SendError`] whose message has the status and a short,
+//!   redacted snippet of the body, and never the URL ([`reqwest::Error::without_url`]).
+
+pub mod discord;
+pub mod slack;
+pub mod stdout;
+pub mod text;
+pub mod webhook;
 
 use std::time::Duration;
 
+use reqwest::header::HeaderMap;
+
 use crate::alert::Alert;
-use crate::config::SinkConfig;
+use crate::config::{SinkConfig, SinkKind};
+use crate::secret::{Secret, SecretValue};
+
+pub use discord::Discord;
+pub use slack::Slack;
+pub use stdout::Stdout;
+pub use webhook::Webhook;
 
 /// A configured sink with its secrets resolved.
 #[derive(Debug, Clone)]
-pub enum Sink {}
+pub enum Sink {
+    Slack(Slack),
+    Discord(Discord),
+    Webhook(Webhook),
+    Stdout(Stdout),
+}
 
 /// A delivery the target accepted (2xx).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -48,19 +73,415 @@ pub struct SinkError {
 }
 
 impl Sink {
-    pub fn from_config(_cfg: &SinkConfig) -> Result<Sink, SinkError> {
-        todo!()
+    /// Builds a sink, reading its secrets now. Errors name the sink and the problem, never a
+    /// secret's value.
+    pub fn from_config(cfg: &SinkConfig) -> Result<Sink, SinkError> {
+        let err = |message: String| SinkError {
+            id: cfg.id.clone(),
+            message,
+        };
+        let pace = cfg.max_per_second;
+        if let Some(p) = pace
+            && !(p.is_finite() && p > 0.0)
+        {
+            return Err(err("max_per_second must be a positive number".into()));
+        }
+        match cfg.kind {
+            SinkKind::Slack => {
+                let url = resolve_url(cfg, "slack")?;
+                Ok(Sink::Slack(Slack::new(&cfg.id, url, pace)))
+            }
+            SinkKind::Discord => {
+                let url = resolve_url(cfg, "discord")?;
+                Discord::new(&cfg.id, url, cfg.username.clone(), pace)
+                    .map(Sink::Discord)
+                    .map_err(err)
+            }
+            SinkKind::Webhook => {
+                let url = resolve_url(cfg, "webhook")?;
+                let secret = cfg
+                    .secret
+                    .as_ref()
+                    .map(|s| resolve(cfg, "secret", s))
+                    .transpose()?;
+                Webhook::new(&cfg.id, url, secret.as_ref(), pace)
+                    .map(Sink::Webhook)
+                    .map_err(err)
+            }
+            SinkKind::Stdout => Ok(Sink::Stdout(Stdout::new(&cfg.id, cfg.format, pace))),
+        }
     }
 
-    pub fn preview(&self, _alert: &Alert) -> String {
-        todo!()
+    /// Sends one alert. The shared `client` is used by Slack and Discord; the webhook sink uses
+    /// its own client that never follows redirects (see [`webhook`]).
+    pub async fn send(&self, client: &reqwest::Client, alert: &Alert) -> Result<Sent, SendError> {
+        match self {
+            Sink::Slack(s) => s.send(client, alert).await,
+            Sink::Discord(s) => s.send(client, alert).await,
+            Sink::Webhook(s) => s.send(alert).await,
+            Sink::Stdout(s) => s.send(alert),
+        }
     }
 
+    /// The configured id (used by routes and `earshot test-sink`).
+    pub fn id(&self) -> &str {
+        match self {
+            Sink::Slack(s) => &s.id,
+            Sink::Discord(s) => &s.id,
+            Sink::Webhook(s) => &s.id,
+            Sink::Stdout(s) => &s.id,
+        }
+    }
+
+    /// The config's `kind`, as written there.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Sink::Slack(_) => "slack",
+            Sink::Discord(_) => "discord",
+            Sink::Webhook(_) => "webhook",
+            Sink::Stdout(_) => "stdout",
+        }
+    }
+
+    /// Exactly what [`Sink::send`] would send, for `earshot once --dry-run`: the JSON body,
+    /// pretty-printed, for HTTP sinks; the printed text for stdout. Never holds a URL or secret.
+    pub fn preview(&self, alert: &Alert) -> String {
+        let body = match self {
+            Sink::Slack(_) => slack::render(alert),
+            Sink::Discord(s) => s.render(alert),
+            Sink::Webhook(_) => webhook::render(alert),
+            Sink::Stdout(s) => return s.render(alert),
+        };
+        // Serializing a `serde_json::Value` cannot fail; fall back to compact form regardless.
+        serde_json::to_string_pretty(&body).unwrap_or_else(|_| body.to_string())
+    }
+
+    /// Most messages per second to send to this target: `max_per_second` from the config, else
+    /// the platform's documented pace (Slack about 1/s per webhook; Discord's observed webhook
+    /// bucket is 5 per 2 s but 30/min per channel, so 0.5/s, with its headers read on top;
+    /// a generic webhook 10/s as a courtesy). Stdout has no limit.
     pub fn default_pace(&self) -> Option<f64> {
-        todo!()
+        let (cfg, default) = match self {
+            Sink::Slack(s) => (s.pace, Some(1.0)),
+            Sink::Discord(s) => (s.pace, Some(0.5)),
+            Sink::Webhook(s) => (s.pace, Some(10.0)),
+            Sink::Stdout(s) => (s.pace, None),
+        };
+        cfg.or(default)
+    }
+}
+
+/// What to do about a non-2xx reply, from its status and any `Retry-After`.
+///
+/// * 408 Request Timeout, 425 Too Early, 429 Too Many Requests, and every 5xx: [`Retry::Later`],
+///   with the server's wait when it gave one. These are about the moment, not the message.
+/// * 409 Conflict: `Later` too. A receiver that dedupes on `webhook-id` may answer 409 while it
+///   still processes an earlier attempt; the same id makes a retry safe.
+/// * Every other 4xx (400 bad payload, 401/403 bad token, 404 deleted webhook, 410 archived
+///   channel or disabled endpoint, 413 too large, ...): [`Retry::Never`]. Sending the same
+///   message again gets the same answer, and for Discord repeated 401/403/404 lead to a ban.
+/// * 3xx: `Never`. We do not follow redirects for webhooks (a signed payload must not go to a
+///   place the operator did not configure), and a redirect repeats until the URL is fixed.
+/// * 1xx and anything outside 100-599: `Never`, as a confused endpoint will stay confused.
+///
+/// A 2xx is success and never reaches this function; if it does, it is `Never` (nothing to redo).
+pub fn classify(status: u16, retry_after: Option<Duration>) -> Retry {
+    match status {
+        408 | 409 | 425 | 429 | 500..=599 => Retry::Later(retry_after),
+        _ => Retry::Never,
+    }
+}
+
+/// Resolves the required `url` secret of an HTTP sink and checks it is an http(s) URL, without
+/// ever putting the value in an error.
+fn resolve_url(cfg: &SinkConfig, kind: &str) -> Result<SecretValue, SinkError> {
+    let Some(secret) = cfg.url.as_ref() else {
+        return Err(SinkError {
+            id: cfg.id.clone(),
+            message: format!(
+                "a {kind} sink needs `url` (e.g. url = {{ env = \"EARSHOT_SLACK_URL\" }})"
+            ),
+        });
+    };
+    let url = resolve(cfg, "url", secret)?;
+    let ok = url::Url::parse(url.expose())
+        .map(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .unwrap_or(false);
+    if !ok {
+        return Err(SinkError {
+            id: cfg.id.clone(),
+            message: format!("`url` from {secret:?} is not an http(s) URL"),
+        });
+    }
+    Ok(url)
+}
+
+fn resolve(cfg: &SinkConfig, key: &str, secret: &Secret) -> Result<SecretValue, SinkError> {
+    secret.resolve().map_err(|e| SinkError {
+        id: cfg.id.clone(),
+        message: format!("`{key}`: {e}"),
+    })
+}
+
+/// "negative (-0.48)": VADER's usual ±0.05 thresholds on the compound score.
+pub(crate) fn sentiment_label(alert: &Alert) -> String {
+    let c = alert.sentiment.compound;
+    let word = if c >= 0.05 {
+        "positive"
+    } else if c <= -0.05 {
+        "negative"
+    } else {
+        "neutral"
+    };
+    format!("{word} ({c:+.2})")
+}
+
+/// "Critical" for a level.
+pub(crate) fn level_title(alert: &Alert) -> String {
+    let s = alert.level.as_str();
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// "78/100 · Critical".
+pub(crate) fn urgency_line(alert: &Alert) -> String {
+    format!("{}/100 · {}", alert.urgency, level_title(alert))
+}
+
+/// "feed · acme-blog · comment".
+pub(crate) fn source_line(alert: &Alert) -> String {
+    format!(
+        "{} · {} · {}",
+        alert.source_kind,
+        alert.source_id,
+        alert.kind.as_str()
+    )
+}
+
+/// "2026-05-28 20:26 UTC", when the mention's time is known.
+pub(crate) fn when(alert: &Alert) -> Option<String> {
+    alert
+        .created_at
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+}
+
+/// The author's name (user text: the caller escapes it) and reach ("reach 1200").
+pub(crate) fn author_parts(alert: &Alert) -> (Option<String>, Option<String>) {
+    let name = alert
+        .author
+        .as_deref()
+        .map(text::one_line)
+        .filter(|a| !a.is_empty());
+    (name, alert.author_reach.map(|r| format!("reach {r}")))
+}
+
+/// The alert with its user text sanitized ([`text::sanitize`]) and an unsafe URL dropped, for the
+/// sinks that pass the alert on as data (webhook, stdout json). Nothing is escaped or cut here: a
+/// machine reader gets the text, minus what could spoof a human reader later.
+pub(crate) fn clean_alert(alert: &Alert) -> Alert {
+    let mut a = alert.clone();
+    a.url = a
+        .url
+        .as_deref()
+        .and_then(text::safe_url)
+        .map(str::to_string);
+    a.title = a.title.as_deref().map(text::one_line);
+    a.text = text::sanitize(&a.text);
+    a.author = a.author.as_deref().map(text::one_line);
+    a.watch = text::one_line(&a.watch);
+    a.reasons = a.reasons.iter().map(|r| text::one_line(r)).collect();
+    a
+}
+
+/// POSTs a JSON body and reads the reply. `secret` is the URL, for redaction.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    secret: &SecretValue,
+    body: &serde_json::Value,
+) -> Result<Reply, SendError> {
+    let resp = client
+        .post(secret.expose())
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| transport_error(e, secret.expose()))?;
+    read_reply(resp, secret.expose()).await
+}
+
+impl Reply {
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Longest body snippet kept in an error message.
+const SNIPPET_CHARS: usize = 200;
+/// Most bytes of an error body read: enough for Slack's `invalid_blocks` or Discord's JSON.
+const MAX_ERROR_BODY: usize = 4096;
+
+/// A reply as the sinks need it: status, headers and the start of the body.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Reads the status, headers and at most [`MAX_ERROR_BODY`] bytes of the body: a hostile or
+/// broken endpoint cannot make us buffer a huge reply.
+pub(crate) async fn read_reply(
+    mut resp: reqwest::Response,
+    secret: &str,
+) -> Result<Reply, SendError> {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            // A 2xx whose body broke off is still delivered; for an error the status says enough.
+            Err(_) if (200..300).contains(&status) => break,
+            Err(e) => return Err(transport_error(e, secret)),
+        }
+    }
+    body.truncate(MAX_ERROR_BODY);
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Turns a non-2xx reply into a [`SendError`], with `retry_after` from the target (already read
+/// by the caller: headers or, for Discord, the body).
+pub(crate) fn reply_error(reply: &Reply, retry_after: Option<Duration>, secret: &str) -> SendError {
+    let snippet = body_snippet(&reply.body, secret);
+    let message = if snippet.is_empty() {
+        format!("HTTP {}", reply.status)
+    } else {
+        format!("HTTP {}: {snippet}", reply.status)
+    };
+    SendError {
+        retry: classify(reply.status, retry_after),
+        status: Some(reply.status),
+        message,
+    }
+}
+
+/// A transport failure (connect, timeout, TLS, body): always worth retrying later. The URL is
+/// removed from the error and the secret redacted from the whole source chain.
+pub(crate) fn transport_error(e: reqwest::Error, secret: &str) -> SendError {
+    let e = e.without_url();
+    let mut message = if e.is_timeout() {
+        "request timed out".to_string()
+    } else if e.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    let message = text::truncate(
+        &redact(&text::one_line(&message), secret),
+        500,
+        text::Count::Chars,
+    );
+    SendError {
+        retry: Retry::Later(None),
+        status: None,
+        message,
+    }
+}
+
+/// A one-line, sanitized, redacted start of a reply body.
+fn body_snippet(body: &[u8], secret: &str) -> String {
+    let s = String::from_utf8_lossy(body);
+    text::truncate(
+        &redact(&text::one_line(&s), secret),
+        SNIPPET_CHARS,
+        text::Count::Chars,
+    )
+}
+
+/// Replaces the secret URL, and each long path or query piece of it (the token part), with
+/// `[redacted]`: a server that echoes the request must not leak it into our logs.
+pub(crate) fn redact(s: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        return s.to_string();
+    }
+    let mut out = s.replace(secret, "[redacted]");
+    let pieces = secret
+        .split(['/', '?', '&', '=', '#', ':', '.'])
+        .filter(|p| p.len() >= 12);
+    for piece in pieces {
+        out = out.replace(piece, "[redacted]");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_table() {
+        let wait = Some(Duration::from_secs(7));
+        let cases: &[(u16, Option<Duration>, Retry)] = &[
+            (400, None, Retry::Never),
+            (401, None, Retry::Never),
+            (403, None, Retry::Never),
+            (404, None, Retry::Never),
+            (410, None, Retry::Never),
+            (413, None, Retry::Never),
+            (422, None, Retry::Never),
+            (408, None, Retry::Later(None)),
+            (409, None, Retry::Later(None)),
+            (425, None, Retry::Later(None)),
+            (429, wait, Retry::Later(wait)),
+            (429, None, Retry::Later(None)),
+            (500, None, Retry::Later(None)),
+            (502, None, Retry::Later(None)),
+            (503, wait, Retry::Later(wait)),
+            (504, None, Retry::Later(None)),
+            (301, None, Retry::Never),
+            (302, None, Retry::Never),
+            (307, None, Retry::Never),
+            (101, None, Retry::Never),
+            (200, None, Retry::Never),
+            (600, None, Retry::Never),
+        ];
+        for (status, ra, want) in cases {
+            assert_eq!(classify(*status, *ra), *want, "classify({status})");
+        }
     }
 
-    pub async fn send(&self, _client: &reqwest::Client, _alert: &Alert) -> Result<Sent, SendError> {
-        todo!()
+    #[test]
+    fn redact_removes_url_and_token() {
+        let secret = "https://hooks.example.com/services/T000/B000/CANARYSECRETTOKEN123";
+        let cases: &[&str] = &[
+            "posting to https://hooks.example.com/services/T000/B000/CANARYSECRETTOKEN123 failed",
+            "token CANARYSECRETTOKEN123 invalid",
+        ];
+        for c in cases {
+            let r = redact(c, secret);
+            assert!(!r.contains("CANARYSECRETTOKEN123"), "{r}");
+            assert!(r.contains("[redacted]"), "{r}");
+        }
+        assert_eq!(redact("nothing here", secret), "nothing here");
+        assert_eq!(redact("x", ""), "x");
+    }
+
+    #[test]
+    fn snippet_is_short_and_one_line() {
+        let body = format!("invalid_blocks\n\u{1b}[31m{}", "x".repeat(1000));
+        let s = body_snippet(body.as_bytes(), "");
+        assert!(s.starts_with("invalid_blocks [31m"), "{s}");
+        assert!(s.chars().count() <= SNIPPET_CHARS);
     }
 }

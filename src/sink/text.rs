@@ -1,0 +1,298 @@
+//! Text hygiene shared by every sink: pure functions, no I/O.
+//!
+//! Mention text is hostile until proven otherwise. Every sink runs it through [`sanitize`] (drop
+//! characters that can spoof what a reader sees), then through its platform's escaper, then cuts
+//! it to the platform's limit with [`escape_fit`]. The order matters: escaping grows a string, so
+//! the limit is checked on the escaped text, and the cut never splits an escape sequence (a
+//! dangling `&am` or a lone `\` would garble or re-enable markup).
+//!
+//! Adding a platform: write one `fn(&[char], usize, &mut String)` escaper that pushes the escaped
+//! form of one input character, and pick the [`Count`] its limits are measured in.
+
+/// The unit a platform counts its length limits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Unicode scalar values (Slack, and our own caps).
+    Chars,
+    /// UTF-16 code units. Discord's limits are JavaScript string lengths, where a character outside
+    /// the BMP (most emoji) counts as 2: counting this way is the conservative choice.
+    Utf16,
+}
+
+impl Count {
+    /// Length of `s` in this unit.
+    pub fn len(self, s: &str) -> usize {
+        match self {
+            Count::Chars => s.chars().count(),
+            Count::Utf16 => s.encode_utf16().count(),
+        }
+    }
+
+    fn of_char(self, c: char) -> usize {
+        match self {
+            Count::Chars => 1,
+            Count::Utf16 => c.len_utf16(),
+        }
+    }
+}
+
+/// Appended to a cut string. One unit in both counts.
+pub const ELLIPSIS: char = '…';
+
+/// Bidirectional controls: an RLO (U+202E) makes `exe.txt` read as `txt.exe`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Invisible format characters that can hide or split words (a zero-width space inside
+/// `every\u{200B}one` defeats a naive filter; U+FEFF and U+2060 are invisible too). Soft hyphen and
+/// the invisible math operators are in the same family.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}')
+}
+
+/// Rough test for "this character is (part of) an emoji": the pictographic blocks, dingbats and
+/// misc symbols, and the variation selector that asks for emoji presentation. Only used to keep
+/// a ZWJ that joins two emoji (👩‍💻), so an approximation is fine: a wrong answer drops a joiner
+/// and shows two emoji side by side.
+fn is_emojiish(c: char) -> bool {
+    matches!(c,
+        '\u{1F000}'..='\u{1FAFF}' | '\u{2600}'..='\u{27BF}' | '\u{2B00}'..='\u{2BFF}' | '\u{FE0F}')
+}
+
+/// Removes characters that can spoof what a reader sees: bidi controls, zero-width and other
+/// invisible format characters, and control characters (C0 except `\n`, DEL, C1; a `\t` becomes a
+/// space, `\r\n` and `\r` become `\n`).
+///
+/// A zero-width joiner is kept only between two emoji-ish characters, where it builds one glyph
+/// (👩‍💻); anywhere else it is dropped. This simple rule keeps common emoji sequences and never
+/// keeps a joiner inside a word.
+pub fn sanitize(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut prev_kept: Option<char> = None;
+    for (i, &c) in chars.iter().enumerate() {
+        let keep = match c {
+            '\n' => Some('\n'),
+            '\t' => Some(' '),
+            '\r' => {
+                if chars.get(i + 1) == Some(&'\n') {
+                    None
+                } else {
+                    Some('\n')
+                }
+            }
+            '\u{200D}' => {
+                let joins_emoji = prev_kept.is_some_and(is_emojiish)
+                    && chars.get(i + 1).copied().is_some_and(is_emojiish);
+                joins_emoji.then_some(c)
+            }
+            c if c.is_control() || is_bidi_control(c) || is_invisible_format(c) => None,
+            // Interlinear annotations and tag characters: invisible, and tags can smuggle text.
+            '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}' => None,
+            c => Some(c),
+        };
+        if let Some(k) = keep {
+            out.push(k);
+            prev_kept = Some(k);
+        }
+    }
+    out
+}
+
+/// [`sanitize`], then whitespace runs (newlines included) collapsed to one space and trimmed:
+/// for one-line fields (titles, names, headers).
+pub fn one_line(s: &str) -> String {
+    sanitize(s).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// [`sanitize`], then trailing spaces dropped from lines and runs of blank lines collapsed to one:
+/// for multi-line excerpts.
+pub fn tidy_block(s: &str) -> String {
+    let clean = sanitize(s);
+    let mut out = String::with_capacity(clean.len());
+    let mut blank_run = 0;
+    for line in clean.trim().lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank_run += 1;
+            if blank_run > 1 {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// An escaper: pushes the escaped form of `chars[i]` onto `out`. It sees the whole input so it
+/// can look around (line starts, `@everyone`).
+pub type Escaper = fn(chars: &[char], i: usize, out: &mut String);
+
+/// No escaping: for plain-text fields.
+pub fn plain(chars: &[char], i: usize, out: &mut String) {
+    out.push(chars[i]);
+}
+
+/// Escapes `s` with `escape`, then cuts it to at most `limit` units of `count`, appending `…` when
+/// it cut. The cut falls between the escaped forms of two input characters, never inside one.
+/// With a `limit` of 0 the result is empty.
+pub fn escape_fit(s: &str, limit: usize, count: Count, escape: Escaper) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    // (byte length, units) of `out` after each input character's escaped form.
+    let mut bounds: Vec<(usize, usize)> = Vec::with_capacity(chars.len());
+    let mut units = 0;
+    for i in 0..chars.len() {
+        let start = out.len();
+        escape(&chars, i, &mut out);
+        units += out[start..]
+            .chars()
+            .map(|c| count.of_char(c))
+            .sum::<usize>();
+        bounds.push((out.len(), units));
+    }
+    if units <= limit {
+        return out;
+    }
+    if limit == 0 {
+        return String::new();
+    }
+    let room = limit - count.of_char(ELLIPSIS);
+    let keep = bounds
+        .iter()
+        .take_while(|(_, u)| *u <= room)
+        .last()
+        .map_or(0, |(b, _)| *b);
+    out.truncate(keep);
+    // A cut right after a joiner or a space would leave it dangling before the ellipsis.
+    while out.ends_with(['\u{200D}', '\u{FE0F}', ' ', '\n']) {
+        out.pop();
+    }
+    out.push(ELLIPSIS);
+    out
+}
+
+/// [`escape_fit`] with no escaping.
+pub fn truncate(s: &str, limit: usize, count: Count) -> String {
+    escape_fit(s, limit, count, plain)
+}
+
+/// Returns `url` if it is safe to make a link of: `http` or `https`, with a host, no user info (a
+/// `https://trusted.com@evil.com` spoof), no whitespace or control characters, none of the
+/// characters that end a Slack link (`|`, `<`, `>`), and at most 2,000 bytes (Discord's embed URL
+/// limit is 2,048; Slack's button URL 3,000). Anything else is shown as text or dropped.
+pub fn safe_url(url: &str) -> Option<&str> {
+    if url.len() > 2000
+        || url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '|' | '<' | '>' | '"'))
+        || url
+            .chars()
+            .any(|c| is_bidi_control(c) || is_invisible_format(c))
+    {
+        return None;
+    }
+    let parsed = url::Url::parse(url).ok()?;
+    let ok = matches!(parsed.scheme(), "http" | "https")
+        && parsed.host_str().is_some_and(|h| !h.is_empty())
+        && parsed.username().is_empty()
+        && parsed.password().is_none();
+    ok.then_some(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_table() {
+        let cases: &[(&str, &str)] = &[
+            ("plain", "plain"),
+            ("a\u{202E}txt.exe", "atxt.exe"),
+            ("\u{2066}x\u{2069}\u{200E}\u{200F}\u{061C}", "x"),
+            ("every\u{200B}one", "everyone"),
+            ("\u{FEFF}bom\u{2060}", "bom"),
+            ("a\u{200D}b", "ab"),
+            ("👩\u{200D}💻", "👩\u{200D}💻"),
+            ("👩\u{200D}", "👩"),
+            ("tab\there", "tab here"),
+            ("crlf\r\nline\rold", "crlf\nline\nold"),
+            ("esc\u{1b}[31mred\u{7}", "esc[31mred"),
+            ("c1\u{85}\u{9B}x", "c1x"),
+            ("tag\u{E0041}s", "tags"),
+            ("soft\u{AD}hyphen", "softhyphen"),
+            ("日本語 ✓", "日本語 ✓"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(sanitize(input), *want, "sanitize({input:?})");
+        }
+    }
+
+    #[test]
+    fn one_line_and_block() {
+        assert_eq!(one_line("  a\n\n b\t c  "), "a b c");
+        assert_eq!(tidy_block("\n a  \n\n\n\nb \n"), "a\n\nb");
+    }
+
+    fn amp(chars: &[char], i: usize, out: &mut String) {
+        match chars[i] {
+            '&' => out.push_str("&amp;"),
+            c => out.push(c),
+        }
+    }
+
+    #[test]
+    fn escape_fit_table() {
+        let cases: &[(&str, usize, Count, Escaper, &str)] = &[
+            ("hello", 5, Count::Chars, plain, "hello"),
+            ("hello", 4, Count::Chars, plain, "hel…"),
+            ("hello", 1, Count::Chars, plain, "…"),
+            ("hello", 0, Count::Chars, plain, ""),
+            ("", 3, Count::Chars, plain, ""),
+            // Never split the escape sequence: "a&amp;" is 6, limit 5 keeps only "a".
+            ("a&b", 5, Count::Chars, amp, "a…"),
+            ("a&b", 7, Count::Chars, amp, "a&amp;b"),
+            ("a&b", 6, Count::Chars, amp, "a…"),
+            ("a&bc", 7, Count::Chars, amp, "a&amp;…"),
+            // Emoji count 2 in UTF-16, 1 as chars.
+            ("😀😀😀", 3, Count::Chars, plain, "😀😀😀"),
+            ("😀😀😀", 3, Count::Utf16, plain, "😀…"),
+            ("😀😀😀", 6, Count::Utf16, plain, "😀😀😀"),
+            ("日本語です", 3, Count::Utf16, plain, "日本…"),
+            ("word word", 6, Count::Chars, plain, "word…"),
+        ];
+        for (input, limit, count, esc, want) in cases {
+            let got = escape_fit(input, *limit, *count, *esc);
+            assert_eq!(got, *want, "escape_fit({input:?}, {limit}, {count:?})");
+            assert!(count.len(&got) <= *limit);
+        }
+    }
+
+    #[test]
+    fn safe_url_table() {
+        let cases: &[(&str, bool)] = &[
+            ("https://example.com/a?b=1&c=2#x", true),
+            ("http://127.0.0.1:8080/", true),
+            ("javascript:alert(1)", false),
+            ("JAVASCRIPT:alert(1)", false),
+            ("data:text/html,hi", false),
+            ("https://evil|trusted", false),
+            ("https://a.com/>x", false),
+            ("https://a.com/ x", false),
+            ("https://trusted.com@evil.com/", false),
+            ("https://a.com/\u{202E}gpj.exe", false),
+            ("//no-scheme.com", false),
+            ("", false),
+        ];
+        for (url, ok) in cases {
+            assert_eq!(safe_url(url).is_some(), *ok, "safe_url({url:?})");
+        }
+        assert!(safe_url(&format!("https://a.com/{}", "x".repeat(3000))).is_none());
+    }
+}

@@ -1,0 +1,815 @@
+//! Conformance tests run over every sink, against local wiremock receivers: payload snapshots,
+//! hostile text, the status-code table, secret leaks, and Standard Webhooks signatures.
+//!
+//! Adding a sink: add it to `HTTP_KINDS` (or give it a writer like stdout), a snapshot under
+//! `tests/data/sinks/`, and its checks to `check_hostile`.
+//!
+//! Snapshots: run with `EARSHOT_UPDATE_SNAPSHOTS=1` to rewrite them, then review the diff.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use earshot::alert::Alert;
+use earshot::config::{SinkConfig, SinkKind, StdoutFormat};
+use earshot::secret::Secret;
+use earshot::sink::{Retry, SendError, Sent, Sink, Stdout};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const HTTP_KINDS: [SinkKind; 3] = [SinkKind::Slack, SinkKind::Discord, SinkKind::Webhook];
+const CANARY: &str = "CANARY-SECRET-123";
+const HOOK_PATH: &str = "/hooks/T000/B000/CANARY-SECRET-123";
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn config(kind: SinkKind, url: Option<String>) -> SinkConfig {
+    SinkConfig {
+        id: format!("{kind:?}").to_lowercase(),
+        kind,
+        url: url.map(Secret::Plain),
+        secret: None,
+        username: None,
+        format: StdoutFormat::Text,
+        max_per_second: None,
+    }
+}
+
+fn sink(kind: SinkKind, url: String) -> Sink {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Sink::from_config(&config(kind, Some(url))).unwrap()
+}
+
+/// A receiver answering every POST with `resp`.
+async fn receiver(resp: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(resp)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn hook_url(server: &MockServer) -> String {
+    format!("{}{HOOK_PATH}", server.uri())
+}
+
+async fn requests(server: &MockServer) -> Vec<Request> {
+    server.received_requests().await.unwrap()
+}
+
+/// Sends `alert` to a fresh 200 receiver and returns the JSON body it got.
+async fn send_and_capture(kind: SinkKind, alert: &Alert) -> Value {
+    let server = receiver(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let s = sink(kind, hook_url(&server));
+    s.send(&client(), alert).await.unwrap();
+    let reqs = requests(&server).await;
+    assert_eq!(reqs.len(), 1);
+    reqs[0].body_json().unwrap()
+}
+
+fn stdout_sink(format: StdoutFormat) -> (Sink, Arc<Mutex<Vec<u8>>>) {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let writer: Arc<Mutex<dyn Write + Send>> = buf.clone();
+    (
+        Sink::Stdout(Stdout::with_writer("out", format, writer, None)),
+        buf,
+    )
+}
+
+async fn stdout_capture(format: StdoutFormat, alert: &Alert) -> String {
+    let (s, buf) = stdout_sink(format);
+    s.send(&client(), alert).await.unwrap();
+    let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    assert_eq!(out, s.preview(alert), "preview is what stdout prints");
+    out
+}
+
+fn snapshot_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/sinks")
+        .join(name)
+}
+
+fn check_snapshot(name: &str, got: &str) {
+    let p = snapshot_path(name);
+    if std::env::var_os("EARSHOT_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, got).unwrap();
+    }
+    let want = std::fs::read_to_string(&p)
+        .unwrap_or_else(|_| panic!("missing snapshot {name}; got:\n{got}"));
+    assert_eq!(got, want, "snapshot {name} differs");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots
+
+#[tokio::test]
+async fn http_payload_snapshots_and_preview_match_the_wire() {
+    for (kind, name) in [
+        (SinkKind::Slack, "slack.json"),
+        (SinkKind::Discord, "discord.json"),
+        (SinkKind::Webhook, "webhook.json"),
+    ] {
+        let alert = Alert::sample();
+        let got = send_and_capture(kind, &alert).await;
+        let pretty = serde_json::to_string_pretty(&got).unwrap() + "\n";
+        check_snapshot(name, &pretty);
+        let preview = sink(kind, "http://127.0.0.1:9/x".into()).preview(&alert);
+        assert_eq!(
+            serde_json::from_str::<Value>(&preview).unwrap(),
+            got,
+            "{name}: preview = wire"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stdout_snapshots() {
+    let text = stdout_capture(StdoutFormat::Text, &Alert::sample()).await;
+    check_snapshot("stdout.txt", &text);
+    let json = stdout_capture(StdoutFormat::Json, &Alert::sample()).await;
+    assert_eq!(json.lines().count(), 1);
+    let back: Alert = serde_json::from_str(json.trim_end()).unwrap();
+    assert_eq!(back, Alert::sample());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile text
+
+const BIDI: &[char] = &[
+    '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}',
+    '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
+];
+
+fn hostile_strings() -> Vec<(&'static str, String)> {
+    vec![
+        ("everyone", "hi @everyone look".into()),
+        ("here", "@here now".into()),
+        ("slack channel", "<!channel> ping".into()),
+        ("slack here", "<!here>".into()),
+        ("user", "<@U123> and <@123456789>".into()),
+        ("channel", "<#C1> <#123>".into()),
+        ("role", "<@&987> <!subteam^S1>".into()),
+        ("md link", "[x](https://evil)".into()),
+        ("slack link", "<https://evil|trusted>".into()),
+        ("bold", "**bold**".into()),
+        ("code", "`code` ```block```".into()),
+        ("spoiler", "||spoiler||".into()),
+        ("heading", "# big\n-# small\n> quote\n1. list".into()),
+        ("10k ascii", "A".repeat(10 * 1024)),
+        ("10k multibyte", "😀日本語🎉".repeat(10 * 1024 / 14 + 1)),
+        ("rtl", "invoice\u{202E}fdp.exe \u{2066}x\u{2069}".into()),
+        (
+            "zwj",
+            "👩\u{200D}💻 every\u{200B}one @\u{200D}everyone a\u{200D}b\u{FEFF}".into(),
+        ),
+        ("amp", "&amp; &lt; <b>".into()),
+        ("controls", "bell\u{7} esc\u{1b}[2J nul\u{0}".into()),
+    ]
+}
+
+fn hostile_alert(s: &str, url: Option<&str>) -> Alert {
+    let mut a = Alert::sample();
+    a.title = Some(s.to_string());
+    a.text = s.to_string();
+    a.author = Some(s.to_string());
+    a.reasons = vec![s.to_string()];
+    a.url = url.map(str::to_string);
+    a
+}
+
+/// Every string in a JSON value.
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+fn all_strings(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    strings(v, &mut out);
+    out
+}
+
+fn no_bidi_or_controls(case: &str, target: &str, s: &str) {
+    assert!(!s.contains(BIDI), "{target}/{case}: bidi control in {s:?}");
+    assert!(
+        !s.chars().any(|c| c.is_control() && c != '\n'),
+        "{target}/{case}: control char"
+    );
+    assert!(
+        !s.contains("javascript:"),
+        "{target}/{case}: javascript: URL"
+    );
+}
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn utf16(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// Every `mrkdwn` text in a Slack payload, and the top-level fallback (also mrkdwn).
+fn slack_mrkdwn(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if o.get("type").and_then(Value::as_str) == Some("mrkdwn") {
+                out.push(o["text"].as_str().unwrap().to_string());
+            }
+            o.values().for_each(|x| slack_mrkdwn(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| slack_mrkdwn(x, out)),
+        _ => {}
+    }
+}
+
+fn check_slack(case: &str, v: &Value) {
+    for s in all_strings(v) {
+        no_bidi_or_controls(case, "slack", &s);
+    }
+    assert!(v.get("link_names").is_none(), "never link_names");
+    assert_eq!(v["unfurl_links"], false);
+    let mut mrkdwn = vec![v["text"].as_str().unwrap().to_string()];
+    slack_mrkdwn(v, &mut mrkdwn);
+    assert!(mrkdwn.len() >= 6, "fallback, section, fields, context");
+    for m in &mrkdwn {
+        for tok in ["<!", "<@", "<#"] {
+            assert!(!m.contains(tok), "slack/{case}: raw {tok} in {m:?}");
+        }
+        // The only `<` allowed is our own link to the alert's safe URL.
+        for (i, _) in m.match_indices('<') {
+            assert!(
+                m[i..].starts_with("<https://example.com/"),
+                "slack/{case}: stray < in {m:?}"
+            );
+        }
+        assert!(
+            !m.contains("<https://evil"),
+            "slack/{case}: spoofed link alive in {m:?}"
+        );
+        for (i, _) in m.match_indices('&') {
+            let rest = &m[i..];
+            assert!(
+                ["&amp;", "&lt;", "&gt;"]
+                    .iter()
+                    .any(|e| rest.starts_with(e)),
+                "slack/{case}: bare & in {m:?}"
+            );
+        }
+        // User formatting is broken up by zero-width spaces.
+        for live in ["**bold**", "*bold*", "`code`"] {
+            assert!(!m.contains(live), "slack/{case}: {live} alive in {m:?}");
+        }
+    }
+    let blocks = v["blocks"].as_array().unwrap();
+    assert!(blocks.len() <= 50);
+    assert!(chars(v["text"].as_str().unwrap()) <= 4000);
+    for b in blocks {
+        match b["type"].as_str().unwrap() {
+            "header" => assert!(
+                chars(b["text"]["text"].as_str().unwrap()) <= 150,
+                "slack/{case}: header"
+            ),
+            "section" => {
+                assert_eq!(b["text"]["verbatim"], true);
+                assert!(
+                    chars(b["text"]["text"].as_str().unwrap()) <= 3000,
+                    "slack/{case}: section"
+                );
+                let fields = b["fields"].as_array().unwrap();
+                assert!(fields.len() <= 10);
+                for f in fields {
+                    assert!(
+                        chars(f["text"].as_str().unwrap()) <= 2000,
+                        "slack/{case}: field"
+                    );
+                }
+            }
+            "context" => {
+                let els = b["elements"].as_array().unwrap();
+                assert!(els.len() <= 10);
+                for e in els {
+                    assert!(
+                        chars(e["text"].as_str().unwrap()) <= 3000,
+                        "slack/{case}: context"
+                    );
+                }
+            }
+            "actions" => {
+                let url = b["elements"][0]["url"].as_str().unwrap();
+                assert!(url.starts_with("https://") && chars(url) <= 3000);
+            }
+            other => panic!("unexpected block {other}"),
+        }
+    }
+}
+
+/// True when the character at byte `i` is preceded by an odd number of backslashes.
+fn escaped_at(s: &str, i: usize) -> bool {
+    s[..i].chars().rev().take_while(|&c| c == '\\').count() % 2 == 1
+}
+
+fn check_discord_text(case: &str, s: &str) {
+    no_bidi_or_controls(case, "discord", s);
+    let lower = s.to_lowercase();
+    assert!(
+        !lower.contains("@everyone") && !lower.contains("@here"),
+        "discord/{case}: ping text in {s:?}"
+    );
+    for (i, c) in s.char_indices() {
+        if "*_~`|<>[]()#".contains(c) {
+            assert!(escaped_at(s, i), "discord/{case}: unescaped {c:?} in {s:?}");
+        }
+    }
+}
+
+fn check_discord(case: &str, v: &Value) {
+    assert_eq!(
+        v["allowed_mentions"]["parse"],
+        Value::Array(vec![]),
+        "allowed_mentions.parse empty"
+    );
+    let embeds = v["embeds"].as_array().unwrap();
+    assert_eq!(embeds.len(), 1);
+    let e = &embeds[0];
+    let content = v["content"].as_str().unwrap();
+    check_discord_text(case, content);
+    assert!(utf16(content) <= 2000);
+    let title = e["title"].as_str().unwrap();
+    check_discord_text(case, title);
+    assert!(utf16(title) <= 256, "discord/{case}: title");
+    let desc = e["description"].as_str().unwrap_or("");
+    check_discord_text(case, desc);
+    assert!(utf16(desc) <= 4096, "discord/{case}: description");
+    let footer = e["footer"]["text"].as_str().unwrap();
+    check_discord_text(case, footer);
+    assert!(utf16(footer) <= 2048);
+    let fields = e["fields"].as_array().unwrap();
+    assert!(fields.len() <= 25);
+    let mut total = utf16(title) + utf16(desc) + utf16(footer);
+    for f in fields {
+        let (n, val) = (f["name"].as_str().unwrap(), f["value"].as_str().unwrap());
+        check_discord_text(case, val);
+        assert!(
+            utf16(n) <= 256 && utf16(val) <= 1024 && !val.is_empty(),
+            "discord/{case}: field {n}"
+        );
+        total += utf16(n) + utf16(val);
+    }
+    assert!(total <= 6000, "discord/{case}: embed total {total}");
+    if let Some(u) = e.get("url") {
+        assert!(u.as_str().unwrap().starts_with("https://"));
+    }
+}
+
+fn check_webhook(case: &str, v: &Value, raw_len: usize) {
+    for s in all_strings(v) {
+        no_bidi_or_controls(case, "webhook", &s);
+    }
+    assert!(raw_len < 20_000, "webhook/{case}: body {raw_len} bytes");
+    assert_eq!(v["type"], "mention.created");
+}
+
+#[tokio::test]
+async fn hostile_text_through_every_sink() {
+    let urls = [
+        Some("https://example.com/post/1"),
+        Some("javascript:alert(1)"),
+        Some("https://evil|trusted"),
+        None,
+    ];
+    for (case, s) in hostile_strings() {
+        for url in urls {
+            let alert = hostile_alert(&s, url);
+            let case = format!("{case} url={url:?}");
+
+            let slack = send_and_capture(SinkKind::Slack, &alert).await;
+            check_slack(&case, &slack);
+
+            let discord = send_and_capture(SinkKind::Discord, &alert).await;
+            check_discord(&case, &discord);
+
+            let webhook = send_and_capture(SinkKind::Webhook, &alert).await;
+            check_webhook(&case, &webhook, serde_json::to_vec(&webhook).unwrap().len());
+
+            for format in [StdoutFormat::Text, StdoutFormat::Json] {
+                let out = stdout_capture(format, &alert).await;
+                for line in out.lines() {
+                    no_bidi_or_controls(&case, "stdout", line);
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn slack_keeps_a_literal_entity_literal() {
+    let v = send_and_capture(SinkKind::Slack, &hostile_alert("&amp; <b>", None)).await;
+    let section = v["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(section.contains("&amp;amp; &lt;b&gt;"), "{section}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status codes, through real HTTP
+
+fn outcome_label(r: &Result<Sent, SendError>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => format!("{:?}", e.retry),
+    }
+}
+
+#[tokio::test]
+async fn status_code_table() {
+    let later_7 = Retry::Later(Some(Duration::from_secs(7)));
+    let cases: Vec<(u16, ResponseTemplate, Result<(), Retry>)> = [
+        (
+            200,
+            ResponseTemplate::new(200).set_body_string("ok"),
+            Ok(()),
+        ),
+        (204, ResponseTemplate::new(204), Ok(())),
+        (
+            400,
+            ResponseTemplate::new(400).set_body_string("invalid_payload"),
+            Err(Retry::Never),
+        ),
+        (401, ResponseTemplate::new(401), Err(Retry::Never)),
+        (
+            403,
+            ResponseTemplate::new(403).set_body_string("invalid_token"),
+            Err(Retry::Never),
+        ),
+        (
+            404,
+            ResponseTemplate::new(404).set_body_string("no_service"),
+            Err(Retry::Never),
+        ),
+        (
+            410,
+            ResponseTemplate::new(410).set_body_string("channel_is_archived"),
+            Err(Retry::Never),
+        ),
+        (
+            429,
+            ResponseTemplate::new(429).insert_header("Retry-After", "7"),
+            Err(later_7),
+        ),
+        (
+            500,
+            ResponseTemplate::new(500).set_body_string("rollup_error"),
+            Err(Retry::Later(None)),
+        ),
+        (502, ResponseTemplate::new(502), Err(Retry::Later(None))),
+        (
+            503,
+            ResponseTemplate::new(503).insert_header("Retry-After", "7"),
+            Err(later_7),
+        ),
+        (408, ResponseTemplate::new(408), Err(Retry::Later(None))),
+    ]
+    .into_iter()
+    .collect();
+    for kind in HTTP_KINDS {
+        for (status, resp, want) in &cases {
+            let server = receiver(resp.clone()).await;
+            let got = sink(kind, hook_url(&server))
+                .send(&client(), &Alert::sample())
+                .await;
+            let label = format!("{kind:?} {status} -> {}", outcome_label(&got));
+            match (want, &got) {
+                (Ok(()), Ok(sent)) => assert_eq!(sent.wait_before_next, None, "{label}"),
+                (Err(retry), Err(e)) => {
+                    assert_eq!(e.retry, *retry, "{label}");
+                    assert_eq!(e.status, Some(*status), "{label}");
+                    assert!(
+                        e.message.contains(&status.to_string()),
+                        "{label}: {}",
+                        e.message
+                    );
+                    assert!(!e.message.contains(CANARY), "{label}: {}", e.message);
+                }
+                _ => panic!("{label}: want {want:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn error_message_carries_the_body_snippet() {
+    let server = receiver(ResponseTemplate::new(400).set_body_string("invalid_blocks\n")).await;
+    let e = sink(SinkKind::Slack, hook_url(&server))
+        .send(&client(), &Alert::sample())
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, Some(400));
+    assert_eq!(e.message, "HTTP 400: invalid_blocks");
+}
+
+#[tokio::test]
+async fn discord_429_reads_retry_after_from_the_json_body() {
+    let body = serde_json::json!({"message": "You are being rate limited.", "retry_after": 2.5, "global": false});
+    let server = receiver(ResponseTemplate::new(429).set_body_json(body)).await;
+    let e = sink(SinkKind::Discord, hook_url(&server))
+        .send(&client(), &Alert::sample())
+        .await
+        .unwrap_err();
+    assert_eq!(e.retry, Retry::Later(Some(Duration::from_millis(2500))));
+    assert_eq!(e.status, Some(429));
+}
+
+#[tokio::test]
+async fn discord_reads_bucket_headers_on_success_and_posts_with_wait() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(HOOK_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-RateLimit-Remaining", "0")
+                .insert_header("X-RateLimit-Reset-After", "1.25")
+                .set_body_json(serde_json::json!({"id": "1"})),
+        )
+        .mount(&server)
+        .await;
+    let url = format!("{}?thread_id=42", hook_url(&server));
+    let sent = sink(SinkKind::Discord, url)
+        .send(&client(), &Alert::sample())
+        .await
+        .unwrap();
+    assert_eq!(sent.wait_before_next, Some(Duration::from_millis(1250)));
+    let req = &requests(&server).await[0];
+    assert_eq!(req.url.query(), Some("thread_id=42&wait=true"));
+}
+
+#[tokio::test]
+async fn webhook_does_not_follow_redirects() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(HOOK_PATH))
+        .respond_with(ResponseTemplate::new(307).insert_header("Location", "/elsewhere"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/elsewhere"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let e = sink(SinkKind::Webhook, hook_url(&server))
+        .send(&client(), &Alert::sample())
+        .await
+        .unwrap_err();
+    assert_eq!((e.status, e.retry), (Some(307), Retry::Never));
+    assert_eq!(requests(&server).await.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+
+#[tokio::test]
+async fn canary_never_leaks() {
+    // A server that echoes the request URL back in its error body.
+    let server = MockServer::start().await;
+    let echo = format!(
+        "no such webhook: {}{HOOK_PATH}?wait=true token {CANARY}",
+        server.uri()
+    );
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404).set_body_string(echo))
+        .mount(&server)
+        .await;
+
+    // A loopback port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for kind in HTTP_KINDS {
+        let mut cfg = config(kind, Some(hook_url(&server)));
+        cfg.secret = Some(Secret::Plain(format!("whsec_{}", BASE64.encode(CANARY))));
+        let s = Sink::from_config(&cfg).unwrap();
+        let label = format!("{kind:?}");
+        assert!(!format!("{s:?}").contains(CANARY), "{label}: Debug");
+        assert!(
+            !format!("{s:?}").contains(&BASE64.encode(CANARY)),
+            "{label}: Debug shows key"
+        );
+        assert!(
+            !s.preview(&Alert::sample()).contains(CANARY),
+            "{label}: preview"
+        );
+
+        let e = s.send(&client(), &Alert::sample()).await.unwrap_err();
+        assert_eq!(e.retry, Retry::Never, "{label}");
+        assert!(
+            !e.message.contains(CANARY) && !format!("{e:?}").contains(CANARY),
+            "{label}: {e:?}"
+        );
+
+        let refused = sink(kind, format!("http://127.0.0.1:{closed}{HOOK_PATH}"));
+        let e = refused.send(&client(), &Alert::sample()).await.unwrap_err();
+        assert_eq!(
+            (e.retry, e.status),
+            (Retry::Later(None), None),
+            "{label}: {e:?}"
+        );
+        assert!(
+            !e.message.contains(CANARY) && !format!("{e:?}").contains(CANARY),
+            "{label}: {e:?}"
+        );
+        assert!(!e.message.is_empty());
+    }
+}
+
+#[test]
+fn config_errors_name_the_problem_not_the_secret() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = format!("not a url {CANARY}");
+    let cases: Vec<(SinkConfig, &str)> = vec![
+        (config(SinkKind::Slack, None), "needs `url`"),
+        (
+            config(SinkKind::Discord, Some(url.clone())),
+            "not an http(s) URL",
+        ),
+        (
+            config(SinkKind::Webhook, Some(format!("ftp://x/{CANARY}"))),
+            "not an http(s) URL",
+        ),
+        (
+            SinkConfig {
+                username: Some("Discord Alerts".into()),
+                ..config(SinkKind::Discord, Some("https://d.example/x".into()))
+            },
+            "discord",
+        ),
+        (
+            SinkConfig {
+                secret: Some(Secret::Plain("whsec_%%%".into())),
+                ..config(SinkKind::Webhook, Some("https://h.example/".into()))
+            },
+            "base64",
+        ),
+        (
+            SinkConfig {
+                max_per_second: Some(0.0),
+                ..config(SinkKind::Slack, Some("https://h.example/".into()))
+            },
+            "max_per_second",
+        ),
+    ];
+    for (cfg, want) in cases {
+        let e = Sink::from_config(&cfg).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains(want), "{msg}");
+        assert!(msg.contains(&cfg.id), "{msg}");
+        assert!(!msg.contains(CANARY), "{msg}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Standard Webhooks
+
+fn header<'a>(r: &'a Request, name: &str) -> Option<&'a str> {
+    r.headers.get(name).map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn webhook_signature_verifies_and_id_is_stable() {
+    let key_bytes: Vec<u8> = (0u8..32).collect();
+    let server = receiver(ResponseTemplate::new(204)).await;
+    let mut cfg = config(SinkKind::Webhook, Some(hook_url(&server)));
+    cfg.secret = Some(Secret::Plain(format!(
+        "whsec_{}",
+        BASE64.encode(&key_bytes)
+    )));
+    let s = Sink::from_config(&cfg).unwrap();
+    let alert = Alert::sample();
+    s.send(&client(), &alert).await.unwrap();
+    s.send(&client(), &alert).await.unwrap();
+
+    let reqs = requests(&server).await;
+    assert_eq!(reqs.len(), 2);
+    for r in &reqs {
+        let id = header(r, "webhook-id").unwrap();
+        assert_eq!(id, alert.id, "webhook-id is the alert id, on every attempt");
+        let ts = header(r, "webhook-timestamp").unwrap();
+        let age = chrono::Utc::now().timestamp() - ts.parse::<i64>().unwrap();
+        assert!((0..60).contains(&age), "timestamp is now");
+        assert_eq!(header(r, "content-type"), Some("application/json"));
+
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key_bytes).unwrap();
+        mac.update(format!("{id}.{ts}.").as_bytes());
+        mac.update(&r.body);
+        let want = format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()));
+        let got = header(r, "webhook-signature").unwrap();
+        assert!(
+            got.split(' ').any(|sig| sig == want),
+            "signature {got} != {want}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn webhook_raw_secret_and_unsigned() {
+    let server = receiver(ResponseTemplate::new(200)).await;
+    let mut cfg = config(SinkKind::Webhook, Some(hook_url(&server)));
+    cfg.secret = Some(Secret::Plain("plain-shared-string".into()));
+    Sink::from_config(&cfg)
+        .unwrap()
+        .send(&client(), &Alert::sample())
+        .await
+        .unwrap();
+    cfg.secret = None;
+    Sink::from_config(&cfg)
+        .unwrap()
+        .send(&client(), &Alert::sample())
+        .await
+        .unwrap();
+
+    let reqs = requests(&server).await;
+    let r = &reqs[0];
+    let (id, ts) = (
+        header(r, "webhook-id").unwrap(),
+        header(r, "webhook-timestamp").unwrap(),
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"plain-shared-string").unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(&r.body);
+    assert_eq!(
+        header(r, "webhook-signature").unwrap(),
+        format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
+    );
+    assert!(
+        header(&reqs[1], "webhook-signature").is_none(),
+        "no secret: unsigned"
+    );
+    assert!(header(&reqs[1], "webhook-id").is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small API
+
+#[test]
+fn ids_kinds_and_pace() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = || Some("https://h.example/x".to_string());
+    let cases: Vec<(SinkConfig, &str, Option<f64>)> = vec![
+        (config(SinkKind::Slack, url()), "slack", Some(1.0)),
+        (config(SinkKind::Discord, url()), "discord", Some(0.5)),
+        (config(SinkKind::Webhook, url()), "webhook", Some(10.0)),
+        (config(SinkKind::Stdout, None), "stdout", None),
+        (
+            SinkConfig {
+                max_per_second: Some(3.0),
+                ..config(SinkKind::Slack, url())
+            },
+            "slack",
+            Some(3.0),
+        ),
+        (
+            SinkConfig {
+                max_per_second: Some(2.0),
+                ..config(SinkKind::Stdout, None)
+            },
+            "stdout",
+            Some(2.0),
+        ),
+    ];
+    for (cfg, kind, pace) in cases {
+        let s = Sink::from_config(&cfg).unwrap();
+        assert_eq!(s.kind_name(), kind);
+        assert_eq!(s.id(), cfg.id);
+        assert_eq!(s.default_pace(), pace, "{kind}");
+    }
+}
+
+#[test]
+fn sinks_and_their_sends_can_cross_tasks() {
+    fn is_send_sync<T: Send + Sync>(_: &T) {}
+    fn is_send<T: Send>(_: T) {}
+    let (s, _) = stdout_sink(StdoutFormat::Text);
+    is_send_sync(&s);
+    let c = client();
+    let a = Alert::sample();
+    // Only built, never polled: the outbox spawns these on a multi-threaded runtime.
+    is_send(s.send(&c, &a));
+}
