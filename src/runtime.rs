@@ -95,6 +95,9 @@ impl Runtime {
     /// As [`Runtime::new`] with a store already open.
     pub fn with_store(config: Config, store: Arc<Store>) -> Result<Runtime, RuntimeError> {
         let d = &config.daemon;
+        // reqwest is built without a default TLS provider (ring builds faster and smaller than
+        // aws-lc); install ring process-wide once. An error means one is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = HttpFetcher::new(FetchOptions {
             user_agent: d.user_agent.clone(),
             connect_timeout: d.connect_timeout.0,
