@@ -34,6 +34,7 @@
 use std::panic::AssertUnwindSafe;
 
 use feed_rs::model::{Entry, Feed, LinkTarget};
+use feed_rs::parser::{ParseErrorKind, ParseFeedError, ParseFeedResult};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -93,22 +94,14 @@ pub fn parse_feed(bytes: &[u8], base: &str) -> Result<Vec<Mention>, FetchError> 
             "got an HTML page, not a feed: check the URL".to_string(),
         ));
     }
-    let parser = feed_rs::parser::Builder::new()
-        .base_uri(Some(base))
-        // An empty id marks "the feed gave none" (see the module docs); the default would
-        // invent a random UUID that changes on every poll.
-        .id_generator(|_, _, _| String::new())
-        .build();
-    // feed-rs is third-party code fed by strangers: a panic inside it must cost this source
-    // one failed poll, not the daemon.
-    let parsed =
-        std::panic::catch_unwind(AssertUnwindSafe(|| parser.parse(bytes))).map_err(|_| {
-            FetchError::Parse(
-                "the feed parser crashed on this document: check that the URL serves a valid \
-                 RSS, Atom or JSON feed (a feed validator will say what is wrong)"
-                    .to_string(),
-            )
-        })?;
+    let mut parsed = parse_bytes(bytes, base)?;
+    if matches!(
+        parsed,
+        Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot))
+    ) && let Some(patched) = with_rss_version(bytes)
+    {
+        parsed = parse_bytes(&patched, base)?;
+    }
     let feed = parsed.map_err(|e| {
         FetchError::Parse(format!(
             "{e}: this is not a readable RSS, Atom or JSON feed; check the URL and run the \
@@ -116,6 +109,53 @@ pub fn parse_feed(bytes: &[u8], base: &str) -> Result<Vec<Mention>, FetchError> 
         ))
     })?;
     Ok(to_mentions(&feed, bytes, base))
+}
+
+/// One run of feed-rs, panics turned into an error.
+fn parse_bytes(bytes: &[u8], base: &str) -> Result<ParseFeedResult<Feed>, FetchError> {
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(Some(base))
+        // An empty id marks "the feed gave none" (see the module docs); the default would
+        // invent a random UUID that changes on every poll.
+        .id_generator(|_, _, _| String::new())
+        .build();
+    // feed-rs is third-party code fed by strangers (its XML reader panics on some UTF-16
+    // documents): a panic inside it must cost this source one failed poll, not the daemon.
+    std::panic::catch_unwind(AssertUnwindSafe(|| parser.parse(bytes))).map_err(|_| {
+        FetchError::Parse(
+            "the feed parser crashed on this document: check that the URL serves a valid \
+             RSS, Atom or JSON feed (a feed validator will say what is wrong)"
+                .to_string(),
+        )
+    })
+}
+
+/// feed-rs only reads `<rss>` with a `version` attribute; feeds in the wild sometimes omit it.
+/// Such a document gets `version="2.0"` (RSS 2.0 reads the older versions' elements too).
+/// Only the root tag within the first few KiB of an ASCII-compatible document is touched.
+fn with_rss_version(bytes: &[u8]) -> Option<Vec<u8>> {
+    let head = &bytes[..bytes.len().min(8 * 1024)];
+    let mut from = 0;
+    let start = loop {
+        let at = from + find(&head[from..], b"<rss")?;
+        match head.get(at + 4) {
+            Some(b' ' | b'\t' | b'\r' | b'\n' | b'>') => break at,
+            _ => from = at + 4,
+        }
+    };
+    let end = start + find(&head[start..], b">")?;
+    if find(&head[start..end], b"version").is_some() {
+        return None;
+    }
+    let mut patched = Vec::with_capacity(bytes.len() + 16);
+    patched.extend_from_slice(&bytes[..start + 4]);
+    patched.extend_from_slice(b" version=\"2.0\"");
+    patched.extend_from_slice(&bytes[start + 4..]);
+    Some(patched)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn to_mentions(feed: &Feed, bytes: &[u8], base: &str) -> Vec<Mention> {
@@ -243,8 +283,7 @@ fn is_comments_feed(feed: &Feed, bytes: &[u8]) -> bool {
         .unwrap_or_default();
     title.starts_with("comments on") || title.starts_with("comments for") || {
         // Atom threading's `<thr:in-reply-to ...>` (any prefix).
-        let needle = b":in-reply-to";
-        bytes.windows(needle.len()).any(|w| w == needle)
+        find(bytes, b":in-reply-to").is_some()
     }
 }
 
@@ -340,6 +379,31 @@ mod tests {
         assert_eq!(first[2].platform_id.len(), 64, "sha256 hex");
         assert_eq!(first[2].text, "Body & more");
         assert!(first.iter().all(|m| m.kind == MentionKind::Post));
+    }
+
+    #[test]
+    fn rss_without_version() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "<rss><channel/></rss>",
+                Some("<rss version=\"2.0\"><channel/></rss>"),
+            ),
+            (
+                "<?xml version=\"1.0\"?>\n<rss\n xmlns:a=\"x\">",
+                Some("<?xml version=\"1.0\"?>\n<rss version=\"2.0\"\n xmlns:a=\"x\">"),
+            ),
+            ("<rss version=\"0.91\">", None),
+            ("<rssfeed>", None),
+            ("<feed>", None),
+            ("<rss", None),
+        ];
+        for (doc, want) in cases {
+            let got = with_rss_version(doc.as_bytes()).map(|b| String::from_utf8(b).unwrap());
+            assert_eq!(got.as_deref(), *want, "{doc:?}");
+        }
+        let doc = b"<rss><channel><item><guid>a</guid></item></channel></rss>";
+        let m = parse_feed(doc, "https://example.com/").unwrap();
+        assert_eq!(m[0].platform_id, "a");
     }
 
     #[test]

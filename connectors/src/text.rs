@@ -71,9 +71,9 @@ pub fn html_to_text(html: &str) -> String {
         let next = rest.as_bytes().get(1).copied();
 
         // Comments and CDATA, whose ends are not a plain `>`.
-        if rest.starts_with("<!--") {
+        if let Some(comment) = rest.strip_prefix("<!--") {
             out.push_text(&html[text_start..lt]);
-            i = rest[4..].find("-->").map_or(html.len(), |e| lt + 4 + e + 3);
+            i = comment.find("-->").map_or(html.len(), |e| lt + 4 + e + 3);
             text_start = i;
             continue;
         }

@@ -114,7 +114,8 @@ async fn error_statuses_carry_retry_after_on_429_and_503_only() {
         .format("%a, %d %b %Y %H:%M:%S GMT")
         .to_string();
     // (status, Retry-After header, expected wait range in seconds)
-    let cases: Vec<(u16, Option<&str>, Option<(u64, u64)>)> = vec![
+    type Case<'a> = (u16, Option<&'a str>, Option<(u64, u64)>);
+    let cases: Vec<Case> = vec![
         (429, Some("120"), Some((120, 120))),
         (429, Some(in_an_hour.as_str()), Some((3500, 3600))),
         (429, None, None),
