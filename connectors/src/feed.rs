@@ -1,7 +1,13 @@
 //! RSS 0.9x/1.0/2.0, Atom and JSON Feed, through feed-rs, over HTTP(S) or from local files.
 //!
 //! The bytes go to feed-rs untouched (it reads the XML declaration's encoding itself), and each
-//! entry becomes one [`Mention`].
+//! entry becomes one [`Mention`]. Two repairs around feed-rs: an `<rss>` root without a
+//! `version` attribute (which feed-rs refuses) is read as RSS 2.0, and a panic inside feed-rs
+//! becomes a [`FetchError::Parse`]. An HTML page where the feed should be is a
+//! [`FetchError::Unexpected`], told apart by the body, not the (often wrong) `Content-Type`.
+//!
+//! Adding a feed flavour feed-rs does not read: convert it to bytes feed-rs does read before
+//! [`parse_feed`], as `with_rss_version` does, with a table test and a fixture.
 //!
 //! # Ids
 //!
@@ -17,8 +23,8 @@
 //! Everything is a [`MentionKind::Post`] except the entries of a comments feed, which are
 //! [`MentionKind::Comment`]. A feed counts as a comments feed when its title starts with
 //! "Comments on" or "Comments for" (WordPress) or when the document uses Atom threading's
-//! `in-reply-to` (Blogger and others). The check is per feed, not per entry: feed-rs does not
-//! expose `thr:in-reply-to`, and mixed feeds are rare.
+//! `<thr:in-reply-to>` (Blogger and others; the usual `thr` prefix is assumed). The check is per
+//! feed, not per entry: feed-rs does not expose `thr:in-reply-to`, and mixed feeds are rare.
 //!
 //! # Threads
 //!
@@ -282,8 +288,9 @@ fn is_comments_feed(feed: &Feed, bytes: &[u8]) -> bool {
         .map(|t| t.content.trim_start().to_ascii_lowercase())
         .unwrap_or_default();
     title.starts_with("comments on") || title.starts_with("comments for") || {
-        // Atom threading's `<thr:in-reply-to ...>` (any prefix).
-        find(bytes, b":in-reply-to").is_some()
+        // Atom threading's `<thr:in-reply-to ...>`. Only as markup: an article that merely
+        // mentions the element has it escaped (`&lt;thr:...`), which does not match.
+        find(bytes, b"<thr:in-reply-to").is_some() || find(bytes, b"<in-reply-to").is_some()
     }
 }
 
@@ -418,6 +425,16 @@ mod tests {
             <thr:in-reply-to ref="p1" href="https://example.com/p1"/></entry></feed>"#;
         let m = parse_feed(atom.as_bytes(), "https://example.com/").unwrap();
         assert_eq!(m[0].kind, MentionKind::Comment);
+
+        let about = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>Blog</title><id>f</id>
+            <entry><id>e1</id><title>Threading</title>
+            <content type="html">use &lt;thr:in-reply-to&gt; for replies</content></entry></feed>"#;
+        let m = parse_feed(about.as_bytes(), "https://example.com/").unwrap();
+        assert_eq!(
+            m[0].kind,
+            MentionKind::Post,
+            "an article about the element is a post"
+        );
     }
 
     #[test]

@@ -138,6 +138,9 @@ impl HttpFetcher {
     }
 
     /// GET `url`, conditional on `state`'s ETag / Last-Modified, within every limit.
+    ///
+    /// Waits first for the host's rate limit; that wait is not part of `total_timeout`, which
+    /// starts with the request. `file://` URLs and plain paths are read from disk instead.
     pub async fn get(&self, url: &str, state: &SourceState) -> Result<Fetched, FetchError> {
         match classify(url)? {
             Target::File(path) => self.read_file(&path).await,
