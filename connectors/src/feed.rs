@@ -1,6 +1,54 @@
 //! RSS 0.9x/1.0/2.0, Atom and JSON Feed, through feed-rs, over HTTP(S) or from local files.
+//!
+//! The bytes go to feed-rs untouched (it reads the XML declaration's encoding itself), and each
+//! entry becomes one [`Mention`]. Two repairs around feed-rs: an `<rss>` root without a
+//! `version` attribute (which feed-rs refuses) is read as RSS 2.0, and a panic inside feed-rs
+//! becomes a [`FetchError::Parse`]. An HTML page where the feed should be is a
+//! [`FetchError::Unexpected`], told apart by the body, not the (often wrong) `Content-Type`.
+//!
+//! Adding a feed flavour feed-rs does not read: convert it to bytes feed-rs does read before
+//! [`parse_feed`], as `with_rss_version` does, with a table test and a fixture.
+//!
+//! # Ids
+//!
+//! `platform_id` must stay the same across polls, or the store sees every item as new. It is,
+//! in order: the entry's own id (RSS `guid`, Atom `id`, JSON Feed `id`); else its link (after
+//! resolving and unwrapping, see below); else the SHA-256 (hex) of its title and content.
+//! feed-rs fills a missing id with a hash of link and title, or with a random UUID when there is
+//! neither, which would change every poll: we give it an id generator that returns an empty
+//! string, so "the feed had no id" stays visible and the rules above apply.
+//!
+//! # Kinds
+//!
+//! Everything is a [`MentionKind::Post`] except the entries of a comments feed, which are
+//! [`MentionKind::Comment`]. A feed counts as a comments feed when its title starts with
+//! "Comments on" or "Comments for" (WordPress) or when the document uses Atom threading's
+//! `<thr:in-reply-to>` (Blogger and others; the usual `thr` prefix is assumed). The check is per
+//! feed, not per entry: feed-rs does not expose `thr:in-reply-to`, and mixed feeds are rare.
+//!
+//! # Threads
+//!
+//! `conversation.thread_id` is the item's comments address (RSS `<comments>`, else
+//! `wfw:commentRss`), so that later comments found elsewhere can be grouped under the post.
+//!
+//! # Links
+//!
+//! `url` is the entry's first link that is not a comments, `self`, `edit` or `enclosure` link,
+//! resolved against the address the feed was fetched from when relative, and unwrapped from
+//! redirectors such as Google Alerts' (`google.com/url?...&url=<real>`).
 
-use crate::{FetchError, FetchOutcome, HttpFetcher, SourceState};
+use std::panic::AssertUnwindSafe;
+
+use feed_rs::model::{Entry, Feed, LinkTarget};
+use feed_rs::parser::{ParseErrorKind, ParseFeedError, ParseFeedResult};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::http::Fetched;
+use crate::text::{html_to_text, unwrap_redirect};
+use crate::{
+    Author, Conversation, FetchError, FetchOutcome, HttpFetcher, Mention, MentionKind, SourceState,
+};
 
 /// One configured feed.
 #[derive(Debug, Clone)]
@@ -12,9 +60,397 @@ pub struct FeedConnector {
 impl FeedConnector {
     pub async fn fetch(
         &self,
-        _http: &HttpFetcher,
-        _state: &SourceState,
+        http: &HttpFetcher,
+        state: &SourceState,
     ) -> Result<FetchOutcome, FetchError> {
-        todo!()
+        match http.get(&self.url, state).await? {
+            Fetched::NotModified => Ok(FetchOutcome {
+                mentions: Vec::new(),
+                state: state.clone(),
+                not_modified: true,
+            }),
+            Fetched::Body {
+                bytes,
+                content_type: _,
+                etag,
+                last_modified,
+                final_url,
+            } => {
+                let mentions = parse_feed(&bytes, &final_url)?;
+                Ok(FetchOutcome {
+                    mentions,
+                    state: SourceState {
+                        etag,
+                        last_modified,
+                        // Feeds have no cursor: the whole document is re-read and the store
+                        // absorbs the overlap. Kept in case another layer set one.
+                        cursor: state.cursor.clone(),
+                    },
+                    not_modified: false,
+                })
+            }
+        }
+    }
+}
+
+/// Parses a feed document into mentions; `base` is where it came from (for relative links).
+pub fn parse_feed(bytes: &[u8], base: &str) -> Result<Vec<Mention>, FetchError> {
+    if looks_like_html_page(bytes) {
+        return Err(FetchError::Unexpected(
+            "got an HTML page, not a feed: check the URL".to_string(),
+        ));
+    }
+    let mut parsed = parse_bytes(bytes, base)?;
+    if matches!(
+        parsed,
+        Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot))
+    ) && let Some(patched) = with_rss_version(bytes)
+    {
+        parsed = parse_bytes(&patched, base)?;
+    }
+    let feed = parsed.map_err(|e| {
+        FetchError::Parse(format!(
+            "{e}: this is not a readable RSS, Atom or JSON feed; check the URL and run the \
+             feed through a validator"
+        ))
+    })?;
+    Ok(to_mentions(&feed, bytes, base))
+}
+
+/// One run of feed-rs, panics turned into an error.
+fn parse_bytes(bytes: &[u8], base: &str) -> Result<ParseFeedResult<Feed>, FetchError> {
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(Some(base))
+        // An empty id marks "the feed gave none" (see the module docs); the default would
+        // invent a random UUID that changes on every poll.
+        .id_generator(|_, _, _| String::new())
+        .build();
+    // feed-rs is third-party code fed by strangers (its XML reader panics on some UTF-16
+    // documents): a panic inside it must cost this source one failed poll, not the daemon.
+    std::panic::catch_unwind(AssertUnwindSafe(|| parser.parse(bytes))).map_err(|_| {
+        FetchError::Parse(
+            "the feed parser crashed on this document: check that the URL serves a valid \
+             RSS, Atom or JSON feed (a feed validator will say what is wrong)"
+                .to_string(),
+        )
+    })
+}
+
+/// feed-rs only reads `<rss>` with a `version` attribute; feeds in the wild sometimes omit it.
+/// Such a document gets `version="2.0"` (RSS 2.0 reads the older versions' elements too).
+/// Only the root tag within the first few KiB of an ASCII-compatible document is touched.
+fn with_rss_version(bytes: &[u8]) -> Option<Vec<u8>> {
+    let head = &bytes[..bytes.len().min(8 * 1024)];
+    let mut from = 0;
+    let start = loop {
+        let at = from + find(&head[from..], b"<rss")?;
+        match head.get(at + 4) {
+            Some(b' ' | b'\t' | b'\r' | b'\n' | b'>') => break at,
+            _ => from = at + 4,
+        }
+    };
+    let end = start + find(&head[start..], b">")?;
+    if find(&head[start..end], b"version").is_some() {
+        return None;
+    }
+    let mut patched = Vec::with_capacity(bytes.len() + 16);
+    patched.extend_from_slice(&bytes[..start + 4]);
+    patched.extend_from_slice(b" version=\"2.0\"");
+    patched.extend_from_slice(&bytes[start + 4..]);
+    Some(patched)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn to_mentions(feed: &Feed, bytes: &[u8], base: &str) -> Vec<Mention> {
+    let base = Url::parse(base).ok();
+    let kind = if is_comments_feed(feed, bytes) {
+        MentionKind::Comment
+    } else {
+        MentionKind::Post
+    };
+    feed.entries
+        .iter()
+        .map(|entry| to_mention(feed, entry, base.as_ref(), kind))
+        .collect()
+}
+
+fn to_mention(feed: &Feed, entry: &Entry, base: Option<&Url>, kind: MentionKind) -> Mention {
+    let url = entry_link(entry, base);
+    let title = entry
+        .title
+        .as_ref()
+        .map(|t| html_to_text(&t.content))
+        .filter(|t| !t.is_empty());
+    let raw_body = entry
+        .content
+        .as_ref()
+        .and_then(|c| c.body.as_deref())
+        .filter(|b| !b.trim().is_empty())
+        .or_else(|| entry.summary.as_ref().map(|s| s.content.as_str()))
+        .unwrap_or_default();
+    let text = html_to_text(raw_body);
+
+    let platform_id = if !entry.id.trim().is_empty() {
+        entry.id.trim().to_string()
+    } else if let Some(url) = &url {
+        url.clone()
+    } else {
+        let mut hasher = Sha256::new();
+        hasher.update(entry.title.as_ref().map_or("", |t| t.content.as_str()));
+        // A separator keeps ("ab", "c") and ("a", "bc") apart.
+        hasher.update([0u8]);
+        hasher.update(raw_body);
+        hex::encode(hasher.finalize())
+    };
+
+    let person = entry.authors.first().or_else(|| feed.authors.first());
+    let author = Author {
+        // RSS `<author>` is often only an e-mail address: better than nothing.
+        handle: person
+            .and_then(|p| nonempty(p.name.as_deref()).or_else(|| nonempty(p.email.as_deref()))),
+        display_name: None,
+        reach: None,
+        url: person.and_then(|p| nonempty(p.uri.as_deref())),
+    };
+
+    Mention {
+        platform_id,
+        url,
+        author,
+        title,
+        text,
+        created_at: entry.published.or(entry.updated),
+        kind,
+        engagement: Default::default(),
+        conversation: Conversation {
+            thread_id: comments_link(entry, base),
+            parent_id: None,
+        },
+        lang: nonempty(entry.language.as_deref()).or_else(|| nonempty(feed.language.as_deref())),
+    }
+}
+
+fn nonempty(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// The link to the item itself: not its comments, its feed, an edit endpoint or a download.
+fn entry_link(entry: &Entry, base: Option<&Url>) -> Option<String> {
+    let is_item_link = |l: &&feed_rs::model::Link| {
+        l.target.is_none()
+            && !matches!(
+                l.rel.as_deref(),
+                Some("self" | "edit" | "enclosure" | "replies" | "related" | "via")
+            )
+            && !l.href.trim().is_empty()
+    };
+    let link = entry
+        .links
+        .iter()
+        .find(|l| is_item_link(l) && matches!(l.rel.as_deref(), None | Some("alternate")))
+        .or_else(|| entry.links.iter().find(is_item_link))?;
+    Some(unwrap_redirect(&resolve(&link.href, base)))
+}
+
+/// The item's comments address: RSS `<comments>` first, then `wfw:commentRss`.
+fn comments_link(entry: &Entry, base: Option<&Url>) -> Option<String> {
+    [LinkTarget::Comments, LinkTarget::CommentsFeed]
+        .iter()
+        .find_map(|target| {
+            entry
+                .links
+                .iter()
+                .find(|l| l.target.as_ref() == Some(target) && !l.href.trim().is_empty())
+        })
+        .map(|l| resolve(&l.href, base))
+}
+
+/// `href` made absolute against `base` when it is relative; left as is otherwise.
+fn resolve(href: &str, base: Option<&Url>) -> String {
+    let href = href.trim();
+    if Url::parse(href).is_ok() {
+        return href.to_string();
+    }
+    base.and_then(|b| b.join(href).ok())
+        .map(String::from)
+        .unwrap_or_else(|| href.to_string())
+}
+
+fn is_comments_feed(feed: &Feed, bytes: &[u8]) -> bool {
+    let title = feed
+        .title
+        .as_ref()
+        .map(|t| t.content.trim_start().to_ascii_lowercase())
+        .unwrap_or_default();
+    title.starts_with("comments on") || title.starts_with("comments for") || {
+        // Atom threading's `<thr:in-reply-to ...>`. Only as markup: an article that merely
+        // mentions the element has it escaped (`&lt;thr:...`), which does not match.
+        find(bytes, b"<thr:in-reply-to").is_some() || find(bytes, b"<in-reply-to").is_some()
+    }
+}
+
+/// An HTML page where a feed was expected (a login wall, a block page, the site's home page).
+/// The body decides, whatever the server's `Content-Type` says: servers label feeds
+/// `text/html` often enough, but a feed never starts with `<!DOCTYPE html` or `<html`.
+fn looks_like_html_page(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(512)];
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    let head = head[start..].to_ascii_lowercase();
+    head.starts_with(b"<!doctype html") || head.starts_with(b"<html")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_page_detection() {
+        let cases: &[(&str, bool)] = &[
+            ("<!DOCTYPE html><html>", true),
+            ("\n  <html lang=en>", true),
+            ("\u{feff}<!doctype HTML>", true),
+            ("<?xml version=\"1.0\"?><rss version=\"2.0\">", false),
+            ("<rss version=\"2.0\">", false),
+            ("{\"version\": \"https://jsonfeed.org/version/1\"}", false),
+            ("<feed xmlns=\"http://www.w3.org/2005/Atom\">", false),
+            ("", false),
+        ];
+        for (body, want) in cases {
+            assert_eq!(looks_like_html_page(body.as_bytes()), *want, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn resolve_links() {
+        let base = Url::parse("https://example.com/blog/feed.xml?k=v").ok();
+        let cases: &[(&str, &str)] = &[
+            ("https://other.example/a", "https://other.example/a"),
+            ("/post/1", "https://example.com/post/1"),
+            ("post/2", "https://example.com/blog/post/2"),
+            (" post/3 ", "https://example.com/blog/post/3"),
+        ];
+        for (href, want) in cases {
+            assert_eq!(resolve(href, base.as_ref()), *want, "{href:?}");
+        }
+        assert_eq!(resolve("post/1", None), "post/1");
+    }
+
+    fn rss(items: &str) -> String {
+        format!(
+            r#"<?xml version="1.0"?><rss version="2.0" xmlns:wfw="http://wellformedweb.org/CommentAPI/"><channel><title>T</title><link>https://example.com/</link><language>en-gb</language>{items}</channel></rss>"#
+        )
+    }
+
+    #[test]
+    fn ids_links_and_threads() {
+        let doc = rss(r#"
+            <item><guid isPermaLink="false">g-1</guid><title>With guid</title><link>/a</link>
+                  <comments>https://example.com/a#comments</comments></item>
+            <item><title>No guid</title><link>https://example.com/b</link>
+                  <wfw:commentRss>https://example.com/b/feed</wfw:commentRss></item>
+            <item><title>Nothing but a title</title><description>Body &amp; more</description></item>
+        "#);
+        let base = "https://example.com/feed";
+        let first = parse_feed(doc.as_bytes(), base).unwrap();
+        let second = parse_feed(doc.as_bytes(), base).unwrap();
+        assert_eq!(
+            first, second,
+            "two polls of one document must give the same ids"
+        );
+        assert_eq!(first.len(), 3);
+
+        assert_eq!(first[0].platform_id, "g-1");
+        assert_eq!(first[0].url.as_deref(), Some("https://example.com/a"));
+        assert_eq!(
+            first[0].conversation.thread_id.as_deref(),
+            Some("https://example.com/a#comments")
+        );
+        assert_eq!(first[0].lang.as_deref(), Some("en-gb"));
+
+        assert_eq!(first[1].platform_id, "https://example.com/b");
+        assert_eq!(
+            first[1].conversation.thread_id.as_deref(),
+            Some("https://example.com/b/feed")
+        );
+
+        assert_eq!(first[2].url, None);
+        assert_eq!(first[2].platform_id.len(), 64, "sha256 hex");
+        assert_eq!(first[2].text, "Body & more");
+        assert!(first.iter().all(|m| m.kind == MentionKind::Post));
+    }
+
+    #[test]
+    fn rss_without_version() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "<rss><channel/></rss>",
+                Some("<rss version=\"2.0\"><channel/></rss>"),
+            ),
+            (
+                "<?xml version=\"1.0\"?>\n<rss\n xmlns:a=\"x\">",
+                Some("<?xml version=\"1.0\"?>\n<rss version=\"2.0\"\n xmlns:a=\"x\">"),
+            ),
+            ("<rss version=\"0.91\">", None),
+            ("<rssfeed>", None),
+            ("<feed>", None),
+            ("<rss", None),
+        ];
+        for (doc, want) in cases {
+            let got = with_rss_version(doc.as_bytes()).map(|b| String::from_utf8(b).unwrap());
+            assert_eq!(got.as_deref(), *want, "{doc:?}");
+        }
+        let doc = b"<rss><channel><item><guid>a</guid></item></channel></rss>";
+        let m = parse_feed(doc, "https://example.com/").unwrap();
+        assert_eq!(m[0].platform_id, "a");
+    }
+
+    #[test]
+    fn comments_feeds_are_comments() {
+        let wp = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Comments on: Acme 2.0</title>
+            <item><guid>c1</guid><title>By: bob</title><description>Great</description></item></channel></rss>"#;
+        let m = parse_feed(wp.as_bytes(), "https://example.com/").unwrap();
+        assert_eq!(m[0].kind, MentionKind::Comment);
+
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom" xmlns:thr="http://purl.org/syndication/thread/1.0">
+            <title>Blog</title><id>f</id><entry><id>e1</id><title>re</title>
+            <thr:in-reply-to ref="p1" href="https://example.com/p1"/></entry></feed>"#;
+        let m = parse_feed(atom.as_bytes(), "https://example.com/").unwrap();
+        assert_eq!(m[0].kind, MentionKind::Comment);
+
+        let about = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>Blog</title><id>f</id>
+            <entry><id>e1</id><title>Threading</title>
+            <content type="html">use &lt;thr:in-reply-to&gt; for replies</content></entry></feed>"#;
+        let m = parse_feed(about.as_bytes(), "https://example.com/").unwrap();
+        assert_eq!(
+            m[0].kind,
+            MentionKind::Post,
+            "an article about the element is a post"
+        );
+    }
+
+    #[test]
+    fn broken_documents_are_parse_errors() {
+        for doc in [
+            "",
+            "not a feed",
+            "<rss version=\"2.0\"><channel><item>",
+            "{\"x\":",
+        ] {
+            match parse_feed(doc.as_bytes(), "https://example.com/") {
+                Err(FetchError::Parse(msg)) => assert!(msg.contains("feed"), "{msg}"),
+                // A truncated document may still yield what was read: never a panic.
+                Ok(_) => {}
+                Err(e) => panic!("{doc:?}: unexpected error {e:?}"),
+            }
+        }
     }
 }

@@ -130,7 +130,9 @@ pub enum FetchError {
     #[error("timed out after {0:?}: the server is slow or unreachable")]
     Timeout(Duration),
     /// The body grew past the cap (after decompression).
-    #[error("reply larger than the {limit} byte cap: raise `max_body` for this source if it is legitimate")]
+    #[error(
+        "reply larger than the {limit} byte cap: raise `max_body` for this source if it is legitimate"
+    )]
     TooLarge { limit: u64 },
     /// DNS, TLS, connection reset, too many redirects.
     #[error("network error: {0}")]
