@@ -240,10 +240,8 @@ struct Lexicons {
 }
 
 static LEXICONS: LazyLock<Lexicons> = LazyLock::new(|| {
-    let mut words = HashMap::with_capacity_and_hasher(
-        vader_sentiment::LEXICON.len() + 2,
-        FxBuild::default(),
-    );
+    let mut words =
+        HashMap::with_capacity_and_hasher(vader_sentiment::LEXICON.len() + 2, FxBuild::default());
     let mut lowered = Vec::new();
     for (key, &valence) in vader_sentiment::LEXICON.iter() {
         // The crate's map is case-insensitive, so spellings differing only in case (":P",
@@ -680,5 +678,376 @@ impl Hasher for FxHasher {
 
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (text, compound, pos, neu, neg)
+    type Case = (&'static str, f64, f64, f64, f64);
+
+    fn check(cases: &[Case]) {
+        for &(text, compound, pos, neu, neg) in cases {
+            let want = Sentiment {
+                compound,
+                pos,
+                neu,
+                neg,
+            };
+            assert_eq!(polarity_scores(text), want, "{text:?}");
+        }
+    }
+
+    /// The reference's own demo sentences (vaderSentiment.py `__main__`), one rule each; the
+    /// compounds are the ones its README prints.
+    #[test]
+    fn reference_demo_sentences() {
+        check(&[
+            (
+                "VADER is smart, handsome, and funny.",
+                0.8316,
+                0.746,
+                0.254,
+                0.0,
+            ),
+            (
+                "VADER is smart, handsome, and funny!",
+                0.8439,
+                0.752,
+                0.248,
+                0.0,
+            ),
+            (
+                "VADER is very smart, handsome, and funny.",
+                0.8545,
+                0.701,
+                0.299,
+                0.0,
+            ),
+            (
+                "VADER is VERY SMART, handsome, and FUNNY.",
+                0.9227,
+                0.754,
+                0.246,
+                0.0,
+            ),
+            (
+                "VADER is VERY SMART, handsome, and FUNNY!!!",
+                0.9342,
+                0.767,
+                0.233,
+                0.0,
+            ),
+            (
+                "VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!",
+                0.9469,
+                0.706,
+                0.294,
+                0.0,
+            ),
+            (
+                "VADER is not smart, handsome, nor funny.",
+                -0.7424,
+                0.0,
+                0.354,
+                0.646,
+            ),
+            ("The book was good.", 0.4404, 0.492, 0.508, 0.0),
+            (
+                "At least it isn't a horrible book.",
+                0.431,
+                0.322,
+                0.678,
+                0.0,
+            ),
+            ("The book was only kind of good.", 0.3832, 0.303, 0.697, 0.0),
+            (
+                "The plot was good, but the characters are uncompelling and the dialog is not great.",
+                -0.7042,
+                0.094,
+                0.579,
+                0.327,
+            ),
+            ("Today SUX!", -0.5461, 0.0, 0.221, 0.779),
+            (
+                "Today only kinda sux! But I'll get by, lol",
+                0.5249,
+                0.317,
+                0.556,
+                0.127,
+            ),
+            ("Make sure you :) or :D today!", 0.8633, 0.706, 0.294, 0.0),
+            (
+                "Catch utf-8 emoji such as 💘 and 💋 and 😁",
+                0.875,
+                0.417,
+                0.583,
+                0.0,
+            ),
+            ("Not bad at all", 0.431, 0.487, 0.513, 0.0),
+            (
+                "Sentiment analysis has never been good.",
+                -0.3412,
+                0.0,
+                0.675,
+                0.325,
+            ),
+            (
+                "Sentiment analysis has never been this good!",
+                0.5672,
+                0.379,
+                0.621,
+                0.0,
+            ),
+            (
+                "With VADER, sentiment analysis is the shit!",
+                0.6476,
+                0.417,
+                0.583,
+                0.0,
+            ),
+            (
+                "On the other hand, VADER is quite bad ass",
+                0.802,
+                0.577,
+                0.423,
+                0.0,
+            ),
+            (
+                "Without a doubt, excellent idea.",
+                0.7013,
+                0.659,
+                0.341,
+                0.0,
+            ),
+            (
+                "Roger Dodger is one of the most compelling variations on this theme.",
+                0.2944,
+                0.166,
+                0.834,
+                0.0,
+            ),
+            (
+                "Roger Dodger is at least compelling as a variation on the theme.",
+                0.2263,
+                0.147,
+                0.853,
+                0.0,
+            ),
+            (
+                "Roger Dodger is one of the least compelling variations on this theme.",
+                -0.1695,
+                0.0,
+                0.868,
+                0.132,
+            ),
+        ]);
+    }
+
+    // The rule tables below were worked through by hand on the reference code ("good" is 1.9,
+    // "no" -1.2, "bad" -2.5, ":)" 2.0, "favorite" 2.0, "favors" 1.0 in the lexicon;
+    // compound = s / sqrt(s² + 15)).
+
+    #[test]
+    fn negation() {
+        check(&[
+            // 1.9 × -0.74 = -1.406
+            ("not good", -0.3412, 0.0, 0.294, 0.706),
+            ("isn't good", -0.3412, 0.0, 0.294, 0.706),
+            // Two words back, and one-letter words count as words.
+            ("not a good", -0.3412, 0.0, 0.454, 0.546),
+            // "never so": (1.9 + 0.293) × 1.25
+            ("never so good", 0.5777, 0.652, 0.348, 0.0),
+            // "without doubt" does not negate "good"; "doubt" (-1.5) is itself negated by
+            // "without": [0, 1.11, 1.9].
+            ("without doubt good", 0.6136, 0.834, 0.166, 0.0),
+        ]);
+    }
+
+    #[test]
+    fn third_word_negation_precedence() {
+        // `(w[i-3] == never and ...) or w[i-1] in (so, this)`: any "so" right before the word,
+        // with three words before it, multiplies by 1.25 on top of the booster.
+        check(&[
+            ("so good", 0.4927, 0.762, 0.238, 0.0),
+            ("it is so good", 0.5777, 0.555, 0.445, 0.0),
+        ]);
+    }
+
+    #[test]
+    fn no_rule() {
+        check(&[
+            // "no" alone keeps its own valence.
+            ("no", -0.296, 0.0, 0.0, 1.0),
+            // Before a lexicon word it scores 0 and negates the word.
+            ("no good", -0.3412, 0.0, 0.294, 0.706),
+        ]);
+    }
+
+    #[test]
+    fn boosters_are_whole_words() {
+        check(&[
+            ("so good", 0.4927, 0.762, 0.238, 0.0),
+            // "also" and "every" contain "so" and "very" but are not boosters.
+            ("also good", 0.4404, 0.744, 0.256, 0.0),
+            ("every good", 0.4404, 0.744, 0.256, 0.0),
+        ]);
+    }
+
+    #[test]
+    fn all_caps() {
+        check(&[
+            // 1.9 + 0.733 when only some words are ALL CAPS.
+            ("GOOD day", 0.5622, 0.784, 0.216, 0.0),
+            // All words in caps: no emphasis.
+            ("GOOD DAY", 0.4404, 0.744, 0.256, 0.0),
+        ]);
+        let table = [
+            ("GOOD", true),
+            ("Good", false),
+            (":(", false),
+            (":D", true),
+            ("ÉTÉ", true),
+            ("ǅ", false),
+            ("", false),
+        ];
+        for (word, upper) in table {
+            assert_eq!(is_upper(word), upper, "{word:?}");
+        }
+    }
+
+    #[test]
+    fn punctuation_emphasis_rules() {
+        check(&[
+            // One "?" adds nothing; two add 2 × 0.18.
+            ("good?", 0.4404, 1.0, 0.0, 0.0),
+            ("good??", 0.504, 1.0, 0.0, 0.0),
+            // "!" never moves a neutral text.
+            ("the book!!!", 0.0, 0.0, 1.0, 0.0),
+        ]);
+        let table = [
+            ("", 0.0),
+            ("!", 0.292),
+            ("!!!!!!", 4.0 * 0.292),
+            ("?", 0.0),
+            ("???", 3.0 * 0.18),
+            ("?????", 0.96),
+        ];
+        for (text, want) in table {
+            assert!(
+                (punctuation_emphasis(text) - want).abs() < 1e-12,
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn but() {
+        check(&[
+            // [1.9 × 0.5, 0, -2.5 × 1.5]
+            ("good but bad", -0.5859, 0.253, 0.13, 0.617),
+            // The reference's `list.index` quirk: "favorite" (2.0) is halved to 1.0 first, so
+            // "favors" (1.0) after "but" is found at position 0 and halves it again instead of
+            // being multiplied itself: [0.5, 0, 1.0].
+            ("favorite but favors", 0.3612, 0.778, 0.222, 0.0),
+        ]);
+    }
+
+    #[test]
+    fn least() {
+        check(&[
+            ("least good", -0.3412, 0.0, 0.294, 0.706),
+            ("at least good", 0.4404, 0.592, 0.408, 0.0),
+        ]);
+    }
+
+    #[test]
+    fn kind_of() {
+        // "kind of" before the word dampens it by 0.293, and "kind" itself scores 0 there.
+        check(&[("The book was only kind of good.", 0.3832, 0.303, 0.697, 0.0)]);
+    }
+
+    #[test]
+    fn idioms() {
+        check(&[
+            (
+                "With VADER, sentiment analysis is the shit!",
+                0.6476,
+                0.417,
+                0.583,
+                0.0,
+            ),
+            (
+                "On the other hand, VADER is quite bad ass",
+                0.802,
+                0.577,
+                0.423,
+                0.0,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn emoticons_and_emoji() {
+        check(&[
+            // Stripping punctuation would leave nothing, so the emoticon stays whole.
+            (":)", 0.4588, 1.0, 0.0, 0.0),
+            ("", 0.0, 0.0, 0.0, 0.0),
+        ]);
+        // No space is inserted after a description: "😁good" reads "...smiling eyesgood".
+        assert_eq!(polarity_scores("😁good"), polarity_scores("😁"));
+        assert_ne!(polarity_scores("😁 good"), polarity_scores("😁"));
+        assert_eq!(replace_emojis("a😁b"), "a beaming face with smiling eyesb",);
+    }
+
+    #[test]
+    fn lexicon_corrections() {
+        let table = [
+            ("heart", Some(3.2)),
+            ("hearts", Some(3.3)),
+            (":p", Some(1.0)),
+            (":d", Some(2.3)),
+            (":-þ", None),
+            (":P", None),
+            ("good", Some(1.9)),
+        ];
+        for (word, want) in table {
+            assert_eq!(lexicon_valence(word), want, "{word:?}");
+        }
+    }
+
+    #[test]
+    fn tokens() {
+        let table = [
+            ("hello!!!", "hello"),
+            (":)", ":)"),
+            ("(ok)", "(ok)"),
+            ("'don't'", "don't"),
+            ("é!", "é!"),
+        ];
+        for (token, want) in table {
+            assert_eq!(strip_punc_if_word(token), want, "{token:?}");
+        }
+        assert!(is_py_space('\u{1f}'));
+        assert!(is_py_space('\u{a0}'));
+        assert!(!is_py_space('\u{200b}'));
+    }
+
+    #[test]
+    fn python_rounding() {
+        let table = [
+            (2.675, 2, 2.67),
+            (0.125, 2, 0.12),
+            (0.375, 2, 0.38),
+            (0.0625, 3, 0.062),
+            (-0.0625, 3, -0.062),
+            (0.12345, 4, 0.1235),
+            (1.0, 3, 1.0),
+        ];
+        for (x, digits, want) in table {
+            assert_eq!(py_round(x, digits), want, "round({x}, {digits})");
+        }
     }
 }
