@@ -422,8 +422,13 @@ impl Config {
                 p(format!("{at}"), "give either every = \"10m\" or cron = \"...\", not both".into());
             }
             if let Some(e) = s.every {
-                if e.0 < Duration::from_secs(10) {
-                    p(format!("{at}.every"), "polling more often than every 10s is impolite; write e.g. \"5m\"".into());
+                if e.0 < Duration::from_secs(1) {
+                    p(format!("{at}.every"), "must be at least \"1s\"; most sources want \"5m\" or more".into());
+                } else if e.0 < Duration::from_secs(60) && s.url.as_deref().is_some_and(|u| u.starts_with("http")) {
+                    warnings.push(Problem {
+                        path: format!("{at}.every"),
+                        message: "polling a remote server more often than once a minute is impolite; most want \"5m\" or more".into(),
+                    });
                 }
             }
             if let Some(c) = &s.cron {

@@ -209,8 +209,12 @@ fn to_mention(feed: &Feed, entry: &Entry, base: Option<&Url>, kind: MentionKind)
     let person = entry.authors.first().or_else(|| feed.authors.first());
     let author = Author {
         // RSS `<author>` is often only an e-mail address: better than nothing.
+        // `dana@example.com (Dana)` reaches us as the name "(Dana)": keep the name only.
         handle: person
-            .and_then(|p| nonempty(p.name.as_deref()).or_else(|| nonempty(p.email.as_deref()))),
+            .and_then(|p| {
+                nonempty(p.name.as_deref().map(|n| n.trim().trim_start_matches('(').trim_end_matches(')')))
+                    .or_else(|| nonempty(p.email.as_deref()))
+            }),
         display_name: None,
         reach: None,
         url: person.and_then(|p| nonempty(p.uri.as_deref())),
@@ -311,6 +315,16 @@ fn looks_like_html_page(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rss_author_email_with_name_keeps_the_name() {
+        let xml = br#"<rss version="2.0"><channel><title>t</title><item><guid>1</guid><title>x</title>
+            <author>dana@example.com (Dana)</author></item><item><guid>2</guid><title>y</title>
+            <author>kim@example.com</author></item></channel></rss>"#;
+        let m = parse_feed(xml, "https://example.com/feed").unwrap();
+        assert_eq!(m[0].author.handle.as_deref(), Some("Dana"));
+        assert_eq!(m[1].author.handle.as_deref(), Some("kim@example.com"));
+    }
 
     #[test]
     fn html_page_detection() {
