@@ -198,7 +198,9 @@ pub fn urgency(text: &str, sentiment: &Sentiment, ctx: &Context<'_>, rules: &Rul
                 *u = true;
             }
             // Past the cap a phrase still shows as a reason, worth nothing more.
-            let add = i32::from(*p).min(points::PHRASES_MAX - phrase_points).max(0);
+            // A single phrase weighted above the cap still counts in full.
+            let cap = points::PHRASES_MAX.max(i32::from(*p));
+            let add = i32::from(*p).min(cap - phrase_points).max(0);
             phrase_points += add;
             cues.push((add, format!("'{label}'")));
         }
