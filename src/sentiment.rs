@@ -324,7 +324,7 @@ fn replace_emojis(text: &str) -> Cow<'_, str> {
 /// One token and what the rules need to know about it, worked out once.
 struct Token {
     /// Where `words_and_emoticons[i].lower()` sits in `SentiText::lower_buf`.
-    lower: (u32, u32),
+    lower: (usize, usize),
     /// `lexicon[words_and_emoticons[i].lower()]`, if there.
     valence: Option<f64>,
     /// `words_and_emoticons[i].isupper()`.
@@ -356,7 +356,7 @@ impl SentiText {
             }
             let lower = &lower_buf[start..];
             tokens.push(Token {
-                lower: (start as u32, lower_buf.len() as u32),
+                lower: (start, lower_buf.len()),
                 valence: words.get(lower).copied(),
                 upper: is_upper(raw),
             });
@@ -376,7 +376,7 @@ impl SentiText {
 
     fn lower(&self, i: usize) -> &str {
         let (start, end) = self.tokens[i].lower;
-        &self.lower_buf[start as usize..end as usize]
+        &self.lower_buf[start..end]
     }
 
     fn in_lexicon(&self, i: usize) -> bool {
