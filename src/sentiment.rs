@@ -93,6 +93,10 @@ fn booster_bigram(a: &str, b: &str) -> Option<f64> {
 /// The two-word keys of the reference's `SPECIAL_CASES`. Tokens hold no whitespace, so
 /// comparing the pair is the same as comparing the reference's space-joined string; for the
 /// same reason its one-word key "badass" can never match there.
+///
+/// Open question: the only three corpus sentences that disagree with the reference scores
+/// (movie reviews 444, 8320, 10058) score there as if the two "heart" idioms had not applied.
+/// They are kept because the reference source has them; dropping them would fix two of three.
 fn special_pair(a: &str, b: &str) -> Option<f64> {
     match (a, b) {
         ("the", "shit") | ("the", "bomb") => Some(3.0),
