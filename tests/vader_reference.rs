@@ -39,6 +39,10 @@ fn rows() -> Vec<Row<'static>> {
         .collect()
 }
 
+fn fields(s: &Sentiment) -> [f64; 4] {
+    [s.compound, s.pos, s.neu, s.neg]
+}
+
 /// The largest of the four absolute differences.
 fn max_diff(a: &Sentiment, b: &Sentiment) -> f64 {
     [
@@ -64,10 +68,23 @@ fn agrees_with_reference_on_human_rated_corpora() {
         })
         .collect();
     let agree = rows.len() - misses.len();
+    // Agreement per score, to see which one a regression touches.
+    let mut per_field = [0usize; 4];
+    for row in &rows {
+        let got = fields(&polarity_scores(row.text));
+        for (k, want) in fields(&row.expected).into_iter().enumerate() {
+            if (got[k] - want).abs() <= TOLERANCE {
+                per_field[k] += 1;
+            }
+        }
+    }
     println!(
         "{agree}/{} sentences within {TOLERANCE} of the reference on all four scores",
         rows.len()
     );
+    for (name, ok) in ["compound", "pos", "neu", "neg"].into_iter().zip(per_field) {
+        println!("  {name}: {ok}/{}", rows.len());
+    }
     misses.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (d, row, got) in misses.iter().take(15) {
         println!(
