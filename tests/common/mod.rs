@@ -26,6 +26,8 @@ pub struct FeedState {
     pub version: u64,
     pub requests: usize,
     pub not_modified: usize,
+    /// Told of every request, for tests that wait for polls as events.
+    pub on_request: Option<tokio::sync::mpsc::UnboundedSender<usize>>,
 }
 
 /// A feed whose items the test changes; answers `If-None-Match` with 304 while unchanged.
@@ -43,6 +45,13 @@ impl Feed {
         let mut s = self.0.lock().unwrap();
         s.items.push(it);
         s.version += 1;
+    }
+
+    /// A channel that receives the request count at every request.
+    pub fn watch_requests(&self) -> tokio::sync::mpsc::UnboundedReceiver<usize> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.0.lock().unwrap().on_request = Some(tx);
+        rx
     }
 
     pub fn requests(&self) -> usize {
@@ -65,6 +74,9 @@ impl Respond for Feed {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut s = self.0.lock().unwrap();
         s.requests += 1;
+        if let Some(tx) = &s.on_request {
+            let _ = tx.send(s.requests);
+        }
         let etag = format!("\"v{}\"", s.version);
         let inm = req.headers.get("if-none-match").and_then(|v| v.to_str().ok());
         if inm == Some(etag.as_str()) {
