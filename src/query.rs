@@ -1541,6 +1541,14 @@ mod tests {
         }
 
         #[test]
+        fn display_of_any_parsed_input_reparses(input in "\\PC{0,24}") {
+            if let Ok(q) = Query::parse(&input) {
+                let shown = q.to_string();
+                prop_assert_eq!(Query::parse(&shown), Ok(q), "{:?} shown as {:?}", input, shown);
+            }
+        }
+
+        #[test]
         fn random_ascii_never_panics_in_matching(
             query in "[ -~]{0,30}",
             (title, text, author, site) in ascii_doc(),
