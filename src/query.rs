@@ -95,6 +95,7 @@ pub struct Document {
 }
 
 impl Document {
+    /// Tokenises the fields once; the result can be matched against any number of queries.
     pub fn new(fields: DocFields<'_>) -> Document {
         Document {
             title: Words::new(fields.title),
@@ -219,6 +220,7 @@ impl QueryError {
 }
 
 impl Query {
+    /// Parses a watch query. The error names the column and says what to write instead.
     pub fn parse(input: &str) -> Result<Query, QueryError> {
         let tokens = lex(input)?;
         let end = input.chars().count() + 1;
@@ -251,6 +253,8 @@ impl Query {
         Ok(Query { root })
     }
 
+    /// Whether the mention matches. Pure and allocation-free: it only compares words that
+    /// [`Document::new`] already lowercased and hashed.
     pub fn matches(&self, doc: &Document) -> bool {
         self.root.matches(doc)
     }
@@ -426,40 +430,49 @@ fn is_standalone(c: char) -> bool {
 
 /// Calls `f` with each word of `text`, in order, as a slice of `text` (not yet lowercased).
 fn for_each_word(text: &str, mut f: impl FnMut(&str)) {
-    let mut chars = text.char_indices().peekable();
-    while let Some((start, c)) = chars.next() {
+    let len = text.len();
+    let mut i = 0;
+    while i < len {
+        let (c, width) = char_at(text, i);
+        let start = i;
+        i += width;
         if !c.is_alphanumeric() {
             continue;
         }
-        let mut end = start + c.len_utf8();
         if !is_standalone(c) {
-            while let Some(&(i, next)) = chars.peek() {
+            while i < len {
+                let (next, width) = char_at(text, i);
                 let continues =
                     (next.is_alphanumeric() && !is_standalone(next)) || is_combining(next);
                 if !continues {
                     break;
                 }
-                end = i + next.len_utf8();
-                chars.next();
+                i += width;
             }
             // `c++`, `c#`, `f#`: a symbol run after a single letter is part of the name,
             // unless the word goes on after it (`c+d` is two words).
-            if end - start == c.len_utf8() && c.is_alphabetic() {
-                let rest = &text[end..];
-                let run = rest.bytes().take_while(|&b| b == b'+' || b == b'#').count();
-                let then_word = rest[run..]
-                    .chars()
-                    .next()
-                    .is_some_and(char::is_alphanumeric);
+            if i - start == width && c.is_alphabetic() {
+                let rest = &text.as_bytes()[i..];
+                let run = rest.iter().take_while(|&&b| b == b'+' || b == b'#').count();
+                let then_word = i + run < len && char_at(text, i + run).0.is_alphanumeric();
                 if run > 0 && !then_word {
-                    end += run;
-                    for _ in 0..run {
-                        chars.next();
-                    }
+                    i += run;
                 }
             }
         }
-        f(&text[start..end]);
+        f(&text[start..i]);
+    }
+}
+
+/// The char starting at byte `i` (a char boundary) and its width, with ASCII decoded inline
+/// because most of what people post is ASCII.
+fn char_at(text: &str, i: usize) -> (char, usize) {
+    match text.as_bytes().get(i) {
+        Some(&b) if b.is_ascii() => (char::from(b), 1),
+        _ => {
+            let c = text.get(i..).and_then(|s| s.chars().next()).unwrap_or(' ');
+            (c, c.len_utf8())
+        }
     }
 }
 
@@ -897,11 +910,23 @@ impl Parser {
                 Ok((Expr::Not(Box::new(inner)), Some(tok.col)))
             }
             Tok::LParen => {
-                if self.peek().is_some_and(|t| t.kind == Tok::RParen) {
-                    return Err(QueryError::new(
-                        tok.col,
-                        "empty parentheses: put a term inside, like (acme OR acmecloud)",
-                    ));
+                match self.peek() {
+                    Some(t) if t.kind == Tok::RParen => {
+                        return Err(QueryError::new(
+                            tok.col,
+                            "empty parentheses: put a term inside, like (acme OR acmecloud)",
+                        ));
+                    }
+                    None => {
+                        return Err(QueryError::new(
+                            self.end,
+                            format!(
+                                "expected a term and ')' to close '(' opened at column {}",
+                                tok.col
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
                 }
                 let inner = self.or()?;
                 if self.peek().is_some_and(|t| t.kind == Tok::RParen) {
@@ -1319,6 +1344,12 @@ mod tests {
             ("acme title: x", 6, "'title:' needs a value"),
             ("title:(a OR b)", 1, "not a group"),
             ("café (x", 8, "'(' opened at column 6"),
+            (
+                "(",
+                2,
+                "expected a term and ')' to close '(' opened at column 1",
+            ),
+            ("acme (", 7, "'(' opened at column 6"),
         ];
         let mut failures = Vec::new();
         for (query, column, fragment) in cases {
@@ -1506,6 +1537,14 @@ mod tests {
             if let Ok(q) = Query::parse(&input) {
                 let shown = q.to_string();
                 prop_assert_eq!(Query::parse(&shown), Ok(q), "{} shown as {}", input, shown);
+            }
+        }
+
+        #[test]
+        fn display_of_any_parsed_input_reparses(input in "\\PC{0,24}") {
+            if let Ok(q) = Query::parse(&input) {
+                let shown = q.to_string();
+                prop_assert_eq!(Query::parse(&shown), Ok(q), "{:?} shown as {:?}", input, shown);
             }
         }
 
