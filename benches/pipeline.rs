@@ -17,10 +17,15 @@ const POST: &str = "I was charged twice for Acme Cloud this month and support ha
 
 fn urgency_bench(c: &mut Criterion) {
     let rules = Rules::default();
-    let s = Sentiment { compound: -0.6, ..Default::default() };
+    let s = Sentiment {
+        compound: -0.6,
+        ..Default::default()
+    };
     let mut g = c.benchmark_group("urgency");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("score a 230-char complaint", |b| b.iter(|| urgency(black_box(POST), &s, &Context::default(), &rules)));
+    g.bench_function("score a 230-char complaint", |b| {
+        b.iter(|| urgency(black_box(POST), &s, &Context::default(), &rules))
+    });
     g.finish();
 }
 
@@ -45,11 +50,19 @@ fn judge_bench(c: &mut Criterion) {
     .config;
     let p = Pipeline::new(&cfg).unwrap();
     let src = cfg.sources[0].clone();
-    let m = Mention { platform_id: "1".into(), title: Some("Charged twice".into()), text: POST.into(), lang: Some("en".into()), ..Default::default() };
+    let m = Mention {
+        platform_id: "1".into(),
+        title: Some("Charged twice".into()),
+        text: POST.into(),
+        lang: Some("en".into()),
+        ..Default::default()
+    };
     let now = chrono::Utc::now();
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("judge one matching mention", |b| b.iter(|| p.evaluate(&src, black_box(m.clone()), now, true)));
+    g.bench_function("judge one matching mention", |b| {
+        b.iter(|| p.evaluate(&src, black_box(m.clone()), now, true))
+    });
     g.finish();
 }
 
@@ -61,33 +74,59 @@ fn store_bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("store");
     const BATCH: usize = 100;
     g.throughput(Throughput::Elements(BATCH as u64));
-    g.bench_function("commit a poll of 100 new mentions with a delivery each", |b| {
-        b.iter_batched(
-            || {
-                (0..BATCH)
-                    .map(|_| {
-                        n += 1;
-                        let mut alert = Alert::sample();
-                        alert.id = format!("msg_{n}");
-                        NewMention {
-                            mention: Mention { platform_id: format!("id-{n}"), text: POST.into(), ..Default::default() },
-                            lang: None,
-                            scores: Scores { urgency: 60, level: Level::High, ..Default::default() },
-                            watches: vec!["acme".into()],
-                            deliveries: vec![NewDelivery { sink_id: "slack".into(), watch: "acme".into(), alert }],
-                        }
-                    })
-                    .collect::<Vec<_>>()
-            },
-            |mentions| {
-                let ids = mentions.iter().map(|m| m.mention.platform_id.clone()).collect();
-                store
-                    .commit_poll(&PollCommit { source_id: "s", source_kind: "feed", now: 0, state: &state, seen_ids: ids, mentions, next_poll_at: 0 })
-                    .unwrap()
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    g.bench_function(
+        "commit a poll of 100 new mentions with a delivery each",
+        |b| {
+            b.iter_batched(
+                || {
+                    (0..BATCH)
+                        .map(|_| {
+                            n += 1;
+                            let mut alert = Alert::sample();
+                            alert.id = format!("msg_{n}");
+                            NewMention {
+                                mention: Mention {
+                                    platform_id: format!("id-{n}"),
+                                    text: POST.into(),
+                                    ..Default::default()
+                                },
+                                lang: None,
+                                scores: Scores {
+                                    urgency: 60,
+                                    level: Level::High,
+                                    ..Default::default()
+                                },
+                                watches: vec!["acme".into()],
+                                deliveries: vec![NewDelivery {
+                                    sink_id: "slack".into(),
+                                    watch: "acme".into(),
+                                    alert,
+                                }],
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                },
+                |mentions| {
+                    let ids = mentions
+                        .iter()
+                        .map(|m| m.mention.platform_id.clone())
+                        .collect();
+                    store
+                        .commit_poll(&PollCommit {
+                            source_id: "s",
+                            source_kind: "feed",
+                            now: 0,
+                            state: &state,
+                            seen_ids: ids,
+                            mentions,
+                            next_poll_at: 0,
+                        })
+                        .unwrap()
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
     g.finish();
 }
 

@@ -24,7 +24,13 @@ use crate::urgency::{Level, Rules};
 #[command(name = "earshot", version, about, propagate_version = true)]
 pub struct Cli {
     /// Config file [default: $EARSHOT_CONFIG, else /etc/earshot/earshot.toml]
-    #[arg(long, short = 'c', global = true, env = "EARSHOT_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "EARSHOT_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Log filter, e.g. `debug` or `earshot=trace` [default: RUST_LOG, else daemon.log]
     #[arg(long, global = true, value_name = "FILTER")]
@@ -125,11 +131,18 @@ pub fn main() -> ExitCode {
 }
 
 fn config_path(cli: &Cli) -> PathBuf {
-    cli.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+    cli.config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
 }
 
 fn load(path: &Path) -> Result<Loaded> {
-    Config::load(path).map_err(|e| anyhow::anyhow!("{e}\nfix these and run `earshot check --config {}` again", path.display()))
+    Config::load(path).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\nfix these and run `earshot check --config {}` again",
+            path.display()
+        )
+    })
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -171,17 +184,32 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             status(&cfg, *json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Mentions { watch, source, since, from, to, min_urgency, sentiment, limit, json } => {
+        Command::Mentions {
+            watch,
+            source,
+            since,
+            from,
+            to,
+            min_urgency,
+            sentiment,
+            limit,
+            json,
+        } => {
             let cfg = load(&path)?.config;
             let now = Utc::now();
             let since = match (since, from) {
-                (Some(s), _) => Some(now.timestamp() - parse_duration(s).map_err(anyhow::Error::msg)?.as_secs() as i64),
+                (Some(s), _) => Some(
+                    now.timestamp()
+                        - parse_duration(s).map_err(anyhow::Error::msg)?.as_secs() as i64,
+                ),
                 (None, Some(f)) => Some(parse_time(f, "--from")?),
                 (None, None) => None,
             };
             let until = to.as_deref().map(|t| parse_time(t, "--to")).transpose()?;
             let min_level = match min_urgency {
-                Some(l) => Some(Level::parse(l).with_context(|| format!("--min-urgency {l:?}: use low, normal, high or critical"))?),
+                Some(l) => Some(Level::parse(l).with_context(|| {
+                    format!("--min-urgency {l:?}: use low, normal, high or critical")
+                })?),
                 None => None,
             };
             let filter = MentionFilter {
@@ -207,14 +235,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::RetryDead { sink } => {
             let cfg = load(&path)?.config;
-            if let Some(s) = sink {
-                if cfg.sink(s).is_none() {
-                    bail!("no sink has id {s:?}");
-                }
+            if let Some(s) = sink
+                && cfg.sink(s).is_none()
+            {
+                bail!("no sink has id {s:?}");
             }
             let store = Store::open(&cfg.db_path())?;
             let n = store.retry_dead(sink.as_deref(), Utc::now().timestamp())?;
-            println!("{n} dead deliver{} queued again; a running daemon sends them within a minute", if n == 1 { "y" } else { "ies" });
+            println!(
+                "{n} dead deliver{} queued again; a running daemon sends them within a minute",
+                if n == 1 { "y" } else { "ies" }
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -223,11 +254,16 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 fn parse_time(s: &str, flag: &str) -> Result<i64> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp())
-        .with_context(|| format!("{flag} {s:?}: write an RFC 3339 time such as 2026-05-01T00:00:00Z"))
+        .with_context(|| {
+            format!("{flag} {s:?}: write an RFC 3339 time such as 2026-05-01T00:00:00Z")
+        })
 }
 
 fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }
 
 fn init_logging(cli: &Cli, default: &str) {
@@ -240,7 +276,9 @@ fn init_logging(cli: &Cli, default: &str) {
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // Under systemd the journal stamps each line already: no second timestamp.
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match (cli.log_format, journald) {
         (LogFormat::Json, _) => builder.json().try_init(),
         (LogFormat::Text, true) => builder.without_time().with_ansi(false).try_init(),
@@ -258,7 +296,10 @@ async fn signals(shutdown: CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             tracing::error!("Cannot listen for signals; stop earshot with SIGKILL");
             return;
         };
@@ -292,7 +333,12 @@ fn check(path: &Path) -> ExitCode {
         }
     }
     if !problems.is_empty() {
-        eprintln!("{}: {} problem{}", path.display(), problems.len(), if problems.len() == 1 { "" } else { "s" });
+        eprintln!(
+            "{}: {} problem{}",
+            path.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
         for p in problems {
             eprintln!("  - {p}");
         }
@@ -307,12 +353,24 @@ fn check(path: &Path) -> ExitCode {
             runtime::Schedule::Every(d) => format!("every {}", crate::duration::format_duration(d)),
             runtime::Schedule::Cron(c) => format!("cron {c}"),
         };
-        let flags = [(!s.enabled).then_some("disabled"), s.backfill.then_some("backfill")]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(", ");
-        println!("    {:<20} {:<6} {when}{}", s.id, s.kind.as_str(), if flags.is_empty() { String::new() } else { format!(" ({flags})") });
+        let flags = [
+            (!s.enabled).then_some("disabled"),
+            s.backfill.then_some("backfill"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+        println!(
+            "    {:<20} {:<6} {when}{}",
+            s.id,
+            s.kind.as_str(),
+            if flags.is_empty() {
+                String::new()
+            } else {
+                format!(" ({flags})")
+            }
+        );
     }
     println!("  watches: {}", cfg.watches.len());
     for w in &cfg.watches {
@@ -324,7 +382,12 @@ fn check(path: &Path) -> ExitCode {
     }
     println!("  routes:  {}", cfg.routes.len());
     for r in &cfg.routes {
-        println!("    {} -> {} (min {})", r.watch.as_deref().unwrap_or("*"), r.sinks.join(", "), r.min_urgency.as_str());
+        println!(
+            "    {} -> {} (min {})",
+            r.watch.as_deref().unwrap_or("*"),
+            r.sinks.join(", "),
+            r.min_urgency.as_str()
+        );
     }
     for w in &loaded.warnings {
         println!("warning: {w}");
@@ -342,7 +405,10 @@ fn score(rules: &Rules, json: bool) -> Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        let m = earshot_connectors::Mention { text: line.clone(), ..Default::default() };
+        let m = earshot_connectors::Mention {
+            text: line.clone(),
+            ..Default::default()
+        };
         let s = pipeline::score(&m, rules, None);
         if json {
             let v = serde_json::json!({
@@ -394,16 +460,29 @@ async fn once(cfg: Config, dry_run: bool) -> Result<ExitCode> {
                 "{}: {} item(s){}, {} new, {} matching, {} alert(s) queued",
                 r.source_id,
                 r.fetched,
-                if r.not_modified { " (not modified)" } else { "" },
+                if r.not_modified {
+                    " (not modified)"
+                } else {
+                    ""
+                },
                 r.commit.new_items,
                 r.commit.new_mentions,
                 r.commit.enqueued
             ),
         }
     }
-    let d = rt.deliver_all_due(Utc::now(), &CancellationToken::new()).await?;
-    eprintln!("delivered {}, retrying later {}, dead {}", d.sent, d.retrying, d.dead);
-    Ok(if failed > 0 || d.dead > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    let d = rt
+        .deliver_all_due(Utc::now(), &CancellationToken::new())
+        .await?;
+    eprintln!(
+        "delivered {}, retrying later {}, dead {}",
+        d.sent, d.retrying, d.dead
+    );
+    Ok(if failed > 0 || d.dead > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Fetches and judges like `once`, but writes nothing and sends nothing.
@@ -413,7 +492,10 @@ async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for s in rt.config.sources.iter().filter(|s| s.enabled) {
         let row = rt.store.source(&s.id)?;
-        let state = row.as_ref().map(|r| earshot_connectors::SourceState::from(&r.state)).unwrap_or_default();
+        let state = row
+            .as_ref()
+            .map(|r| earshot_connectors::SourceState::from(&r.state))
+            .unwrap_or_default();
         let alert = row.as_ref().is_some_and(|r| r.seeded) || s.backfill;
         let outcome = match runtime::connector_for(s).fetch(&rt.http, &state).await {
             Ok(o) => o,
@@ -422,7 +504,11 @@ async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
                 continue;
             }
         };
-        let ids: Vec<String> = outcome.mentions.iter().map(|m| m.platform_id.clone()).collect();
+        let ids: Vec<String> = outcome
+            .mentions
+            .iter()
+            .map(|m| m.platform_id.clone())
+            .collect();
         let unseen = rt.store.unseen(&s.id, &ids)?;
         let judged: Vec<_> = outcome
             .mentions
@@ -430,11 +516,31 @@ async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
             .filter(|m| unseen.contains(&m.platform_id))
             .filter_map(|m| rt.pipeline.evaluate(s, m, now, alert))
             .collect();
-        writeln!(out, "# {}: {} new item(s), {} matching{}", s.id, unseen.len(), judged.len(), if alert { "" } else { " (first poll: would record without alerting)" })?;
+        writeln!(
+            out,
+            "# {}: {} new item(s), {} matching{}",
+            s.id,
+            unseen.len(),
+            judged.len(),
+            if alert {
+                ""
+            } else {
+                " (first poll: would record without alerting)"
+            }
+        )?;
         for m in judged {
             for d in m.deliveries {
-                let preview = rt.sink(&d.sink_id).map(|k| k.preview(&d.alert)).unwrap_or_default();
-                writeln!(out, "## would send to {} ({} {}):\n{preview}", d.sink_id, d.alert.level.as_str(), d.alert.urgency)?;
+                let preview = rt
+                    .sink(&d.sink_id)
+                    .map(|k| k.preview(&d.alert))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "## would send to {} ({} {}):\n{preview}",
+                    d.sink_id,
+                    d.alert.level.as_str(),
+                    d.alert.urgency
+                )?;
             }
         }
     }
@@ -466,8 +572,14 @@ async fn test_sink(cfg: Config, id: &str) -> Result<ExitCode> {
 fn ago(now: i64, t: Option<i64>) -> String {
     match t {
         None => "never".into(),
-        Some(t) if t > now => format!("in {}", crate::duration::format_duration(std::time::Duration::from_secs((t - now) as u64))),
-        Some(t) => format!("{} ago", crate::duration::format_duration(std::time::Duration::from_secs((now - t) as u64))),
+        Some(t) if t > now => format!(
+            "in {}",
+            crate::duration::format_duration(std::time::Duration::from_secs((t - now) as u64))
+        ),
+        Some(t) => format!(
+            "{} ago",
+            crate::duration::format_duration(std::time::Duration::from_secs((now - t) as u64))
+        ),
     }
 }
 
@@ -485,7 +597,10 @@ fn status(cfg: &Config, json: bool) -> Result<()> {
     }
     let now = Utc::now().timestamp();
     println!("SOURCES");
-    println!("  {:<20} {:<8} {:<14} {:<14} {:<14} LAST ERROR", "ID", "KIND", "HEALTH", "LAST SUCCESS", "NEXT POLL");
+    println!(
+        "  {:<20} {:<8} {:<14} {:<14} {:<14} LAST ERROR",
+        "ID", "KIND", "HEALTH", "LAST SUCCESS", "NEXT POLL"
+    );
     for s in &cfg.sources {
         let row = sources.iter().find(|r| r.source_id == s.id);
         let health = match row {
@@ -499,7 +614,10 @@ fn status(cfg: &Config, json: bool) -> Result<()> {
             (runtime::Schedule::Cron(c), _) => format!("cron {c}"),
             (_, r) => ago(now, r.and_then(|r| r.next_poll_at)),
         };
-        let err = row.filter(|r| r.error_count > 0).and_then(|r| r.last_error.clone()).unwrap_or_default();
+        let err = row
+            .filter(|r| r.error_count > 0)
+            .and_then(|r| r.last_error.clone())
+            .unwrap_or_default();
         println!(
             "  {:<20} {:<8} {:<14} {:<14} {:<14} {}",
             s.id,
@@ -511,9 +629,16 @@ fn status(cfg: &Config, json: bool) -> Result<()> {
         );
     }
     println!("\nSINKS");
-    println!("  {:<20} {:<8} {:>8} {:>8} {:>6} {:<14} OLDEST PENDING", "ID", "KIND", "PENDING", "SENT", "DEAD", "LAST SENT");
+    println!(
+        "  {:<20} {:<8} {:>8} {:>8} {:>6} {:<14} OLDEST PENDING",
+        "ID", "KIND", "PENDING", "SENT", "DEAD", "LAST SENT"
+    );
     for s in &cfg.sinks {
-        let st = sinks.iter().find(|x| x.sink_id == s.id).cloned().unwrap_or_default();
+        let st = sinks
+            .iter()
+            .find(|x| x.sink_id == s.id)
+            .cloned()
+            .unwrap_or_default();
         println!(
             "  {:<20} {:<8} {:>8} {:>8} {:>6} {:<14} {}",
             s.id,
@@ -522,7 +647,9 @@ fn status(cfg: &Config, json: bool) -> Result<()> {
             st.sent,
             st.dead,
             ago(now, st.last_sent_at),
-            st.oldest_pending_at.map(|t| ago(now, Some(t))).unwrap_or_else(|| "-".into())
+            st.oldest_pending_at
+                .map(|t| ago(now, Some(t)))
+                .unwrap_or_else(|| "-".into())
         );
     }
     if !dead.is_empty() {
@@ -551,11 +678,33 @@ fn mentions(cfg: &Config, f: &MentionFilter, json: bool) -> Result<()> {
         }
         return Ok(());
     }
-    writeln!(out, "{:<17} {:<14} {:<12} {:>7} {:>3} {:<8} TEXT", "SEEN (UTC)", "SOURCE", "WATCH", "SENT.", "URG", "LEVEL")?;
+    writeln!(
+        out,
+        "{:<17} {:<14} {:<12} {:>7} {:>3} {:<8} TEXT",
+        "SEEN (UTC)", "SOURCE", "WATCH", "SENT.", "URG", "LEVEL"
+    )?;
     for r in rows {
-        let seen = DateTime::from_timestamp(r.seen_at, 0).map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default();
-        let text: String = r.title.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| r.text.clone()).replace('\n', " ").chars().take(70).collect();
-        writeln!(out, "{seen:<17} {:<14} {:<12} {:>7.3} {:>3} {:<8} {text}", r.source_id, r.watches.join(","), r.compound, r.urgency, r.level)?;
+        let seen = DateTime::from_timestamp(r.seen_at, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default();
+        let text: String = r
+            .title
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| r.text.clone())
+            .replace('\n', " ")
+            .chars()
+            .take(70)
+            .collect();
+        writeln!(
+            out,
+            "{seen:<17} {:<14} {:<12} {:>7.3} {:>3} {:<8} {text}",
+            r.source_id,
+            r.watches.join(","),
+            r.compound,
+            r.urgency,
+            r.level
+        )?;
     }
     Ok(())
 }

@@ -84,6 +84,7 @@ impl Default for DaemonConfig {
 /// `[scoring]`: how urgency is computed. `earshot score` shows the effect of each setting.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct ScoringConfig {
     /// Complaint and urgent phrases with their weight (points of urgency). Replaces the built-in
     /// list when given; leave it out to keep the defaults (see `earshot score --help`).
@@ -97,17 +98,6 @@ pub struct ScoringConfig {
     pub levels: LevelThresholds,
 }
 
-impl Default for ScoringConfig {
-    fn default() -> Self {
-        ScoringConfig {
-            phrases: None,
-            extra_phrases: BTreeMap::new(),
-            brands: Vec::new(),
-            levels: LevelThresholds::default(),
-        }
-    }
-}
-
 /// `[scoring.levels]`: the least urgency for each level (0-100, increasing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -119,7 +109,11 @@ pub struct LevelThresholds {
 
 impl Default for LevelThresholds {
     fn default() -> Self {
-        LevelThresholds { normal: 25, high: 50, critical: 75 }
+        LevelThresholds {
+            normal: 25,
+            high: 50,
+            critical: 75,
+        }
     }
 }
 
@@ -288,7 +282,12 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        write!(f, "{}: {n} problem{}", self.file, if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{}: {n} problem{}",
+            self.file,
+            if n == 1 { "" } else { "s" }
+        )?;
         for p in &self.problems {
             write!(f, "\n  - {p}")?;
         }
@@ -361,7 +360,10 @@ impl Config {
         }
         let warnings = cfg.validate(&mut problems);
         if problems.is_empty() {
-            Ok(Loaded { config: cfg, warnings })
+            Ok(Loaded {
+                config: cfg,
+                warnings,
+            })
         } else {
             Err(problems)
         }
@@ -373,33 +375,64 @@ impl Config {
         let mut p = |path: String, message: String| problems.push(Problem { path, message });
         let d = &self.daemon;
         if d.user_agent.trim().is_empty() {
-            p("daemon.user_agent".into(), "must not be empty: write e.g. \"earshot/0.1 (+https://your.site; you@your.site)\"".into());
+            p(
+                "daemon.user_agent".into(),
+                "must not be empty: write e.g. \"earshot/0.1 (+https://your.site; you@your.site)\""
+                    .into(),
+            );
         }
         if !(d.per_host_rps > 0.0 && d.per_host_rps.is_finite()) {
-            p("daemon.per_host_rps".into(), "must be a positive number of requests per second, e.g. 1.0".into());
+            p(
+                "daemon.per_host_rps".into(),
+                "must be a positive number of requests per second, e.g. 1.0".into(),
+            );
         }
         if d.max_body < 1024 {
-            p("daemon.max_body".into(), "must be at least 1024 bytes; the default is 15728640 (15 MiB)".into());
+            p(
+                "daemon.max_body".into(),
+                "must be at least 1024 bytes; the default is 15728640 (15 MiB)".into(),
+            );
         }
         if d.timeout.0.is_zero() || d.connect_timeout.0.is_zero() {
-            p("daemon.timeout".into(), "timeouts must be longer than zero, e.g. \"30s\"".into());
+            p(
+                "daemon.timeout".into(),
+                "timeouts must be longer than zero, e.g. \"30s\"".into(),
+            );
         }
         if d.max_backoff.0 < Duration::from_secs(60) {
-            p("daemon.max_backoff".into(), "must be at least \"1m\"; the default is \"6h\"".into());
+            p(
+                "daemon.max_backoff".into(),
+                "must be at least \"1m\"; the default is \"6h\"".into(),
+            );
         }
         let l = self.scoring.levels;
         if !(l.normal < l.high && l.high < l.critical && l.critical <= 100) {
-            p("scoring.levels".into(), format!(
-                "thresholds must rise and stay within 100 (normal < high < critical <= 100); got {}, {}, {}",
-                l.normal, l.high, l.critical
-            ));
+            p(
+                "scoring.levels".into(),
+                format!(
+                    "thresholds must rise and stay within 100 (normal < high < critical <= 100); got {}, {}, {}",
+                    l.normal, l.high, l.critical
+                ),
+            );
         }
-        for (phrase, w) in self.scoring.phrases.iter().flatten().chain(&self.scoring.extra_phrases) {
+        for (phrase, w) in self
+            .scoring
+            .phrases
+            .iter()
+            .flatten()
+            .chain(&self.scoring.extra_phrases)
+        {
             if phrase.trim().is_empty() {
-                p("scoring.phrases".into(), "a phrase must not be empty".into());
+                p(
+                    "scoring.phrases".into(),
+                    "a phrase must not be empty".into(),
+                );
             }
             if *w > 100 {
-                p(format!("scoring.phrases.{phrase:?}"), format!("weight {w} is above 100"));
+                p(
+                    format!("scoring.phrases.{phrase:?}"),
+                    format!("weight {w} is above 100"),
+                );
             }
         }
 
@@ -408,10 +441,16 @@ impl Config {
             let at = format!("source[{i}] (id {:?})", s.id);
             check_id(&s.id, &format!("source[{i}].id"), &mut p);
             if !source_ids.insert(s.id.as_str()) {
-                p(format!("{at}.id"), "duplicate source id: each source needs its own".into());
+                p(
+                    format!("{at}.id"),
+                    "duplicate source id: each source needs its own".into(),
+                );
             }
             match (&s.url, s.kind) {
-                (None, SourceKind::Feed) => p(format!("{at}.url"), "a feed needs url = \"https://...\" (or a file path)".into()),
+                (None, SourceKind::Feed) => p(
+                    format!("{at}.url"),
+                    "a feed needs url = \"https://...\" (or a file path)".into(),
+                ),
                 (Some(u), SourceKind::Feed) => {
                     if let Err(m) = check_feed_url(u) {
                         p(format!("{at}.url"), m);
@@ -419,22 +458,30 @@ impl Config {
                 }
             }
             if s.every.is_some() && s.cron.is_some() {
-                p(format!("{at}"), "give either every = \"10m\" or cron = \"...\", not both".into());
+                p(
+                    at.to_string(),
+                    "give either every = \"10m\" or cron = \"...\", not both".into(),
+                );
             }
             if let Some(e) = s.every {
                 if e.0 < Duration::from_secs(1) {
-                    p(format!("{at}.every"), "must be at least \"1s\"; most sources want \"5m\" or more".into());
-                } else if e.0 < Duration::from_secs(60) && s.url.as_deref().is_some_and(|u| u.starts_with("http")) {
+                    p(
+                        format!("{at}.every"),
+                        "must be at least \"1s\"; most sources want \"5m\" or more".into(),
+                    );
+                } else if e.0 < Duration::from_secs(60)
+                    && s.url.as_deref().is_some_and(|u| u.starts_with("http"))
+                {
                     warnings.push(Problem {
                         path: format!("{at}.every"),
                         message: "polling a remote server more often than once a minute is impolite; most want \"5m\" or more".into(),
                     });
                 }
             }
-            if let Some(c) = &s.cron {
-                if let Err(m) = check_cron(c) {
-                    p(format!("{at}.cron"), m);
-                }
+            if let Some(c) = &s.cron
+                && let Err(m) = check_cron(c)
+            {
+                p(format!("{at}.cron"), m);
             }
         }
 
@@ -450,12 +497,21 @@ impl Config {
             }
             for s in w.sources.iter().flatten() {
                 if !source_ids.contains(s.as_str()) {
-                    p(format!("{at}.sources"), format!("no source has id {s:?}{}", suggest(s, &ids(&self.sources, |x| &x.id))));
+                    p(
+                        format!("{at}.sources"),
+                        format!(
+                            "no source has id {s:?}{}",
+                            suggest(s, &ids(&self.sources, |x| &x.id))
+                        ),
+                    );
                 }
             }
         }
         if self.watches.is_empty() && !self.sources.is_empty() {
-            warnings.push(Problem { path: "watch".into(), message: "no [[watch]]: mentions are fetched but nothing matches".into() });
+            warnings.push(Problem {
+                path: "watch".into(),
+                message: "no [[watch]]: mentions are fetched but nothing matches".into(),
+            });
         }
 
         let mut sink_ids = HashSet::new();
@@ -466,32 +522,51 @@ impl Config {
                 p(format!("{at}.id"), "duplicate sink id".into());
             }
             if s.kind.needs_url() && s.url.is_none() {
-                p(format!("{at}.url"), format!("a {} sink needs url = {{ env = \"NAME\" }} (or {{ file = \"path\" }})", s.kind.as_str()));
+                p(
+                    format!("{at}.url"),
+                    format!(
+                        "a {} sink needs url = {{ env = \"NAME\" }} (or {{ file = \"path\" }})",
+                        s.kind.as_str()
+                    ),
+                );
             }
             if !s.kind.needs_url() && s.url.is_some() {
-                p(format!("{at}.url"), "the stdout sink takes no url: remove it".into());
+                p(
+                    format!("{at}.url"),
+                    "the stdout sink takes no url: remove it".into(),
+                );
             }
             if s.secret.is_some() && s.kind != SinkKind::Webhook {
-                p(format!("{at}.secret"), "only kind = \"webhook\" signs its requests: remove `secret`".into());
+                p(
+                    format!("{at}.secret"),
+                    "only kind = \"webhook\" signs its requests: remove `secret`".into(),
+                );
             }
             for (name, secret) in [("url", &s.url), ("secret", &s.secret)] {
-                if let Some(sec) = secret {
-                    if sec.is_inline() {
-                        warnings.push(Problem {
+                if let Some(sec) = secret
+                    && sec.is_inline()
+                {
+                    warnings.push(Problem {
                             path: format!("{at}.{name}"),
                             message: "written in the config file: move it to { env = \"NAME\" } or { file = \"path\" } so the file can be shared".into(),
                         });
-                    }
                 }
             }
-            if let Some(r) = s.max_per_second {
-                if !(r > 0.0 && r.is_finite()) {
-                    p(format!("{at}.max_per_second"), "must be a positive number, e.g. 1.0".into());
-                }
+            if let Some(r) = s.max_per_second
+                && !(r > 0.0 && r.is_finite())
+            {
+                p(
+                    format!("{at}.max_per_second"),
+                    "must be a positive number, e.g. 1.0".into(),
+                );
             }
             if let Some(u) = &s.username {
                 let lower = u.to_lowercase();
-                if s.kind == SinkKind::Discord && (lower.contains("discord") || lower.contains("clyde") || u.chars().count() > 80) {
+                if s.kind == SinkKind::Discord
+                    && (lower.contains("discord")
+                        || lower.contains("clyde")
+                        || u.chars().count() > 80)
+                {
                     p(format!("{at}.username"), "Discord refuses names containing \"discord\" or \"clyde\", or over 80 characters".into());
                 }
             }
@@ -499,22 +574,40 @@ impl Config {
 
         for (i, r) in self.routes.iter().enumerate() {
             let at = format!("route[{i}]");
-            if let Some(w) = &r.watch {
-                if !watch_names.contains(w.as_str()) {
-                    p(format!("{at}.watch"), format!("no watch is named {w:?}{}", suggest(w, &ids(&self.watches, |x| &x.name))));
-                }
+            if let Some(w) = &r.watch
+                && !watch_names.contains(w.as_str())
+            {
+                p(
+                    format!("{at}.watch"),
+                    format!(
+                        "no watch is named {w:?}{}",
+                        suggest(w, &ids(&self.watches, |x| &x.name))
+                    ),
+                );
             }
             if r.sinks.is_empty() {
-                p(format!("{at}.sinks"), "list at least one sink id, e.g. sinks = [\"support\"]".into());
+                p(
+                    format!("{at}.sinks"),
+                    "list at least one sink id, e.g. sinks = [\"support\"]".into(),
+                );
             }
             for s in &r.sinks {
                 if !sink_ids.contains(s.as_str()) {
-                    p(format!("{at}.sinks"), format!("no sink has id {s:?}{}", suggest(s, &ids(&self.sinks, |x| &x.id))));
+                    p(
+                        format!("{at}.sinks"),
+                        format!(
+                            "no sink has id {s:?}{}",
+                            suggest(s, &ids(&self.sinks, |x| &x.id))
+                        ),
+                    );
                 }
             }
         }
         if self.routes.is_empty() && !self.watches.is_empty() {
-            warnings.push(Problem { path: "route".into(), message: "no [[route]]: matches are stored but no alert is sent".into() });
+            warnings.push(Problem {
+                path: "route".into(),
+                message: "no [[route]]: matches are stored but no alert is sent".into(),
+            });
         }
         warnings
     }
@@ -554,7 +647,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -562,8 +657,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 fn check_id(id: &str, path: &str, p: &mut impl FnMut(String, String)) {
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-        p(path.to_string(), format!("{id:?} is not a valid name: use letters, digits, '-', '_' and '.'"));
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        p(
+            path.to_string(),
+            format!("{id:?} is not a valid name: use letters, digits, '-', '_' and '.'"),
+        );
     }
 }
 
@@ -575,7 +677,9 @@ fn check_feed_url(u: &str) -> Result<(), String> {
         let parsed = url::Url::parse(u).map_err(|e| format!("not a valid URL ({e})"))?;
         match parsed.scheme() {
             "http" | "https" | "file" => Ok(()),
-            s => Err(format!("scheme {s:?} is not supported: use https://, http://, file:// or a plain path")),
+            s => Err(format!(
+                "scheme {s:?} is not supported: use https://, http://, file:// or a plain path"
+            )),
         }
     } else {
         Ok(())
@@ -592,22 +696,35 @@ pub fn check_cron(expr: &str) -> Result<(), String> {
     }
     tokio_cron_scheduler::Job::new_async(expr, |_, _| Box::pin(async {}))
         .map(|_| ())
-        .map_err(|e| format!("{expr:?} is not a valid cron expression ({e}); e.g. \"0 */10 * * * *\""))
+        .map_err(|e| {
+            format!("{expr:?} is not a valid cron expression ({e}); e.g. \"0 */10 * * * *\"")
+        })
 }
 
 /// Deserialises one table, recording a problem under `path` if it does not fit.
-fn section<T: DeserializeOwned>(value: &toml::Value, path: &str, problems: &mut Vec<Problem>) -> Option<T> {
+fn section<T: DeserializeOwned>(
+    value: &toml::Value,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
     match value.clone().try_into::<T>() {
         Ok(v) => Some(v),
         Err(e) => {
-            problems.push(Problem { path: path.to_string(), message: de_message(&e) });
+            problems.push(Problem {
+                path: path.to_string(),
+                message: de_message(&e),
+            });
             None
         }
     }
 }
 
 /// Deserialises an array of tables one entry at a time, so that each entry's problems are reported.
-fn array<T: DeserializeOwned>(value: &toml::Value, name: &str, problems: &mut Vec<Problem>) -> Vec<T> {
+fn array<T: DeserializeOwned>(
+    value: &toml::Value,
+    name: &str,
+    problems: &mut Vec<Problem>,
+) -> Vec<T> {
     let Some(items) = value.as_array() else {
         problems.push(Problem {
             path: name.to_string(),
@@ -621,7 +738,16 @@ fn array<T: DeserializeOwned>(value: &toml::Value, name: &str, problems: &mut Ve
             .get("id")
             .or_else(|| item.get("name"))
             .and_then(|v| v.as_str())
-            .map(|s| format!("{name}[{i}] ({} {s:?})", if item.get("id").is_some() { "id" } else { "name" }))
+            .map(|s| {
+                format!(
+                    "{name}[{i}] ({} {s:?})",
+                    if item.get("id").is_some() {
+                        "id"
+                    } else {
+                        "name"
+                    }
+                )
+            })
             .unwrap_or_else(|| format!("{name}[{i}]"));
         if let Some(v) = section(item, &label, problems) {
             out.push(v);
@@ -658,8 +784,14 @@ impl<'de> Deserialize<'de> for Secret {
         const HINT: &str = "a secret is { env = \"NAME\" }, { file = \"path\" } or a string";
         match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(HINT))? {
             Raw::Plain(s) => Ok(Secret::Plain(s)),
-            Raw::Table(Table { env: Some(env), file: None }) => Ok(Secret::Env { env }),
-            Raw::Table(Table { env: None, file: Some(file) }) => Ok(Secret::File { file }),
+            Raw::Table(Table {
+                env: Some(env),
+                file: None,
+            }) => Ok(Secret::Env { env }),
+            Raw::Table(Table {
+                env: None,
+                file: Some(file),
+            }) => Ok(Secret::File { file }),
             Raw::Table(_) => Err(serde::de::Error::custom(HINT)),
         }
     }
@@ -697,7 +829,12 @@ mod tests {
         assert!(!c.sources[0].backfill);
         assert_eq!(c.routes[0].min_urgency, Level::Normal);
         assert_eq!(c.daemon.max_body, 15 * 1024 * 1024);
-        assert_eq!(c.sinks[0].url, Some(Secret::Env { env: "SLACK_WEBHOOK_URL".into() }));
+        assert_eq!(
+            c.sinks[0].url,
+            Some(Secret::Env {
+                env: "SLACK_WEBHOOK_URL".into()
+            })
+        );
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     }
 
@@ -746,7 +883,10 @@ mod tests {
 
     #[test]
     fn inline_secret_is_accepted_with_a_warning() {
-        let text = MINIMAL.replace("{ env = \"SLACK_WEBHOOK_URL\" }", "\"https://hooks.slack.com/services/T/B/CANARY\"");
+        let text = MINIMAL.replace(
+            "{ env = \"SLACK_WEBHOOK_URL\" }",
+            "\"https://hooks.slack.com/services/T/B/CANARY\"",
+        );
         let l = Config::parse(&text).unwrap();
         assert_eq!(l.warnings.len(), 1);
         assert!(l.warnings[0].message.contains("env"));
@@ -766,7 +906,11 @@ mod tests {
         assert!(check_cron("*/10 * * * *").unwrap_err().contains("six"));
         assert!(check_cron("0 */10 * * * nope").is_err());
         let text = MINIMAL.replace("every = \"10m\"", "every = \"10m\"\ncron = \"0 * * * * *\"");
-        assert!(Config::parse(&text).unwrap_err()[0].message.contains("not both"));
+        assert!(
+            Config::parse(&text).unwrap_err()[0]
+                .message
+                .contains("not both")
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!(
                 "invalid duration {input:?}: expected a number, write e.g. \"10m\", \"90s\" or \"1h30m\""
@@ -34,7 +36,9 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("invalid duration {input:?}: number too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let ms: u64 = match unit.trim() {
@@ -88,7 +92,9 @@ impl fmt::Display for Dur {
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).map(Dur).map_err(serde::de::Error::custom)
+        parse_duration(&s)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -108,9 +114,21 @@ mod tests {
             (" 6h ", 21_600_000),
         ];
         for (s, ms) in ok {
-            assert_eq!(parse_duration(s).unwrap(), Duration::from_millis(*ms), "{s}");
+            assert_eq!(
+                parse_duration(s).unwrap(),
+                Duration::from_millis(*ms),
+                "{s}"
+            );
         }
-        for bad in ["", "10", "m", "10 minutes", "1x", "-5s", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "10",
+            "m",
+            "10 minutes",
+            "1x",
+            "-5s",
+            "99999999999999999999s",
+        ] {
             let e = parse_duration(bad).unwrap_err();
             assert!(e.contains("duration"), "{bad}: {e}");
         }

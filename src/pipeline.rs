@@ -40,13 +40,18 @@ impl Pipeline {
             .map(|w| {
                 Ok(Watch {
                     name: w.name.clone(),
-                    query: Query::parse(&w.query).map_err(|e| format!("watch {:?}: {e}", w.name))?,
+                    query: Query::parse(&w.query)
+                        .map_err(|e| format!("watch {:?}: {e}", w.name))?,
                     sources: w.sources.as_ref().map(|s| s.iter().cloned().collect()),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
         let names: Vec<&str> = cfg.watches.iter().map(|w| w.name.as_str()).collect();
-        Ok(Pipeline { watches, routes: cfg.routes.clone(), rules: Rules::new(&cfg.scoring, &names) })
+        Ok(Pipeline {
+            watches,
+            routes: cfg.routes.clone(),
+            rules: Rules::new(&cfg.scoring, &names),
+        })
     }
 
     pub fn rules(&self) -> &Rules {
@@ -55,14 +60,26 @@ impl Pipeline {
 
     /// Judges one new item of `source`. `None` when no watch matches. With `alert == false`
     /// (a source's first poll without backfill) the mention is kept without deliveries.
-    pub fn evaluate(&self, source: &SourceConfig, mention: Mention, now: DateTime<Utc>, alert: bool) -> Option<NewMention> {
+    pub fn evaluate(
+        &self,
+        source: &SourceConfig,
+        mention: Mention,
+        now: DateTime<Utc>,
+        alert: bool,
+    ) -> Option<NewMention> {
         let title = mention.title.as_deref().unwrap_or("");
-        let lang = mention.lang.clone().or_else(|| crate::lang::detect(&format!("{title}\n{}", mention.text)));
-        let author = [mention.author.handle.as_deref(), mention.author.display_name.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let lang = mention
+            .lang
+            .clone()
+            .or_else(|| crate::lang::detect(&format!("{title}\n{}", mention.text)));
+        let author = [
+            mention.author.handle.as_deref(),
+            mention.author.display_name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
         let site = mention
             .url
             .as_deref()
@@ -90,7 +107,11 @@ impl Pipeline {
         let mut deliveries: Vec<NewDelivery> = Vec::new();
         if alert {
             for w in &watches {
-                for r in self.routes.iter().filter(|r| r.watch.as_ref().is_none_or(|rw| *rw == w.name)) {
+                for r in self
+                    .routes
+                    .iter()
+                    .filter(|r| r.watch.as_ref().is_none_or(|rw| *rw == w.name))
+                {
                     if scores.level < r.min_urgency {
                         continue;
                     }
@@ -121,7 +142,9 @@ impl Pipeline {
 /// Sentiment and urgency of a mention: title and text read as one.
 pub fn score(mention: &Mention, rules: &Rules, now: Option<DateTime<Utc>>) -> Scores {
     let full = match &mention.title {
-        Some(t) if !t.is_empty() && !mention.text.starts_with(t.as_str()) => format!("{t}. {}", mention.text),
+        Some(t) if !t.is_empty() && !mention.text.starts_with(t.as_str()) => {
+            format!("{t}. {}", mention.text)
+        }
         _ => mention.text.clone(),
     };
     let sentiment: Sentiment = polarity_scores(&full);
@@ -132,7 +155,12 @@ pub fn score(mention: &Mention, rules: &Rules, now: Option<DateTime<Utc>>) -> Sc
         now,
     };
     let u = urgency::urgency(&full, &sentiment, &ctx, rules);
-    Scores { sentiment, urgency: u.score, level: u.level, reasons: u.reasons }
+    Scores {
+        sentiment,
+        urgency: u.score,
+        level: u.level,
+        reasons: u.reasons,
+    }
 }
 
 /// The idempotency key of one (mention, sink): constant across retries and restarts.
@@ -154,7 +182,11 @@ fn make_alert(source: &SourceConfig, watch: &str, sink: &str, m: &Mention, s: &S
         url: m.url.clone(),
         title: m.title.clone(),
         text: m.text.clone(),
-        author: m.author.handle.clone().or_else(|| m.author.display_name.clone()),
+        author: m
+            .author
+            .handle
+            .clone()
+            .or_else(|| m.author.display_name.clone()),
         author_reach: m.author.reach,
         created_at: m.created_at,
         kind: m.kind,

@@ -117,11 +117,23 @@ impl Runtime {
         let mut sinks = HashMap::new();
         for sc in &config.sinks {
             let sink = Sink::from_config(sc)?;
-            let pace = sc.max_per_second.or(sink.default_pace()).and_then(per_second_quota).map(RateLimiter::direct);
+            let pace = sc
+                .max_per_second
+                .or(sink.default_pace())
+                .and_then(per_second_quota)
+                .map(RateLimiter::direct);
             sinks.insert(sc.id.clone(), SinkHandle { sink, pace });
         }
         let pipeline = Pipeline::new(&config).map_err(RuntimeError::Config)?;
-        Ok(Runtime { config: Arc::new(config), store, http, pipeline, sinks, client, wake: Arc::new(Notify::new()) })
+        Ok(Runtime {
+            config: Arc::new(config),
+            store,
+            http,
+            pipeline,
+            sinks,
+            client,
+            wake: Arc::new(Notify::new()),
+        })
     }
 
     /// The configured sink with this id.
@@ -134,16 +146,30 @@ impl Runtime {
     }
 
     /// Polls one source and commits what it found (or the failure and its back-off).
-    pub async fn poll(&self, source: &SourceConfig, now: DateTime<Utc>) -> Result<PollReport, StoreError> {
+    pub async fn poll(
+        &self,
+        source: &SourceConfig,
+        now: DateTime<Utc>,
+    ) -> Result<PollReport, StoreError> {
         let span = info_span!("poll", source = %source.id);
         self.poll_inner(source, now).instrument(span).await
     }
 
-    async fn poll_inner(&self, source: &SourceConfig, now: DateTime<Utc>) -> Result<PollReport, StoreError> {
+    async fn poll_inner(
+        &self,
+        source: &SourceConfig,
+        now: DateTime<Utc>,
+    ) -> Result<PollReport, StoreError> {
         let row = self.store.source(&source.id)?;
-        let state: SourceState = row.as_ref().map(|r| SourceState::from(&r.state)).unwrap_or_default();
+        let state: SourceState = row
+            .as_ref()
+            .map(|r| SourceState::from(&r.state))
+            .unwrap_or_default();
         let seeded = row.as_ref().is_some_and(|r| r.seeded);
-        let mut report = PollReport { source_id: source.id.clone(), ..Default::default() };
+        let mut report = PollReport {
+            source_id: source.id.clone(),
+            ..Default::default()
+        };
         let connector = connector_for(source);
         let ts = now.timestamp();
         match connector.fetch(&self.http, &state).await {
@@ -151,7 +177,11 @@ impl Runtime {
                 report.fetched = outcome.mentions.len();
                 report.not_modified = outcome.not_modified;
                 report.seeding = !seeded && !source.backfill;
-                let ids: Vec<String> = outcome.mentions.iter().map(|m| m.platform_id.clone()).collect();
+                let ids: Vec<String> = outcome
+                    .mentions
+                    .iter()
+                    .map(|m| m.platform_id.clone())
+                    .collect();
                 let unseen = self.store.unseen(&source.id, &ids)?;
                 let alert = seeded || source.backfill;
                 let mentions = outcome
@@ -185,9 +215,20 @@ impl Runtime {
             }
             Err(e) => {
                 let errors = row.as_ref().map_or(0, |r| r.error_count) + 1;
-                let wait = source_backoff(errors, &e, self.config.daemon.max_backoff.0, fastrand::f64());
+                let wait = source_backoff(
+                    errors,
+                    &e,
+                    self.config.daemon.max_backoff.0,
+                    fastrand::f64(),
+                );
                 let next = ts + wait.as_secs() as i64;
-                self.store.record_failure(&source.id, connector.kind(), &e.to_string(), ts, next)?;
+                self.store.record_failure(
+                    &source.id,
+                    connector.kind(),
+                    &e.to_string(),
+                    ts,
+                    next,
+                )?;
                 warn!(error = %e, consecutive_failures = errors, retry_in_s = wait.as_secs(), "Fetch failed");
                 report.error = Some(e.to_string());
             }
@@ -196,7 +237,12 @@ impl Runtime {
     }
 
     /// Sends every delivery of `sink_id` due at `now`, pacing to the target; stops early on `stop`.
-    pub async fn deliver_due(&self, sink_id: &str, now: DateTime<Utc>, stop: &CancellationToken) -> Result<DrainReport, StoreError> {
+    pub async fn deliver_due(
+        &self,
+        sink_id: &str,
+        now: DateTime<Utc>,
+        stop: &CancellationToken,
+    ) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
         let Some(handle) = self.sinks.get(sink_id) else {
             return Ok(report);
@@ -216,7 +262,11 @@ impl Runtime {
                     l.until_ready().await;
                 }
                 let span = info_span!("deliver", sink = %sink_id, delivery = d.id, attempt = d.attempts + 1);
-                let result = handle.sink.send(&self.client, &d.alert).instrument(span.clone()).await;
+                let result = handle
+                    .sink
+                    .send(&self.client, &d.alert)
+                    .instrument(span.clone())
+                    .await;
                 let _e = span.enter();
                 match result {
                     Ok(sent) => {
@@ -235,14 +285,19 @@ impl Runtime {
                             warn!(error = %e.message, "Delivery failed for good; parked as dead (see `earshot status`)");
                         }
                         Retry::Later(_) if ts - d.created_at > give_up => {
-                            let msg = format!("gave up after {} attempts: {}", d.attempts + 1, e.message);
+                            let msg =
+                                format!("gave up after {} attempts: {}", d.attempts + 1, e.message);
                             self.store.mark_dead(d.id, &msg)?;
                             report.dead += 1;
                             warn!(error = %e.message, "Delivery kept failing; parked as dead");
                         }
                         Retry::Later(after) => {
                             let wait = delivery_backoff(d.attempts + 1, after, fastrand::f64());
-                            self.store.mark_retry(d.id, ts + wait.as_secs().max(1) as i64, &e.message)?;
+                            self.store.mark_retry(
+                                d.id,
+                                ts + wait.as_secs().max(1) as i64,
+                                &e.message,
+                            )?;
                             report.retrying += 1;
                             warn!(error = %e.message, retry_in_s = wait.as_secs(), "Delivery failed; will retry");
                         }
@@ -254,7 +309,11 @@ impl Runtime {
     }
 
     /// [`Runtime::deliver_due`] over every sink.
-    pub async fn deliver_all_due(&self, now: DateTime<Utc>, stop: &CancellationToken) -> Result<DrainReport, StoreError> {
+    pub async fn deliver_all_due(
+        &self,
+        now: DateTime<Utc>,
+        stop: &CancellationToken,
+    ) -> Result<DrainReport, StoreError> {
         let mut total = DrainReport::default();
         let mut ids: Vec<&String> = self.sinks.keys().collect();
         ids.sort();
@@ -268,7 +327,9 @@ impl Runtime {
 /// The connector for a source's config: one arm per platform.
 pub fn connector_for(source: &SourceConfig) -> Connector {
     match source.kind {
-        SourceKind::Feed => Connector::Feed(FeedConnector { url: source.url.clone().unwrap_or_default() }),
+        SourceKind::Feed => Connector::Feed(FeedConnector {
+            url: source.url.clone().unwrap_or_default(),
+        }),
     }
 }
 
@@ -277,7 +338,8 @@ fn per_second_quota(rate: f64) -> Option<Quota> {
         return None;
     }
     if rate >= 1.0 {
-        NonZeroU32::new(rate.round() as u32).map(|n| Quota::per_second(n).allow_burst(NonZeroU32::MIN))
+        NonZeroU32::new(rate.round() as u32)
+            .map(|n| Quota::per_second(n).allow_burst(NonZeroU32::MIN))
     } else {
         Quota::with_period(Duration::from_secs_f64(1.0 / rate))
     }
@@ -287,7 +349,11 @@ fn per_second_quota(rate: f64) -> Option<Quota> {
 /// for errors that will not clear by themselves), ±20% jitter, capped, never shorter than what
 /// the server asked for. It never gives up: the cap is the slowest it gets.
 pub fn source_backoff(errors: i64, error: &FetchError, max: Duration, jitter01: f64) -> Duration {
-    let base = if error.is_long_lived() { Duration::from_secs(900) } else { Duration::from_secs(60) };
+    let base = if error.is_long_lived() {
+        Duration::from_secs(900)
+    } else {
+        Duration::from_secs(60)
+    };
     let exp = 2u32.saturating_pow((errors.clamp(1, 30) - 1) as u32);
     let raw = base.saturating_mul(exp).min(max);
     let jittered = raw.mul_f64(0.8 + 0.4 * jitter01.clamp(0.0, 1.0)).min(max);
@@ -300,7 +366,8 @@ pub fn delivery_backoff(attempts: i64, retry_after: Option<Duration>, jitter01: 
     let max = Duration::from_secs(3600);
     let exp = 2u32.saturating_pow((attempts.clamp(1, 30) - 1) as u32);
     let raw = Duration::from_secs(5).saturating_mul(exp).min(max);
-    raw.mul_f64(0.8 + 0.4 * jitter01.clamp(0.0, 1.0)).max(retry_after.unwrap_or_default())
+    raw.mul_f64(0.8 + 0.4 * jitter01.clamp(0.0, 1.0))
+        .max(retry_after.unwrap_or_default())
 }
 
 /// How a source is scheduled.
@@ -322,7 +389,13 @@ impl Schedule {
 
 /// When an interval source polls next: its interval after the last poll plus jitter, but never
 /// before its back-off ends. Pure, so that the schedule is tested without a clock.
-pub fn next_poll(now: DateTime<Utc>, every: Duration, backoff_until: Option<DateTime<Utc>>, jitter: Duration, jitter01: f64) -> DateTime<Utc> {
+pub fn next_poll(
+    now: DateTime<Utc>,
+    every: Duration,
+    backoff_until: Option<DateTime<Utc>>,
+    jitter: Duration,
+    jitter01: f64,
+) -> DateTime<Utc> {
     let spread = jitter.mul_f64(jitter01.clamp(0.0, 1.0));
     let planned = now + chrono::Duration::from_std(every + spread).unwrap_or(chrono::Duration::MAX);
     match backoff_until {
@@ -335,9 +408,17 @@ pub fn next_poll(now: DateTime<Utc>, every: Duration, backoff_until: Option<Date
 /// cron sources are woken by tokio-cron-scheduler), one delivery task per sink. On shutdown,
 /// deliveries in flight finish within `daemon.shutdown_timeout`.
 pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), RuntimeError> {
-    let mut sched = tokio_cron_scheduler::JobScheduler::new().await.map_err(|e| RuntimeError::Scheduler(e.to_string()))?;
+    let mut sched = tokio_cron_scheduler::JobScheduler::new()
+        .await
+        .map_err(|e| RuntimeError::Scheduler(e.to_string()))?;
     let tracker = tokio_util::task::TaskTracker::new();
-    let sources: Vec<SourceConfig> = rt.config.sources.iter().filter(|s| s.enabled).cloned().collect();
+    let sources: Vec<SourceConfig> = rt
+        .config
+        .sources
+        .iter()
+        .filter(|s| s.enabled)
+        .cloned()
+        .collect();
     for source in sources {
         let tick = Arc::new(Notify::new());
         let schedule = Schedule::of(&source);
@@ -348,9 +429,18 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
                 Box::pin(async move { t.notify_one() })
             })
             .map_err(|e| RuntimeError::Scheduler(format!("source {}: {e}", source.id)))?;
-            sched.add(job).await.map_err(|e| RuntimeError::Scheduler(e.to_string()))?;
+            sched
+                .add(job)
+                .await
+                .map_err(|e| RuntimeError::Scheduler(e.to_string()))?;
         }
-        tracker.spawn(source_loop(rt.clone(), source, schedule, tick, shutdown.clone()));
+        tracker.spawn(source_loop(
+            rt.clone(),
+            source,
+            schedule,
+            tick,
+            shutdown.clone(),
+        ));
     }
     let mut sink_ids: Vec<String> = rt.sinks.keys().cloned().collect();
     sink_ids.sort();
@@ -358,22 +448,46 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
         tracker.spawn(sink_loop(rt.clone(), id, shutdown.clone()));
     }
     tracker.close();
-    sched.start().await.map_err(|e| RuntimeError::Scheduler(e.to_string()))?;
-    info!(sources = rt.config.sources.len(), sinks = rt.sinks.len(), "earshot is running");
+    sched
+        .start()
+        .await
+        .map_err(|e| RuntimeError::Scheduler(e.to_string()))?;
+    info!(
+        sources = rt.config.sources.len(),
+        sinks = rt.sinks.len(),
+        "earshot is running"
+    );
     shutdown.cancelled().await;
     info!("Shutting down: finishing deliveries in flight");
     let _ = sched.shutdown().await;
-    if tokio::time::timeout(rt.config.daemon.shutdown_timeout.0, tracker.wait()).await.is_err() {
-        warn!("Some work did not finish within daemon.shutdown_timeout; it will be retried at next start");
+    if tokio::time::timeout(rt.config.daemon.shutdown_timeout.0, tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            "Some work did not finish within daemon.shutdown_timeout; it will be retried at next start"
+        );
     }
     Ok(())
 }
 
-async fn source_loop(rt: Arc<Runtime>, source: SourceConfig, schedule: Schedule, tick: Arc<Notify>, shutdown: CancellationToken) {
+async fn source_loop(
+    rt: Arc<Runtime>,
+    source: SourceConfig,
+    schedule: Schedule,
+    tick: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     let jitter = rt.config.daemon.jitter.0;
     // Resume a back-off across restarts; otherwise start soon, spread by jitter.
-    let stored_next = rt.store.source(&source.id).ok().flatten().and_then(|r| r.next_poll_at.filter(|_| r.error_count > 0));
-    let mut next = Utc::now() + chrono::Duration::from_std(jitter.mul_f64(fastrand::f64())).unwrap_or_default();
+    let stored_next = rt
+        .store
+        .source(&source.id)
+        .ok()
+        .flatten()
+        .and_then(|r| r.next_poll_at.filter(|_| r.error_count > 0));
+    let mut next = Utc::now()
+        + chrono::Duration::from_std(jitter.mul_f64(fastrand::f64())).unwrap_or_default();
     if let Some(n) = stored_next.and_then(|t| DateTime::from_timestamp(t, 0)) {
         next = next.max(n);
     }
@@ -417,7 +531,9 @@ async fn source_loop(rt: Arc<Runtime>, source: SourceConfig, schedule: Schedule,
             }
         };
         next = match &schedule {
-            Schedule::Every(every) => next_poll(Utc::now(), *every, backoff_until, jitter, fastrand::f64()),
+            Schedule::Every(every) => {
+                next_poll(Utc::now(), *every, backoff_until, jitter, fastrand::f64())
+            }
             Schedule::Cron(_) => backoff_until.unwrap_or(now),
         };
     }
@@ -455,7 +571,9 @@ mod tests {
     fn source_backoff_grows_caps_and_honours_retry_after() {
         let max = Duration::from_secs(6 * 3600);
         let net = FetchError::Network("reset".into());
-        let secs: Vec<u64> = (1..=12).map(|n| source_backoff(n, &net, max, 0.5).as_secs()).collect();
+        let secs: Vec<u64> = (1..=12)
+            .map(|n| source_backoff(n, &net, max, 0.5).as_secs())
+            .collect();
         assert_eq!(&secs[..4], &[60, 120, 240, 480]);
         assert!(secs.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(*secs.last().unwrap(), max.as_secs());
@@ -463,9 +581,15 @@ mod tests {
         assert_eq!(source_backoff(1, &net, max, 0.0).as_secs(), 48);
         assert_eq!(source_backoff(1, &net, max, 1.0).as_secs(), 72);
         assert_eq!(source_backoff(30, &net, max, 1.0), max);
-        let limited = FetchError::Status { status: 429, retry_after: Some(Duration::from_secs(3600)) };
+        let limited = FetchError::Status {
+            status: 429,
+            retry_after: Some(Duration::from_secs(3600)),
+        };
         assert_eq!(source_backoff(1, &limited, max, 0.5).as_secs(), 3600);
-        let blocked = FetchError::Status { status: 403, retry_after: None };
+        let blocked = FetchError::Status {
+            status: 403,
+            retry_after: None,
+        };
         assert_eq!(source_backoff(1, &blocked, max, 0.5).as_secs(), 900);
     }
 
@@ -474,7 +598,10 @@ mod tests {
         assert_eq!(delivery_backoff(1, None, 0.5).as_secs(), 5);
         assert_eq!(delivery_backoff(2, None, 0.5).as_secs(), 10);
         assert_eq!(delivery_backoff(20, None, 0.5).as_secs(), 3600);
-        assert_eq!(delivery_backoff(1, Some(Duration::from_secs(30)), 0.5).as_secs(), 30);
+        assert_eq!(
+            delivery_backoff(1, Some(Duration::from_secs(30)), 0.5).as_secs(),
+            30
+        );
     }
 
     #[test]
@@ -491,7 +618,13 @@ mod tests {
     #[test]
     fn quotas() {
         assert!(per_second_quota(0.0).is_none());
-        assert_eq!(per_second_quota(0.5).unwrap().replenish_interval(), Duration::from_secs(2));
-        assert_eq!(per_second_quota(1.0).unwrap().replenish_interval(), Duration::from_secs(1));
+        assert_eq!(
+            per_second_quota(0.5).unwrap().replenish_interval(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            per_second_quota(1.0).unwrap().replenish_interval(),
+            Duration::from_secs(1)
+        );
     }
 }

@@ -117,7 +117,9 @@ mod tests {
 
     #[test]
     fn missing_env_names_the_variable() {
-        let s = Secret::Env { env: "EARSHOT_TEST_SURELY_UNSET_VAR".into() };
+        let s = Secret::Env {
+            env: "EARSHOT_TEST_SURELY_UNSET_VAR".into(),
+        };
         let e = s.resolve().unwrap_err();
         assert!(e.to_string().contains("EARSHOT_TEST_SURELY_UNSET_VAR"));
     }

@@ -27,8 +27,14 @@ const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
 pub enum StoreError {
     #[error("cannot open the database {path}: {reason}")]
     Open { path: String, reason: String },
-    #[error("the database {path} was written by a newer earshot (schema {found}, this one knows {known}): upgrade earshot")]
-    TooNew { path: String, found: i64, known: i64 },
+    #[error(
+        "the database {path} was written by a newer earshot (schema {found}, this one knows {known}): upgrade earshot"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("stored data is unreadable: {0}")]
@@ -77,7 +83,11 @@ pub struct SourceStateRow {
 
 impl From<&SourceStateRow> for SourceState {
     fn from(r: &SourceStateRow) -> Self {
-        SourceState { etag: r.etag.clone(), last_modified: r.last_modified.clone(), cursor: r.cursor.clone() }
+        SourceState {
+            etag: r.etag.clone(),
+            last_modified: r.last_modified.clone(),
+            cursor: r.cursor.clone(),
+        }
     }
 }
 
@@ -207,10 +217,16 @@ pub struct MentionFilter {
 impl Store {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
-        let open_err = |reason: String| StoreError::Open { path: path.display().to_string(), reason };
+        let open_err = |reason: String| StoreError::Open {
+            path: path.display().to_string(),
+            reason,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                open_err(format!("cannot create {} ({e}): check daemon.state_dir and its permissions", dir.display()))
+                open_err(format!(
+                    "cannot create {} ({e}): check daemon.state_dir and its permissions",
+                    dir.display()
+                ))
             })?;
         }
         let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
@@ -230,7 +246,11 @@ impl Store {
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
-            return Err(StoreError::TooNew { path: path.display().to_string(), found: version, known });
+            return Err(StoreError::TooNew {
+                path: path.display().to_string(),
+                found: version,
+                known,
+            });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -238,7 +258,10 @@ impl Store {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
-        Ok(Store { conn: Mutex::new(conn), path })
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path,
+        })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -262,14 +285,17 @@ impl Store {
     pub fn sources(&self) -> Result<Vec<SourceRow>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(&format!("{SOURCE_SELECT} ORDER BY source_id"))?;
-        let rows = st.query_map([], source_row)?.collect::<rusqlite::Result<_>>()?;
+        let rows = st
+            .query_map([], source_row)?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
     /// Of `ids`, those this source has never shown before.
     pub fn unseen(&self, source_id: &str, ids: &[String]) -> Result<HashSet<String>> {
         let conn = self.conn();
-        let mut st = conn.prepare_cached("SELECT 1 FROM item_seen WHERE source_id = ?1 AND platform_id = ?2")?;
+        let mut st = conn
+            .prepare_cached("SELECT 1 FROM item_seen WHERE source_id = ?1 AND platform_id = ?2")?;
         let mut out = HashSet::new();
         for id in ids {
             if !st.exists(params![source_id, id])? {
@@ -298,7 +324,9 @@ impl Store {
                     reasons, extra)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
             )?;
-            let mut watch = tx.prepare_cached("INSERT OR IGNORE INTO mention_watch (mention_id, watch) VALUES (?1, ?2)")?;
+            let mut watch = tx.prepare_cached(
+                "INSERT OR IGNORE INTO mention_watch (mention_id, watch) VALUES (?1, ?2)",
+            )?;
             let mut deliver = tx.prepare_cached(
                 "INSERT OR IGNORE INTO delivery (mention_id, sink_id, watch, alert, status, created_at, next_attempt_at)
                  VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
@@ -374,7 +402,14 @@ impl Store {
     }
 
     /// Records a failed poll; returns the number of consecutive failures, this one included.
-    pub fn record_failure(&self, source_id: &str, kind: &str, error: &str, now: i64, next_poll_at: i64) -> Result<i64> {
+    pub fn record_failure(
+        &self,
+        source_id: &str,
+        kind: &str,
+        error: &str,
+        now: i64,
+        next_poll_at: i64,
+    ) -> Result<i64> {
         let conn = self.conn();
         let n = conn.query_row(
             "INSERT INTO source_state (source_id, kind, polls, last_poll_at, error_count, last_error, last_error_at, next_poll_at)
@@ -390,8 +425,10 @@ impl Store {
 
     /// Sets when a source should next be polled (after a back-off or a schedule change).
     pub fn set_next_poll(&self, source_id: &str, next_poll_at: i64) -> Result<()> {
-        self.conn()
-            .execute("UPDATE source_state SET next_poll_at = ?2 WHERE source_id = ?1", params![source_id, next_poll_at])?;
+        self.conn().execute(
+            "UPDATE source_state SET next_poll_at = ?2 WHERE source_id = ?1",
+            params![source_id, next_poll_at],
+        )?;
         Ok(())
     }
 
@@ -409,8 +446,9 @@ impl Store {
     /// When the next pending delivery of a sink falls due, if any is pending.
     pub fn next_due_at(&self, sink_id: &str) -> Result<Option<i64>> {
         let conn = self.conn();
-        let mut st =
-            conn.prepare_cached("SELECT MIN(next_attempt_at) FROM delivery WHERE status = 'pending' AND sink_id = ?1")?;
+        let mut st = conn.prepare_cached(
+            "SELECT MIN(next_attempt_at) FROM delivery WHERE status = 'pending' AND sink_id = ?1",
+        )?;
         Ok(st.query_row([sink_id], |r| r.get(0))?)
     }
 
@@ -475,8 +513,9 @@ impl Store {
     /// The most recent dead deliveries, newest first.
     pub fn dead_letters(&self, limit: usize) -> Result<Vec<Delivery>> {
         let conn = self.conn();
-        let mut st =
-            conn.prepare_cached(&format!("{DELIVERY_SELECT} WHERE status = 'dead' ORDER BY id DESC LIMIT ?1"))?;
+        let mut st = conn.prepare_cached(&format!(
+            "{DELIVERY_SELECT} WHERE status = 'dead' ORDER BY id DESC LIMIT ?1"
+        ))?;
         let rows = st.query_map([limit as i64], delivery_row)?;
         collect_deliveries(rows)
     }
@@ -496,7 +535,11 @@ impl Store {
             sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
         };
         if let Some(w) = &f.watch {
-            arg(&mut sql, " AND EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id AND w.watch = ?)", w.clone().into());
+            arg(
+                &mut sql,
+                " AND EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id AND w.watch = ?)",
+                w.clone().into(),
+            );
         }
         if let Some(s) = &f.source {
             arg(&mut sql, " AND m.source_id = ?", s.clone().into());
@@ -508,17 +551,26 @@ impl Store {
             arg(&mut sql, " AND m.seen_at < ?", t.into());
         }
         if let Some(l) = f.min_level {
-            let levels: Vec<&str> =
-                [Level::Low, Level::Normal, Level::High, Level::Critical].into_iter().filter(|x| *x >= l).map(Level::as_str).collect();
+            let levels: Vec<&str> = [Level::Low, Level::Normal, Level::High, Level::Critical]
+                .into_iter()
+                .filter(|x| *x >= l)
+                .map(Level::as_str)
+                .collect();
             sql.push_str(&format!(
                 " AND m.level IN ({})",
-                levels.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+                levels
+                    .iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         match f.sentiment {
             Some(SentimentBucket::Positive) => sql.push_str(" AND m.compound >= 0.05"),
             Some(SentimentBucket::Negative) => sql.push_str(" AND m.compound <= -0.05"),
-            Some(SentimentBucket::Neutral) => sql.push_str(" AND m.compound > -0.05 AND m.compound < 0.05"),
+            Some(SentimentBucket::Neutral) => {
+                sql.push_str(" AND m.compound > -0.05 AND m.compound < 0.05")
+            }
             None => {}
         }
         sql.push_str(" ORDER BY m.seen_at DESC, m.id DESC");
@@ -534,7 +586,9 @@ impl Store {
                 source_id: r.get(1)?,
                 source_kind: r.get(2)?,
                 platform_id: r.get(3)?,
-                watches: watches.map(|w| w.split('\u{1f}').map(str::to_string).collect()).unwrap_or_default(),
+                watches: watches
+                    .map(|w| w.split('\u{1f}').map(str::to_string).collect())
+                    .unwrap_or_default(),
                 url: r.get(5)?,
                 title: r.get(6)?,
                 text: r.get(7)?,
@@ -559,17 +613,25 @@ impl Store {
 
 /// The author as shown: handle, else display name.
 fn author_label(m: &Mention) -> Option<String> {
-    m.author.handle.clone().or_else(|| m.author.display_name.clone())
+    m.author
+        .handle
+        .clone()
+        .or_else(|| m.author.display_name.clone())
 }
 
-const SOURCE_SELECT: &str = "SELECT source_id, kind, etag, last_modified, cursor, seeded, polls, last_poll_at,
+const SOURCE_SELECT: &str =
+    "SELECT source_id, kind, etag, last_modified, cursor, seeded, polls, last_poll_at,
     last_success_at, error_count, last_error, last_error_at, next_poll_at FROM source_state";
 
 fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRow> {
     Ok(SourceRow {
         source_id: r.get(0)?,
         kind: r.get(1)?,
-        state: SourceStateRow { etag: r.get(2)?, last_modified: r.get(3)?, cursor: r.get(4)? },
+        state: SourceStateRow {
+            etag: r.get(2)?,
+            last_modified: r.get(3)?,
+            cursor: r.get(4)?,
+        },
         seeded: r.get(5)?,
         polls: r.get(6)?,
         last_poll_at: r.get(7)?,
@@ -581,7 +643,8 @@ fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRow> {
     })
 }
 
-const DELIVERY_SELECT: &str = "SELECT id, mention_id, sink_id, watch, alert, status, attempts, created_at,
+const DELIVERY_SELECT: &str =
+    "SELECT id, mention_id, sink_id, watch, alert, status, attempts, created_at,
     next_attempt_at, sent_at, last_error FROM delivery";
 
 type RawDelivery = (Delivery, String);

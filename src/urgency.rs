@@ -14,7 +14,9 @@ use crate::config::{LevelThresholds, ScoringConfig};
 use crate::sentiment::Sentiment;
 
 /// Urgency levels, in order. Thresholds are configurable (`[scoring.levels]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     #[default]
@@ -131,12 +133,19 @@ impl Rules {
     pub fn new(cfg: &ScoringConfig, extra_brands: &[&str]) -> Rules {
         let mut map: BTreeMap<String, u8> = match &cfg.phrases {
             Some(p) => p.iter().map(|(k, v)| (k.to_lowercase(), *v)).collect(),
-            None => DEFAULT_PHRASES.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            None => DEFAULT_PHRASES
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
         };
         for (k, v) in &cfg.extra_phrases {
             map.insert(k.to_lowercase(), *v);
         }
-        let mut phrases: Vec<_> = map.into_iter().map(|(k, v)| (words(&k), k, v)).filter(|(w, _, _)| !w.is_empty()).collect();
+        let mut phrases: Vec<_> = map
+            .into_iter()
+            .map(|(k, v)| (words(&k), k, v))
+            .filter(|(w, _, _)| !w.is_empty())
+            .collect();
         phrases.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
         let brands = cfg
             .brands
@@ -146,7 +155,11 @@ impl Rules {
             .map(words)
             .filter(|w| !w.is_empty())
             .collect();
-        Rules { phrases, brands, thresholds: cfg.levels }
+        Rules {
+            phrases,
+            brands,
+            thresholds: cfg.levels,
+        }
     }
 
     /// The level for an urgency score.
@@ -206,7 +219,12 @@ pub fn urgency(text: &str, sentiment: &Sentiment, ctx: &Context<'_>, rules: &Rul
         }
     }
 
-    if text.contains('?') && rules.brands.iter().any(|b| find_words(&toks, b, &[]).is_some()) {
+    if text.contains('?')
+        && rules
+            .brands
+            .iter()
+            .any(|b| find_words(&toks, b, &[]).is_some())
+    {
         cues.push((points::QUESTION, "question to the brand".into()));
     }
 
@@ -243,8 +261,12 @@ pub fn urgency(text: &str, sentiment: &Sentiment, ctx: &Context<'_>, rules: &Rul
     let total: i32 = cues.iter().map(|(p, _)| *p).sum();
     let score = total.clamp(0, 100) as u8;
     // Most important first; a tie keeps the order found (sentiment, then phrases, ...).
-    cues.sort_by(|a, b| b.0.cmp(&a.0));
-    Urgency { score, level: rules.level(score), reasons: cues.into_iter().map(|(_, r)| r).collect() }
+    cues.sort_by_key(|c| std::cmp::Reverse(c.0));
+    Urgency {
+        score,
+        level: rules.level(score),
+        reasons: cues.into_iter().map(|(_, r)| r).collect(),
+    }
 }
 
 /// Points on a log scale: `base` earns a third of `max`, ten times more two thirds, a hundred times all.
@@ -267,7 +289,11 @@ fn compact(n: u64) -> String {
 /// Lowercase words; apostrophes stay inside words so "doesn't" is one word.
 pub(crate) fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '\u{2019}'))
-        .map(|w| w.trim_matches(|c| c == '\'' || c == '\u{2019}').replace('\u{2019}', "'").to_lowercase())
+        .map(|w| {
+            w.trim_matches(|c| c == '\'' || c == '\u{2019}')
+                .replace('\u{2019}', "'")
+                .to_lowercase()
+        })
         .filter(|w| !w.is_empty())
         .collect()
 }
@@ -278,7 +304,10 @@ fn find_words(hay: &[String], needle: &[String], used: &[bool]) -> Option<usize>
         return None;
     }
     (0..=hay.len() - needle.len()).find(|&i| {
-        hay[i..i + needle.len()] == *needle && !used.get(i..i + needle.len()).is_some_and(|u| u.iter().any(|x| *x))
+        hay[i..i + needle.len()] == *needle
+            && !used
+                .get(i..i + needle.len())
+                .is_some_and(|u| u.iter().any(|x| *x))
     })
 }
 
@@ -287,29 +316,97 @@ mod tests {
     use super::*;
 
     fn s(compound: f64) -> Sentiment {
-        Sentiment { compound, ..Default::default() }
+        Sentiment {
+            compound,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn table() {
-        let rules = Rules::new(&ScoringConfig { brands: vec!["Acme".into()], ..Default::default() }, &[]);
+        let rules = Rules::new(
+            &ScoringConfig {
+                brands: vec!["Acme".into()],
+                ..Default::default()
+            },
+            &[],
+        );
         // (text, compound, least score, most score, level, reason fragments)
-        let cases: &[(&str, f64, u8, u8, Level, &[&str])] = &[
-            ("Love the new dashboard, great work", 0.8, 0, 0, Level::Low, &[]),
-            ("Acme is down again and I was charged twice", -0.4, 75, 100, Level::Critical, &["'charged twice'", "'is down'", "negative (-0.40)"]),
-            ("Does Acme support SSO?", 0.0, 15, 15, Level::Low, &["question to the brand"]),
-            ("Does anyone know a good editor?", 0.0, 0, 0, Level::Low, &[]),
-            ("I want a refund", -0.1, 25, 35, Level::Normal, &["'refund'"]),
+        type Case<'a> = (&'a str, f64, u8, u8, Level, &'a [&'a str]);
+        let cases: &[Case] = &[
+            (
+                "Love the new dashboard, great work",
+                0.8,
+                0,
+                0,
+                Level::Low,
+                &[],
+            ),
+            (
+                "Acme is down again and I was charged twice",
+                -0.4,
+                75,
+                100,
+                Level::Critical,
+                &["'charged twice'", "'is down'", "negative (-0.40)"],
+            ),
+            (
+                "Does Acme support SSO?",
+                0.0,
+                15,
+                15,
+                Level::Low,
+                &["question to the brand"],
+            ),
+            (
+                "Does anyone know a good editor?",
+                0.0,
+                0,
+                0,
+                Level::Low,
+                &[],
+            ),
+            (
+                "I want a refund",
+                -0.1,
+                25,
+                35,
+                Level::Normal,
+                &["'refund'"],
+            ),
             ("the trust issue", 0.0, 0, 0, Level::Low, &[]),
-            ("It DOESN'T WORK", 0.0, 25, 25, Level::Normal, &["'doesn't work'"]),
-            ("scam scam scam hacked data breach lawyer fraud", -0.9, 90, 100, Level::Critical, &["'data breach'"]),
+            (
+                "It DOESN'T WORK",
+                0.0,
+                25,
+                25,
+                Level::Normal,
+                &["'doesn't work'"],
+            ),
+            (
+                "scam scam scam hacked data breach lawyer fraud",
+                -0.9,
+                90,
+                100,
+                Level::Critical,
+                &["'data breach'"],
+            ),
         ];
         for (text, c, lo, hi, level, reasons) in cases {
             let u = urgency(text, &s(*c), &Context::default(), &rules);
-            assert!((*lo..=*hi).contains(&u.score), "{text}: score {} not in {lo}..={hi} ({:?})", u.score, u.reasons);
+            assert!(
+                (*lo..=*hi).contains(&u.score),
+                "{text}: score {} not in {lo}..={hi} ({:?})",
+                u.score,
+                u.reasons
+            );
             assert_eq!(u.level, *level, "{text}: {u:?}");
             for r in *reasons {
-                assert!(u.reasons.iter().any(|x| x == r), "{text}: missing reason {r} in {:?}", u.reasons);
+                assert!(
+                    u.reasons.iter().any(|x| x == r),
+                    "{text}: missing reason {r} in {:?}",
+                    u.reasons
+                );
             }
         }
     }
@@ -319,7 +416,11 @@ mod tests {
         let rules = Rules::default();
         let u = urgency("discancel unbroken", &s(0.0), &Context::default(), &rules);
         assert_eq!(u.score, 0, "{u:?}");
-        let all: String = DEFAULT_PHRASES.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(". ");
+        let all: String = DEFAULT_PHRASES
+            .iter()
+            .map(|(p, _)| *p)
+            .collect::<Vec<_>>()
+            .join(". ");
         let u = urgency(&all, &s(0.0), &Context::default(), &rules);
         assert_eq!(u.score, 60);
     }
@@ -328,15 +429,38 @@ mod tests {
     fn engagement_reach_and_recency() {
         let rules = Rules::default();
         let now = DateTime::from_timestamp(1_780_000_000, 0).unwrap();
-        let e = Engagement { replies: Some(40), likes: Some(3), ..Default::default() };
-        let ctx = Context { engagement: Some(&e), reach: Some(12_000), created_at: Some(now), now: Some(now) };
+        let e = Engagement {
+            replies: Some(40),
+            likes: Some(3),
+            ..Default::default()
+        };
+        let ctx = Context {
+            engagement: Some(&e),
+            reach: Some(12_000),
+            created_at: Some(now),
+            now: Some(now),
+        };
         let u = urgency("hello", &s(0.0), &ctx, &rules);
         assert_eq!(u.score, 5 + 10 + 5, "{u:?}");
-        assert_eq!(u.reasons, vec!["12k followers", "40 replies", "posted in the last hour"]);
-        let viral = Engagement { replies: Some(4_000), ..Default::default() };
-        let ctx = Context { engagement: Some(&viral), reach: Some(2_000_000), ..Default::default() };
+        assert_eq!(
+            u.reasons,
+            vec!["12k followers", "40 replies", "posted in the last hour"]
+        );
+        let viral = Engagement {
+            replies: Some(4_000),
+            ..Default::default()
+        };
+        let ctx = Context {
+            engagement: Some(&viral),
+            reach: Some(2_000_000),
+            ..Default::default()
+        };
         assert_eq!(urgency("hello", &s(0.0), &ctx, &rules).score, 30);
-        let old = Context { created_at: Some(now - chrono::Duration::days(3)), now: Some(now), ..Default::default() };
+        let old = Context {
+            created_at: Some(now - chrono::Duration::days(3)),
+            now: Some(now),
+            ..Default::default()
+        };
         let u = urgency("refund", &s(0.0), &old, &rules);
         assert_eq!(u.score, 10);
         assert!(u.reasons.contains(&"posted 3 days ago".to_string()));
@@ -346,13 +470,34 @@ mod tests {
     fn configured_phrases_replace_or_extend_defaults() {
         let mut phrases = BTreeMap::new();
         phrases.insert("on fire".to_string(), 50);
-        let cfg = ScoringConfig { phrases: Some(phrases), ..Default::default() };
+        let cfg = ScoringConfig {
+            phrases: Some(phrases),
+            ..Default::default()
+        };
         let rules = Rules::new(&cfg, &[]);
-        assert_eq!(urgency("refund please", &s(0.0), &Context::default(), &rules).score, 0);
-        assert_eq!(urgency("the server is ON FIRE", &s(0.0), &Context::default(), &rules).score, 50);
+        assert_eq!(
+            urgency("refund please", &s(0.0), &Context::default(), &rules).score,
+            0
+        );
+        assert_eq!(
+            urgency(
+                "the server is ON FIRE",
+                &s(0.0),
+                &Context::default(),
+                &rules
+            )
+            .score,
+            50
+        );
         let mut extra = BTreeMap::new();
         extra.insert("on fire".to_string(), 50);
-        let rules = Rules::new(&ScoringConfig { extra_phrases: extra, ..Default::default() }, &[]);
+        let rules = Rules::new(
+            &ScoringConfig {
+                extra_phrases: extra,
+                ..Default::default()
+            },
+            &[],
+        );
         // Both count, within the cap on phrases.
         let u = urgency("refund, on fire", &s(0.0), &Context::default(), &rules);
         assert_eq!(u.score, 60);
@@ -361,8 +506,18 @@ mod tests {
 
     #[test]
     fn levels_follow_thresholds() {
-        let cfg = ScoringConfig { levels: LevelThresholds { normal: 10, high: 20, critical: 30 }, ..Default::default() };
+        let cfg = ScoringConfig {
+            levels: LevelThresholds {
+                normal: 10,
+                high: 20,
+                critical: 30,
+            },
+            ..Default::default()
+        };
         let r = Rules::new(&cfg, &[]);
-        assert_eq!([r.level(9), r.level(10), r.level(20), r.level(30)], [Level::Low, Level::Normal, Level::High, Level::Critical]);
+        assert_eq!(
+            [r.level(9), r.level(10), r.level(20), r.level(30)],
+            [Level::Low, Level::Normal, Level::High, Level::Critical]
+        );
     }
 }

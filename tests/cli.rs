@@ -14,12 +14,19 @@ fn earshot(config: Option<&Path>, args: &[&str]) -> Command {
     if let Some(p) = config {
         c.arg("--config").arg(p);
     }
-    c.args(args).env_remove("EARSHOT_CONFIG").env_remove("RUST_LOG").stdin(Stdio::null());
+    c.args(args)
+        .env_remove("EARSHOT_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
     c
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn write_config(dir: &Path, feed_url: &str, extra: &str) -> std::path::PathBuf {
@@ -69,75 +76,146 @@ fn check_accepts_a_good_config_and_lists_every_problem_of_a_bad_one() {
     let o = earshot(Some(&bad), &["check"]).output().unwrap();
     assert!(!o.status.success());
     let t = text(&o);
-    for needle in ["3 problems", "source[0] (id \"a\").url", "watch[0] (name \"w\").query: column", "route[0].sinks: no sink has id \"nope\"", "configuration test failed"] {
+    for needle in [
+        "3 problems",
+        "source[0] (id \"a\").url",
+        "watch[0] (name \"w\").query: column",
+        "route[0].sinks: no sink has id \"nope\"",
+        "configuration test failed",
+    ] {
         assert!(t.contains(needle), "missing {needle:?} in {t}");
     }
 
     // A missing secret fails the check, naming the variable.
-    let secret = write_config(dir.path(), "feed.xml", "[[sink]]\nid = \"s\"\nkind = \"slack\"\nurl = { env = \"EARSHOT_TEST_UNSET_SLACK\" }");
-    let o = earshot(Some(&secret), &["check"]).env_remove("EARSHOT_TEST_UNSET_SLACK").output().unwrap();
+    let secret = write_config(
+        dir.path(),
+        "feed.xml",
+        "[[sink]]\nid = \"s\"\nkind = \"slack\"\nurl = { env = \"EARSHOT_TEST_UNSET_SLACK\" }",
+    );
+    let o = earshot(Some(&secret), &["check"])
+        .env_remove("EARSHOT_TEST_UNSET_SLACK")
+        .output()
+        .unwrap();
     assert!(!o.status.success());
-    assert!(text(&o).contains("EARSHOT_TEST_UNSET_SLACK"), "{}", text(&o));
+    assert!(
+        text(&o).contains("EARSHOT_TEST_UNSET_SLACK"),
+        "{}",
+        text(&o)
+    );
 
-    let o = earshot(Some(&dir.path().join("missing.toml")), &["check"]).output().unwrap();
+    let o = earshot(Some(&dir.path().join("missing.toml")), &["check"])
+        .output()
+        .unwrap();
     assert!(!o.status.success());
     assert!(text(&o).contains("cannot read the config file"));
 }
 
 #[test]
 fn score_works_without_a_config_and_with_one() {
-    let mut child = earshot(None, &["score", "--json"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = earshot(None, &["score", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     child
         .stdin
         .take()
         .unwrap()
-        .write_all("I love this product!\nMy account was hacked and I want a refund\n\nThe sky is blue.\n".as_bytes())
+        .write_all(
+            "I love this product!\nMy account was hacked and I want a refund\n\nThe sky is blue.\n"
+                .as_bytes(),
+        )
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
-    for key in ["compound", "pos", "neu", "neg", "urgency", "level", "reasons"] {
+    for key in [
+        "compound", "pos", "neu", "neg", "urgency", "level", "reasons",
+    ] {
         assert!(lines[0].get(key).is_some(), "missing {key}");
     }
     assert!(lines[0]["compound"].as_f64().unwrap() > 0.5);
     assert_eq!(lines[0]["level"], "low");
     assert!(lines[1]["urgency"].as_u64().unwrap() >= 50, "{}", lines[1]);
-    assert!(lines[1]["reasons"].as_array().unwrap().iter().any(|r| r == "'hacked'"));
+    assert!(
+        lines[1]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "'hacked'")
+    );
     assert_eq!(lines[2]["compound"].as_f64().unwrap(), 0.0);
 
     // With a config: its phrases are used.
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "feed.xml", "[scoring]\nphrases = { \"sky\" = 90 }");
-    let mut child = earshot(Some(&cfg), &["score"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"The sky is blue.\nhacked\n").unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "feed.xml",
+        "[scoring]\nphrases = { \"sky\" = 90 }",
+    );
+    let mut child = earshot(Some(&cfg), &["score"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"The sky is blue.\nhacked\n")
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     let out = String::from_utf8(o.stdout).unwrap();
     let rows: Vec<&str> = out.lines().collect();
-    assert!(rows[0].contains("90") && rows[0].contains("critical") && rows[0].contains("'sky'"), "{out}");
-    assert!(rows[1].contains("low") && !rows[1].contains("'hacked'"), "{out}");
+    assert!(
+        rows[0].contains("90") && rows[0].contains("critical") && rows[0].contains("'sky'"),
+        "{out}"
+    );
+    assert!(
+        rows[1].contains("low") && !rows[1].contains("'hacked'"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_dry_run_mentions_status_and_retry_dead() {
     let feed = Feed::default();
-    feed.set(vec![item("1", "Acme is down", "acme outage again"), item("2", "Weather", "sunny")]);
+    feed.set(vec![
+        item("1", "Acme is down", "acme outage again"),
+        item("2", "Weather", "sunny"),
+    ]);
     let server = feed.serve().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &format!("{}/feed.xml", server.uri()), "");
     let run = |args: &'static [&'static str]| {
         let cfg = cfg.clone();
-        async move { tokio::task::spawn_blocking(move || earshot(Some(&cfg), args).output().unwrap()).await.unwrap() }
+        async move {
+            tokio::task::spawn_blocking(move || earshot(Some(&cfg), args).output().unwrap())
+                .await
+                .unwrap()
+        }
     };
 
     // --dry-run prints what would be sent and writes nothing.
     let o = run(&["once", "--dry-run"]).await;
     assert!(o.status.success(), "{}", text(&o));
     let t = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(t.contains("would send to out") && t.contains("Acme is down"), "{t}");
+    assert!(
+        t.contains("would send to out") && t.contains("Acme is down"),
+        "{t}"
+    );
     assert!(!t.contains("Weather"));
     let o = run(&["mentions", "--json"]).await;
-    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 0, "dry run stored something");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        0,
+        "dry run stored something"
+    );
 
     // A real run sends it once; a second run has nothing new.
     let o = run(&["once"]).await;
@@ -149,8 +227,19 @@ async fn once_dry_run_mentions_status_and_retry_dead() {
     let o = run(&["once"]).await;
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 0);
 
-    let o = run(&["mentions", "--json", "--since", "1h", "--min-urgency", "low"]).await;
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let o = run(&[
+        "mentions",
+        "--json",
+        "--since",
+        "1h",
+        "--min-urgency",
+        "low",
+    ])
+    .await;
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["watches"][0], "acme");
     let o = run(&["mentions", "--sentiment", "positive"]).await;
@@ -160,16 +249,27 @@ async fn once_dry_run_mentions_status_and_retry_dead() {
 
     let o = run(&["status"]).await;
     let t = text(&o);
-    assert!(t.contains("forum") && t.contains("ok") && t.contains("out"), "{t}");
+    assert!(
+        t.contains("forum") && t.contains("ok") && t.contains("out"),
+        "{t}"
+    );
     let o = run(&["status", "--json"]).await;
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["sources"][0]["source_id"], "forum");
     assert_eq!(v["sinks"][0]["sent"], 1);
 
     let o = run(&["retry-dead"]).await;
-    assert!(text(&o).contains("0 dead deliveries queued again"), "{}", text(&o));
+    assert!(
+        text(&o).contains("0 dead deliveries queued again"),
+        "{}",
+        text(&o)
+    );
     let o = run(&["test-sink", "out"]).await;
-    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("earshot test alert"), "{}", text(&o));
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("earshot test alert"),
+        "{}",
+        text(&o)
+    );
     let o = run(&["test-sink", "nope"]).await;
     assert!(!o.status.success() && text(&o).contains("no sink has id \"nope\""));
 }
@@ -181,7 +281,11 @@ fn run_stops_cleanly_on_sigterm() {
     let feed = dir.path().join("feed.xml");
     std::fs::write(&feed, common::rss(&[item("1", "Acme", "acme")])).unwrap();
     let cfg = write_config(dir.path(), &feed.display().to_string(), "");
-    let mut child = earshot(Some(&cfg), &["run"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = earshot(Some(&cfg), &["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     // Wait (by events, not time) until the first poll is done, then ask it to stop.
     for line in lines.by_ref() {
@@ -189,7 +293,10 @@ fn run_stops_cleanly_on_sigterm() {
             break;
         }
     }
-    let st = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();

@@ -11,22 +11,57 @@ fn read(rel: &str) -> String {
 #[test]
 fn example_config_loads_and_documents_every_key() {
     let text = read("config/earshot.example.toml");
-    let loaded = Config::parse(&text).unwrap_or_else(|p| panic!("example config has problems: {p:#?}"));
+    let loaded =
+        Config::parse(&text).unwrap_or_else(|p| panic!("example config has problems: {p:#?}"));
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let c = &loaded.config;
     assert_eq!(c.sources.len(), 2);
     assert_eq!(c.sinks.len(), 4);
     // Every key earshot reads appears in the example (keep in step with src/config.rs).
     let keys = [
-        "state_dir", "user_agent", "connect_timeout", "timeout", "max_body", "max_redirects", "per_host_rps",
-        "max_backoff", "jitter", "shutdown_timeout", "delivery_give_up_after", "log", "phrases", "extra_phrases",
-        "brands", "normal", "high", "critical", "id", "kind", "url", "every", "cron", "backfill", "enabled",
-        "name", "query", "sources", "tags", "secret", "username", "format", "max_per_second", "watch", "sinks",
+        "state_dir",
+        "user_agent",
+        "connect_timeout",
+        "timeout",
+        "max_body",
+        "max_redirects",
+        "per_host_rps",
+        "max_backoff",
+        "jitter",
+        "shutdown_timeout",
+        "delivery_give_up_after",
+        "log",
+        "phrases",
+        "extra_phrases",
+        "brands",
+        "normal",
+        "high",
+        "critical",
+        "id",
+        "kind",
+        "url",
+        "every",
+        "cron",
+        "backfill",
+        "enabled",
+        "name",
+        "query",
+        "sources",
+        "tags",
+        "secret",
+        "username",
+        "format",
+        "max_per_second",
+        "watch",
+        "sinks",
         "min_urgency",
     ];
     for k in keys {
         assert!(
-            text.lines().any(|l| l.trim_start().trim_start_matches("# ").starts_with(&format!("{k} ="))),
+            text.lines().any(|l| l
+                .trim_start()
+                .trim_start_matches("# ")
+                .starts_with(&format!("{k} ="))),
             "key {k} is not shown in the example config"
         );
     }
@@ -40,7 +75,11 @@ fn example_config_loads_and_documents_every_key() {
         }
         let key = t.split('=').next().unwrap().trim();
         if seen.insert(key.to_string()) {
-            assert!(lines[i - 1].trim_start().starts_with('#'), "line {}: first use of {key} has no comment above", i + 1);
+            assert!(
+                lines[i - 1].trim_start().starts_with('#'),
+                "line {}: first use of {key} has no comment above",
+                i + 1
+            );
         }
     }
 }
@@ -51,6 +90,9 @@ fn demo_config_loads_and_points_at_the_bundled_feed() {
     let c = loaded.config;
     assert_eq!(c.daemon.state_dir, Path::new("./data"));
     let url = c.sources[0].url.clone().unwrap();
-    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join(&url).exists(), "{url}");
+    assert!(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(&url).exists(),
+        "{url}"
+    );
     assert_eq!(c.sinks[0].kind, earshot::config::SinkKind::Stdout);
 }

@@ -30,7 +30,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight() {
     let feed = Feed::default();
     let server = feed.serve().await;
     let hook = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&hook).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let url_file = common::secret_file(dir.path(), "hook-url", &format!("{}/hook", hook.uri()));
     let config = dir.path().join("earshot.toml");
@@ -69,8 +72,16 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight() {
     let mut kills = 0;
     for cycle in 0..CYCLES {
         // Two new items per cycle, one matching.
-        feed.push(item(&format!("m{cycle}"), &format!("Acme outage {cycle}"), "acme is down"));
-        feed.push(item(&format!("x{cycle}"), &format!("Weather {cycle}"), "sunny"));
+        feed.push(item(
+            &format!("m{cycle}"),
+            &format!("Acme outage {cycle}"),
+            "acme is down",
+        ));
+        feed.push(item(
+            &format!("x{cycle}"),
+            &format!("Weather {cycle}"),
+            "sunny",
+        ));
         matching.push(format!("m{cycle}"));
         let kill_after = rng.usize(0..60);
         let cfg = config.clone();
@@ -95,12 +106,19 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight() {
         .unwrap();
         kills += usize::from(killed);
     }
-    assert!(kills >= CYCLES / 3, "the test should kill often, killed {kills} times");
+    assert!(
+        kills >= CYCLES / 3,
+        "the test should kill often, killed {kills} times"
+    );
 
     // Let the daemon finish without interruption until the outbox is empty.
     for _ in 0..5 {
         let cfg = config.clone();
-        let status = tokio::task::spawn_blocking(move || earshot(&cfg).stderr(Stdio::null()).status().unwrap()).await.unwrap();
+        let status = tokio::task::spawn_blocking(move || {
+            earshot(&cfg).stderr(Stdio::null()).status().unwrap()
+        })
+        .await
+        .unwrap();
         assert!(status.success(), "{status:?}");
     }
 
@@ -108,18 +126,40 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight() {
     let mut per_delivery: HashMap<String, usize> = HashMap::new();
     for r in hook.received_requests().await.unwrap() {
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        let title = body["data"]["title"].as_str().unwrap_or_default().to_string();
-        let id = r.headers.get("webhook-id").unwrap().to_str().unwrap().to_string();
+        let title = body["data"]["title"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let id = r
+            .headers
+            .get("webhook-id")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         *per_item.entry(title).or_default() += 1;
         *per_delivery.entry(id).or_default() += 1;
     }
     for cycle in 0..CYCLES {
         let t = format!("Acme outage {cycle}");
-        assert!(per_item.get(&t).copied().unwrap_or(0) >= 1, "{t} was never delivered");
+        assert!(
+            per_item.get(&t).copied().unwrap_or(0) >= 1,
+            "{t} was never delivered"
+        );
     }
-    assert!(per_item.keys().all(|t| t.starts_with("Acme outage")), "non-matching item delivered: {per_item:?}");
+    assert!(
+        per_item.keys().all(|t| t.starts_with("Acme outage")),
+        "non-matching item delivered: {per_item:?}"
+    );
     let repeats: usize = per_delivery.values().map(|n| n - 1).sum();
-    assert!(repeats <= kills, "{repeats} repeated deliveries but only {kills} kills");
-    assert_eq!(per_delivery.len(), CYCLES, "one webhook-id per matching item");
+    assert!(
+        repeats <= kills,
+        "{repeats} repeated deliveries but only {kills} kills"
+    );
+    assert_eq!(
+        per_delivery.len(),
+        CYCLES,
+        "one webhook-id per matching item"
+    );
     println!("cycles {CYCLES}, kills {kills}, repeated deliveries {repeats}");
 }

@@ -22,7 +22,11 @@ async fn interval_and_cron_sources_keep_firing_and_shutdown_is_clean() {
     let mut cron_hits = cron.watch_requests();
     let slack = receiver(200).await;
     let dir = tempfile::tempdir().unwrap();
-    let url = secret_file(dir.path(), "slack", &format!("{}/services/T/B/X", slack.uri()));
+    let url = secret_file(
+        dir.path(),
+        "slack",
+        &format!("{}/services/T/B/X", slack.uri()),
+    );
     let toml = format!(
         r#"
         [daemon]
@@ -60,7 +64,9 @@ async fn interval_and_cron_sources_keep_firing_and_shutdown_is_clean() {
 
     let guard = Duration::from_secs(30); // a bound so that a bug fails instead of hanging
     // First polls seed history; then a new item on each feed must be alerted by a later poll.
-    tokio::time::timeout(guard, every_hits.recv()).await.unwrap();
+    tokio::time::timeout(guard, every_hits.recv())
+        .await
+        .unwrap();
     tokio::time::timeout(guard, cron_hits.recv()).await.unwrap();
     every.push(item("e1", "Acme every new", "acme is down"));
     cron.push(item("c1", "Acme cron new", "acme is down"));
@@ -73,7 +79,11 @@ async fn interval_and_cron_sources_keep_firing_and_shutdown_is_clean() {
     // The deliveries follow the polls that enqueued them.
     let mut texts = Vec::new();
     for _ in 0..100 {
-        texts = common::posts(&slack).await.iter().map(|b| b["text"].as_str().unwrap_or_default().to_string()).collect();
+        texts = common::posts(&slack)
+            .await
+            .iter()
+            .map(|b| b["text"].as_str().unwrap_or_default().to_string())
+            .collect();
         if texts.len() >= 2 {
             break;
         }
@@ -81,11 +91,24 @@ async fn interval_and_cron_sources_keep_firing_and_shutdown_is_clean() {
         let _ = tokio::time::timeout(Duration::from_millis(100), every_hits.recv()).await;
     }
     assert_eq!(texts.len(), 2, "{texts:?}");
-    assert!(texts.iter().any(|t| t.contains("Acme every new")) && texts.iter().any(|t| t.contains("Acme cron new")));
-    assert!(!texts.iter().any(|t| t.contains("old")), "the first poll must not alert");
+    assert!(
+        texts.iter().any(|t| t.contains("Acme every new"))
+            && texts.iter().any(|t| t.contains("Acme cron new"))
+    );
+    assert!(
+        !texts.iter().any(|t| t.contains("old")),
+        "the first poll must not alert"
+    );
 
     shutdown.cancel();
-    tokio::time::timeout(guard, daemon).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(guard, daemon)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let sources = rt.store.sources().unwrap();
-    assert!(sources.iter().all(|s| s.polls >= 3 && s.error_count == 0), "{sources:?}");
+    assert!(
+        sources.iter().all(|s| s.polls >= 3 && s.error_count == 0),
+        "{sources:?}"
+    );
 }

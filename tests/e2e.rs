@@ -67,7 +67,11 @@ fn world(feed_url: &str, slack: &str, discord: &str, hook: &str, backfill: bool)
         key = secret_file(d, "key", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
     );
     let cfg = Config::parse(&toml).unwrap().config;
-    World { rt: Runtime::new(cfg).unwrap(), _dir: dir, stop: CancellationToken::new() }
+    World {
+        rt: Runtime::new(cfg).unwrap(),
+        _dir: dir,
+        stop: CancellationToken::new(),
+    }
 }
 
 impl World {
@@ -82,27 +86,61 @@ impl World {
 }
 
 fn titles(bodies: &[serde_json::Value], key: &str) -> Vec<String> {
-    bodies.iter().map(|b| b.pointer(key).and_then(|v| v.as_str()).unwrap_or_default().to_string()).collect()
+    bodies
+        .iter()
+        .map(|b| {
+            b.pointer(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
 }
 
 #[tokio::test]
 async fn each_new_matching_item_arrives_once_at_every_target() {
     let feed = Feed::default();
-    feed.set(vec![item("old", "Acme Cloud was slow last year", "old news about acme cloud")]);
+    feed.set(vec![item(
+        "old",
+        "Acme Cloud was slow last year",
+        "old news about acme cloud",
+    )]);
     let server = feed.serve().await;
-    let (slack, discord, hook) = (receiver(200).await, receiver(204).await, receiver(200).await);
-    let w = world(&format!("{}/feed.xml", server.uri()), &slack.uri(), &discord.uri(), &hook.uri(), false);
+    let (slack, discord, hook) = (
+        receiver(200).await,
+        receiver(204).await,
+        receiver(200).await,
+    );
+    let w = world(
+        &format!("{}/feed.xml", server.uri()),
+        &slack.uri(),
+        &discord.uri(),
+        &hook.uri(),
+        false,
+    );
 
     // First poll seeds history: nothing is alerted.
     let r = w.poll(0).await;
     assert!(r.seeding && r.error.is_none(), "{r:?}");
     assert_eq!(w.deliver(0).await.sent, 0);
 
-    feed.push(item("a1", "Acme Cloud charged me twice", "I was charged twice by Acme Cloud, I want a refund"));
+    feed.push(item(
+        "a1",
+        "Acme Cloud charged me twice",
+        "I was charged twice by Acme Cloud, I want a refund",
+    ));
     feed.push(item("b1", "Gardening tips", "tomatoes like sun"));
-    feed.push(item("n1", "Acme anvil review", "the acme cloud anvil is heavy"));
+    feed.push(item(
+        "n1",
+        "Acme anvil review",
+        "the acme cloud anvil is heavy",
+    ));
     let r = w.poll(600).await;
-    assert_eq!((r.commit.new_items, r.commit.new_mentions, r.commit.enqueued), (3, 1, 3), "{r:?}");
+    assert_eq!(
+        (r.commit.new_items, r.commit.new_mentions, r.commit.enqueued),
+        (3, 1, 3),
+        "{r:?}"
+    );
     let d = w.deliver(600).await;
     assert_eq!((d.sent, d.retrying, d.dead), (3, 0, 0));
 
@@ -115,7 +153,11 @@ async fn each_new_matching_item_arrives_once_at_every_target() {
     // An edit of a1 (same guid) alerts nothing; a new matching item alerts once.
     feed.set(vec![
         item("old", "Acme Cloud was slow last year", "old news"),
-        item("a1", "Acme Cloud charged me twice (edited)", "still charged twice by acme cloud"),
+        item(
+            "a1",
+            "Acme Cloud charged me twice (edited)",
+            "still charged twice by acme cloud",
+        ),
         item("a2", "Is Acme Cloud down?", "acme cloud is down for me"),
     ]);
     w.poll(1800).await;
@@ -123,7 +165,11 @@ async fn each_new_matching_item_arrives_once_at_every_target() {
 
     let s = posts(&slack).await;
     assert_eq!(titles(&s, "/text").len(), 2);
-    assert!(titles(&s, "/text")[0].contains("charged me twice"), "{:?}", titles(&s, "/text"));
+    assert!(
+        titles(&s, "/text")[0].contains("charged me twice"),
+        "{:?}",
+        titles(&s, "/text")
+    );
     assert!(titles(&s, "/text")[1].contains("Is Acme Cloud down"));
     let d = posts(&discord).await;
     assert_eq!(titles(&d, "/embeds/0/title").len(), 2);
@@ -131,7 +177,10 @@ async fn each_new_matching_item_arrives_once_at_every_target() {
     assert_eq!(h.len(), 2);
     assert_eq!(h[0]["data"]["watch"], "acme");
     let all = format!("{s:?}{d:?}{h:?}");
-    assert!(!all.contains("Gardening") && !all.contains("anvil"), "non-matching items were sent");
+    assert!(
+        !all.contains("Gardening") && !all.contains("anvil"),
+        "non-matching items were sent"
+    );
 }
 
 #[tokio::test]
@@ -145,15 +194,28 @@ async fn a_429_with_retry_after_is_waited_out() {
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(200)
-                .set_body_string(common::rss(&[item("x", "Acme Cloud is great", "acme cloud")]))
+                .set_body_string(common::rss(&[item(
+                    "x",
+                    "Acme Cloud is great",
+                    "acme cloud",
+                )]))
                 .insert_header("content-type", "application/rss+xml"),
         )
         .mount(&server)
         .await;
     let rcv = receiver(200).await;
-    let w = world(&format!("{}/feed.xml", server.uri()), &rcv.uri(), &rcv.uri(), &rcv.uri(), true);
+    let w = world(
+        &format!("{}/feed.xml", server.uri()),
+        &rcv.uri(),
+        &rcv.uri(),
+        &rcv.uri(),
+        true,
+    );
     let r = w.poll(0).await;
-    assert!(r.error.as_deref().unwrap_or_default().contains("429"), "{r:?}");
+    assert!(
+        r.error.as_deref().unwrap_or_default().contains("429"),
+        "{r:?}"
+    );
     let s = w.rt.store.source("forum").unwrap().unwrap();
     assert_eq!(s.error_count, 1);
     // The server asked for two hours: the next poll is planned no sooner.
@@ -173,10 +235,23 @@ async fn a_target_down_for_a_while_gets_everything_once_it_is_back() {
     ]);
     let server = feed.serve().await;
     let slack = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).up_to_n_times(6).mount(&slack).await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).mount(&slack).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(6)
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
     let ok = receiver(200).await;
-    let w = world(&format!("{}/feed.xml", server.uri()), &slack.uri(), &ok.uri(), &ok.uri(), true);
+    let w = world(
+        &format!("{}/feed.xml", server.uri()),
+        &slack.uri(),
+        &ok.uri(),
+        &ok.uri(),
+        true,
+    );
     w.poll(0).await;
     let first = w.deliver(0).await;
     assert_eq!((first.sent, first.retrying), (6, 3), "{first:?}");
@@ -200,18 +275,38 @@ async fn a_target_down_for_a_while_gets_everything_once_it_is_back() {
 #[tokio::test]
 async fn a_permanent_failure_is_parked_without_holding_up_the_others() {
     let feed = Feed::default();
-    feed.set(vec![item("1", "Acme Cloud outage", "acme cloud is down"), item("2", "Acme Cloud refund", "acme cloud refund")]);
+    feed.set(vec![
+        item("1", "Acme Cloud outage", "acme cloud is down"),
+        item("2", "Acme Cloud refund", "acme cloud refund"),
+    ]);
     let server = feed.serve().await;
     let gone = receiver(404).await;
     let ok = receiver(200).await;
-    let w = world(&format!("{}/feed.xml", server.uri()), &gone.uri(), &ok.uri(), &ok.uri(), true);
+    let w = world(
+        &format!("{}/feed.xml", server.uri()),
+        &gone.uri(),
+        &ok.uri(),
+        &ok.uri(),
+        true,
+    );
     w.poll(0).await;
     let d = w.deliver(0).await;
     assert_eq!((d.sent, d.dead, d.retrying), (4, 2, 0));
     let dead = w.rt.store.dead_letters(10).unwrap();
     assert_eq!(dead.len(), 2);
-    assert!(dead[0].last_error.as_deref().unwrap_or_default().contains("404"), "{dead:?}");
-    assert_eq!(gone.received_requests().await.unwrap().len(), 2, "one attempt each");
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("404"),
+        "{dead:?}"
+    );
+    assert_eq!(
+        gone.received_requests().await.unwrap().len(),
+        2,
+        "one attempt each"
+    );
     assert_eq!(w.deliver(100_000).await, Default::default());
 }
 
@@ -219,24 +314,49 @@ async fn a_permanent_failure_is_parked_without_holding_up_the_others() {
 async fn a_broken_feed_backs_off_and_recovers() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("<html><body>blocked</body></html>").insert_header("content-type", "text/html"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("<html><body>blocked</body></html>")
+                .insert_header("content-type", "text/html"),
+        )
         .up_to_n_times(2)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(common::rss(&[item("x", "Acme Cloud", "acme cloud rocks")])))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(common::rss(&[item(
+                "x",
+                "Acme Cloud",
+                "acme cloud rocks",
+            )])),
+        )
         .mount(&server)
         .await;
     let rcv = receiver(200).await;
-    let w = world(&format!("{}/feed.xml", server.uri()), &rcv.uri(), &rcv.uri(), &rcv.uri(), true);
+    let w = world(
+        &format!("{}/feed.xml", server.uri()),
+        &rcv.uri(),
+        &rcv.uri(),
+        &rcv.uri(),
+        true,
+    );
     let r1 = w.poll(0).await;
     assert!(r1.error.is_some());
-    let n1 = w.rt.store.source("forum").unwrap().unwrap().next_poll_at.unwrap();
+    let n1 =
+        w.rt.store
+            .source("forum")
+            .unwrap()
+            .unwrap()
+            .next_poll_at
+            .unwrap();
     let r2 = w.poll(n1 - at(0).timestamp()).await;
     assert!(r2.error.is_some());
     let s = w.rt.store.source("forum").unwrap().unwrap();
     assert_eq!(s.error_count, 2);
-    assert!(s.next_poll_at.unwrap() - n1 >= 10 * 60, "back-off grows: {s:?}");
+    assert!(
+        s.next_poll_at.unwrap() - n1 >= 10 * 60,
+        "back-off grows: {s:?}"
+    );
     let r3 = w.poll(s.next_poll_at.unwrap() - at(0).timestamp()).await;
     assert!(r3.error.is_none(), "{r3:?}");
     assert_eq!(w.rt.store.source("forum").unwrap().unwrap().error_count, 0);

@@ -26,28 +26,52 @@ fn run(config: &str, args: &[&str]) -> (bool, String) {
         .env("EARSHOT_TEST_TOKEN", format!("tok-{CANARY}"))
         .output()
         .unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_secrets_never_leak() {
     let feed = Feed::default();
-    feed.set(vec![item("1", "Acme outage", "acme is down"), item("2", "Acme refund", "acme refund")]);
+    feed.set(vec![
+        item("1", "Acme outage", "acme is down"),
+        item("2", "Acme refund", "acme refund"),
+    ]);
     let server = feed.serve().await;
     let failing = MockServer::start().await;
-    Mock::given(wiremock::matchers::path_regex(".*CANARY.*")).respond_with(Echo500).mount(&failing).await;
+    Mock::given(wiremock::matchers::path_regex(".*CANARY.*"))
+        .respond_with(Echo500)
+        .mount(&failing)
+        .await;
     let gone = MockServer::start().await;
     Mock::given(wiremock::matchers::any())
         .respond_with(ResponseTemplate::new(404).set_body_string(format!("no_service {CANARY}")))
         .mount(&gone)
         .await;
     // A closed port: connection refused, an error path of its own.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let slack = common::secret_file(d, "slack", &format!("{}/services/T0/B0/{CANARY}", failing.uri()));
-    let discord = common::secret_file(d, "discord", &format!("http://{closed}/api/webhooks/1/{CANARY}"));
+    let slack = common::secret_file(
+        d,
+        "slack",
+        &format!("{}/services/T0/B0/{CANARY}", failing.uri()),
+    );
+    let discord = common::secret_file(
+        d,
+        "discord",
+        &format!("http://{closed}/api/webhooks/1/{CANARY}"),
+    );
     let config = d.join("earshot.toml");
     std::fs::write(
         &config,
@@ -91,19 +115,39 @@ async fn canary_secrets_never_leak() {
     let config = config.display().to_string();
 
     let mut everything = String::new();
-    for args in [&["check"][..], &["once"], &["status"], &["status", "--json"], &["test-sink", "slack"], &["test-sink", "hook"], &["mentions", "--json"]] {
+    for args in [
+        &["check"][..],
+        &["once"],
+        &["status"],
+        &["status", "--json"],
+        &["test-sink", "slack"],
+        &["test-sink", "hook"],
+        &["mentions", "--json"],
+    ] {
         let (_, out) = run(&config, args);
         everything.push_str(&out);
     }
     // The runs did real work: they tried every target and recorded the failures.
-    assert!(everything.contains("HTTP 500") || everything.contains("500"), "{everything}");
+    assert!(
+        everything.contains("HTTP 500") || everything.contains("500"),
+        "{everything}"
+    );
     assert!(everything.contains("404"), "{everything}");
-    assert!(everything.to_lowercase().contains("connect"), "{everything}");
+    assert!(
+        everything.to_lowercase().contains("connect"),
+        "{everything}"
+    );
     assert!(failing.received_requests().await.unwrap().len() >= 2);
-    assert!(!everything.contains(CANARY), "a secret leaked into output:\n{everything}");
+    assert!(
+        !everything.contains(CANARY),
+        "a secret leaked into output:\n{everything}"
+    );
 
     for entry in std::fs::read_dir(d.join("state")).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(CANARY), "a secret leaked into the database");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(CANARY),
+            "a secret leaked into the database"
+        );
     }
 }

@@ -1,12 +1,19 @@
 //! The store on a real SQLite file: one transaction per poll, dedupe, the outbox life cycle.
 
 use earshot::alert::Alert;
-use earshot::store::{MentionFilter, NewDelivery, NewMention, PollCommit, Scores, SentimentBucket, Store};
+use earshot::store::{
+    MentionFilter, NewDelivery, NewMention, PollCommit, Scores, SentimentBucket, Store,
+};
 use earshot::urgency::Level;
 use earshot_connectors::{Mention, SourceState};
 
 fn mention(id: &str, text: &str) -> Mention {
-    Mention { platform_id: id.into(), text: text.into(), url: Some(format!("https://example.com/{id}")), ..Default::default() }
+    Mention {
+        platform_id: id.into(),
+        text: text.into(),
+        url: Some(format!("https://example.com/{id}")),
+        ..Default::default()
+    }
 }
 
 fn new_mention(id: &str, compound: f64, level: Level, sinks: &[&str]) -> NewMention {
@@ -15,17 +22,37 @@ fn new_mention(id: &str, compound: f64, level: Level, sinks: &[&str]) -> NewMent
     NewMention {
         mention: mention(id, &format!("text of {id}")),
         lang: Some("en".into()),
-        scores: Scores { sentiment: earshot::sentiment::Sentiment { compound, ..Default::default() }, urgency: 50, level, reasons: vec!["r".into()] },
+        scores: Scores {
+            sentiment: earshot::sentiment::Sentiment {
+                compound,
+                ..Default::default()
+            },
+            urgency: 50,
+            level,
+            reasons: vec!["r".into()],
+        },
         watches: vec!["acme".into()],
         deliveries: sinks
             .iter()
-            .map(|s| NewDelivery { sink_id: s.to_string(), watch: "acme".into(), alert: alert.clone() })
+            .map(|s| NewDelivery {
+                sink_id: s.to_string(),
+                watch: "acme".into(),
+                alert: alert.clone(),
+            })
             .collect(),
     }
 }
 
-fn commit(store: &Store, now: i64, seen: &[&str], mentions: Vec<NewMention>) -> earshot::store::CommitReport {
-    let state = SourceState { etag: Some(format!("\"e{now}\"")), ..Default::default() };
+fn commit(
+    store: &Store,
+    now: i64,
+    seen: &[&str],
+    mentions: Vec<NewMention>,
+) -> earshot::store::CommitReport {
+    let state = SourceState {
+        etag: Some(format!("\"e{now}\"")),
+        ..Default::default()
+    };
     store
         .commit_poll(&PollCommit {
             source_id: "blog",
@@ -43,12 +70,25 @@ fn commit(store: &Store, now: i64, seen: &[&str], mentions: Vec<NewMention>) -> 
 fn a_poll_is_committed_once_and_items_dedupe() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("sub/earshot.db")).unwrap();
-    let r = commit(&store, 1000, &["a", "b", "c"], vec![new_mention("a", -0.5, Level::High, &["slack", "discord"])]);
+    let r = commit(
+        &store,
+        1000,
+        &["a", "b", "c"],
+        vec![new_mention("a", -0.5, Level::High, &["slack", "discord"])],
+    );
     assert_eq!((r.new_items, r.new_mentions, r.enqueued), (3, 1, 2));
     let unseen = store.unseen("blog", &["a".into(), "d".into()]).unwrap();
-    assert_eq!(unseen.into_iter().collect::<Vec<_>>(), vec!["d".to_string()]);
+    assert_eq!(
+        unseen.into_iter().collect::<Vec<_>>(),
+        vec!["d".to_string()]
+    );
     // The same mention again (a re-poll racing, an edit): nothing new, nothing enqueued.
-    let r = commit(&store, 1100, &["a", "d"], vec![new_mention("a", -0.5, Level::High, &["slack"])]);
+    let r = commit(
+        &store,
+        1100,
+        &["a", "d"],
+        vec![new_mention("a", -0.5, Level::High, &["slack"])],
+    );
     assert_eq!((r.new_items, r.new_mentions, r.enqueued), (1, 0, 0));
     let src = store.source("blog").unwrap().unwrap();
     assert_eq!(src.polls, 2);
@@ -64,7 +104,15 @@ fn a_poll_is_committed_once_and_items_dedupe() {
 #[test]
 fn outbox_life_cycle() {
     let store = Store::open_in_memory().unwrap();
-    commit(&store, 1000, &["a", "b"], vec![new_mention("a", -0.5, Level::High, &["slack"]), new_mention("b", 0.5, Level::Low, &["slack"])]);
+    commit(
+        &store,
+        1000,
+        &["a", "b"],
+        vec![
+            new_mention("a", -0.5, Level::High, &["slack"]),
+            new_mention("b", 0.5, Level::Low, &["slack"]),
+        ],
+    );
     let due = store.due_deliveries("slack", 1000, 10).unwrap();
     assert_eq!(due.len(), 2);
     assert_eq!(due[0].alert.id, "msg_a");
@@ -76,10 +124,15 @@ fn outbox_life_cycle() {
     let again = store.due_deliveries("slack", 1060, 10).unwrap();
     assert_eq!(again[0].attempts, 1);
     assert_eq!(again[0].last_error.as_deref(), Some("HTTP 503"));
-    store.mark_dead(again[0].id, "HTTP 404: no_service").unwrap();
+    store
+        .mark_dead(again[0].id, "HTTP 404: no_service")
+        .unwrap();
     let stats = store.sink_stats().unwrap();
     assert_eq!((stats[0].pending, stats[0].sent, stats[0].dead), (0, 1, 1));
-    assert_eq!(store.dead_letters(5).unwrap()[0].last_error.as_deref(), Some("HTTP 404: no_service"));
+    assert_eq!(
+        store.dead_letters(5).unwrap()[0].last_error.as_deref(),
+        Some("HTTP 404: no_service")
+    );
     assert_eq!(store.retry_dead(Some("slack"), 2000).unwrap(), 1);
     assert_eq!(store.due_deliveries("slack", 2000, 10).unwrap().len(), 1);
 }
@@ -87,29 +140,110 @@ fn outbox_life_cycle() {
 #[test]
 fn failures_are_counted_and_cleared_by_success() {
     let store = Store::open_in_memory().unwrap();
-    assert_eq!(store.record_failure("blog", "feed", "HTTP 503", 100, 160).unwrap(), 1);
-    assert_eq!(store.record_failure("blog", "feed", "timed out", 160, 280).unwrap(), 2);
+    assert_eq!(
+        store
+            .record_failure("blog", "feed", "HTTP 503", 100, 160)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .record_failure("blog", "feed", "timed out", 160, 280)
+            .unwrap(),
+        2
+    );
     let s = store.source("blog").unwrap().unwrap();
-    assert_eq!((s.error_count, s.last_error.as_deref(), s.next_poll_at, s.seeded), (2, Some("timed out"), Some(280), false));
+    assert_eq!(
+        (
+            s.error_count,
+            s.last_error.as_deref(),
+            s.next_poll_at,
+            s.seeded
+        ),
+        (2, Some("timed out"), Some(280), false)
+    );
     commit(&store, 300, &[], vec![]);
     let s = store.source("blog").unwrap().unwrap();
-    assert_eq!((s.error_count, s.last_success_at, s.seeded), (0, Some(300), true));
+    assert_eq!(
+        (s.error_count, s.last_success_at, s.seeded),
+        (0, Some(300), true)
+    );
 }
 
 #[test]
 fn mentions_filter() {
     let store = Store::open_in_memory().unwrap();
-    commit(&store, 1000, &["a"], vec![new_mention("a", -0.6, Level::Critical, &[])]);
-    commit(&store, 2000, &["b"], vec![new_mention("b", 0.7, Level::Low, &[])]);
-    commit(&store, 3000, &["c"], vec![new_mention("c", 0.0, Level::Normal, &[])]);
-    let ids = |f: MentionFilter| store.mentions(&f).unwrap().into_iter().map(|m| m.platform_id).collect::<Vec<_>>();
+    commit(
+        &store,
+        1000,
+        &["a"],
+        vec![new_mention("a", -0.6, Level::Critical, &[])],
+    );
+    commit(
+        &store,
+        2000,
+        &["b"],
+        vec![new_mention("b", 0.7, Level::Low, &[])],
+    );
+    commit(
+        &store,
+        3000,
+        &["c"],
+        vec![new_mention("c", 0.0, Level::Normal, &[])],
+    );
+    let ids = |f: MentionFilter| {
+        store
+            .mentions(&f)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.platform_id)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(MentionFilter::default()), ["c", "b", "a"]);
-    assert_eq!(ids(MentionFilter { min_level: Some(Level::Normal), ..Default::default() }), ["c", "a"]);
-    assert_eq!(ids(MentionFilter { sentiment: Some(SentimentBucket::Negative), ..Default::default() }), ["a"]);
-    assert_eq!(ids(MentionFilter { sentiment: Some(SentimentBucket::Neutral), ..Default::default() }), ["c"]);
-    assert_eq!(ids(MentionFilter { since: Some(2000), until: Some(3000), ..Default::default() }), ["b"]);
-    assert_eq!(ids(MentionFilter { watch: Some("other".into()), ..Default::default() }), Vec::<String>::new());
-    assert_eq!(ids(MentionFilter { source: Some("blog".into()), limit: 1, ..Default::default() }), ["c"]);
+    assert_eq!(
+        ids(MentionFilter {
+            min_level: Some(Level::Normal),
+            ..Default::default()
+        }),
+        ["c", "a"]
+    );
+    assert_eq!(
+        ids(MentionFilter {
+            sentiment: Some(SentimentBucket::Negative),
+            ..Default::default()
+        }),
+        ["a"]
+    );
+    assert_eq!(
+        ids(MentionFilter {
+            sentiment: Some(SentimentBucket::Neutral),
+            ..Default::default()
+        }),
+        ["c"]
+    );
+    assert_eq!(
+        ids(MentionFilter {
+            since: Some(2000),
+            until: Some(3000),
+            ..Default::default()
+        }),
+        ["b"]
+    );
+    assert_eq!(
+        ids(MentionFilter {
+            watch: Some("other".into()),
+            ..Default::default()
+        }),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(MentionFilter {
+            source: Some("blog".into()),
+            limit: 1,
+            ..Default::default()
+        }),
+        ["c"]
+    );
     let row = &store.mentions(&MentionFilter::default()).unwrap()[0];
     assert_eq!(row.watches, ["acme"]);
     assert_eq!(row.reasons, ["r"]);

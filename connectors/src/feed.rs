@@ -210,11 +210,14 @@ fn to_mention(feed: &Feed, entry: &Entry, base: Option<&Url>, kind: MentionKind)
     let author = Author {
         // RSS `<author>` is often only an e-mail address: better than nothing.
         // `dana@example.com (Dana)` reaches us as the name "(Dana)": keep the name only.
-        handle: person
-            .and_then(|p| {
-                nonempty(p.name.as_deref().map(|n| n.trim().trim_start_matches('(').trim_end_matches(')')))
-                    .or_else(|| nonempty(p.email.as_deref()))
-            }),
+        handle: person.and_then(|p| {
+            nonempty(
+                p.name
+                    .as_deref()
+                    .map(|n| n.trim().trim_start_matches('(').trim_end_matches(')')),
+            )
+            .or_else(|| nonempty(p.email.as_deref()))
+        }),
         display_name: None,
         reach: None,
         url: person.and_then(|p| nonempty(p.uri.as_deref())),
@@ -318,7 +321,8 @@ mod tests {
 
     #[test]
     fn rss_author_email_with_name_keeps_the_name() {
-        let xml = br#"<rss version="2.0"><channel><title>t</title><item><guid>1</guid><title>x</title>
+        let xml =
+            br#"<rss version="2.0"><channel><title>t</title><item><guid>1</guid><title>x</title>
             <author>dana@example.com (Dana)</author></item><item><guid>2</guid><title>y</title>
             <author>kim@example.com</author></item></channel></rss>"#;
         let m = parse_feed(xml, "https://example.com/feed").unwrap();

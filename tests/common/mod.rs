@@ -16,7 +16,11 @@ pub struct Item {
 }
 
 pub fn item(guid: &str, title: &str, text: &str) -> Item {
-    Item { guid: guid.into(), title: title.into(), text: text.into() }
+    Item {
+        guid: guid.into(),
+        title: title.into(),
+        text: text.into(),
+    }
 }
 
 /// What the feed server holds and has seen.
@@ -65,7 +69,11 @@ impl Feed {
     /// Serves this feed at `/feed.xml` on a new local server.
     pub async fn serve(&self) -> MockServer {
         let server = MockServer::start().await;
-        Mock::given(method("GET")).and(path("/feed.xml")).respond_with(self.clone()).mount(&server).await;
+        Mock::given(method("GET"))
+            .and(path("/feed.xml"))
+            .respond_with(self.clone())
+            .mount(&server)
+            .await;
         server
     }
 }
@@ -78,7 +86,10 @@ impl Respond for Feed {
             let _ = tx.send(s.requests);
         }
         let etag = format!("\"v{}\"", s.version);
-        let inm = req.headers.get("if-none-match").and_then(|v| v.to_str().ok());
+        let inm = req
+            .headers
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok());
         if inm == Some(etag.as_str()) {
             s.not_modified += 1;
             return ResponseTemplate::new(304).insert_header("etag", etag.as_str());
@@ -109,13 +120,18 @@ pub fn rss(items: &[Item]) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A chat receiver: answers every POST with `status` and keeps the requests.
 pub async fn receiver(status: u16) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(status).set_body_string("ok")).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(status).set_body_string("ok"))
+        .mount(&server)
+        .await;
     server
 }
 
