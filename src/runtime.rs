@@ -259,7 +259,10 @@ impl Runtime {
                     return Ok(report);
                 }
                 if let Some(l) = &handle.pace {
-                    l.until_ready().await;
+                    tokio::select! {
+                        _ = stop.cancelled() => return Ok(report),
+                        _ = l.until_ready() => {}
+                    }
                 }
                 let span = info_span!("deliver", sink = %sink_id, delivery = d.id, attempt = d.attempts + 1);
                 let result = handle
@@ -275,7 +278,10 @@ impl Runtime {
                         info!("Delivered");
                         if let Some(w) = sent.wait_before_next {
                             debug!(wait_ms = w.as_millis() as u64, "Target asks to slow down");
-                            tokio::time::sleep(w).await;
+                            tokio::select! {
+                                _ = stop.cancelled() => return Ok(report),
+                                _ = tokio::time::sleep(w) => {}
+                            }
                         }
                     }
                     Err(e) => match e.retry {
@@ -293,13 +299,19 @@ impl Runtime {
                         }
                         Retry::Later(after) => {
                             let wait = delivery_backoff(d.attempts + 1, after, fastrand::f64());
-                            self.store.mark_retry(
-                                d.id,
-                                ts + wait.as_secs().max(1) as i64,
-                                &e.message,
-                            )?;
+                            let next = ts + wait.as_secs().max(1) as i64;
+                            self.store.mark_retry(d.id, next, &e.message)?;
+                            // The target is down or asked us to slow down: the rest of its
+                            // queue waits too, instead of hammering it once per row.
+                            let deferred = self.store.defer_sink(sink_id, next)?;
                             report.retrying += 1;
-                            warn!(error = %e.message, retry_in_s = wait.as_secs(), "Delivery failed; will retry");
+                            warn!(
+                                error = %e.message,
+                                retry_in_s = wait.as_secs(),
+                                deferred,
+                                "Delivery failed; this sink's queue waits before retrying"
+                            );
+                            return Ok(report);
                         }
                     },
                 }

@@ -439,8 +439,26 @@ impl Store {
             "{DELIVERY_SELECT} WHERE status = 'pending' AND sink_id = ?1 AND next_attempt_at <= ?2
              ORDER BY next_attempt_at, id LIMIT ?3"
         ))?;
-        let rows = st.query_map(params![sink_id, now, limit as i64], delivery_row)?;
-        collect_deliveries(rows)
+        let raw: Vec<RawDelivery> =
+            st.query_map(params![sink_id, now, limit as i64], delivery_row)?.collect::<rusqlite::Result<_>>()?;
+        drop(st);
+        let mut out = Vec::with_capacity(raw.len());
+        for (mut d, json) in raw {
+            match serde_json::from_str(&json) {
+                Ok(alert) => {
+                    d.alert = alert;
+                    out.push(d);
+                }
+                // One unreadable row must not stall the whole sink: park it, visibly.
+                Err(e) => {
+                    conn.execute(
+                        "UPDATE delivery SET status = 'dead', last_error = ?2 WHERE id = ?1",
+                        params![d.id, format!("stored alert is unreadable ({e}); it cannot be sent")],
+                    )?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// When the next pending delivery of a sink falls due, if any is pending.
@@ -450,6 +468,16 @@ impl Store {
             "SELECT MIN(next_attempt_at) FROM delivery WHERE status = 'pending' AND sink_id = ?1",
         )?;
         Ok(st.query_row([sink_id], |r| r.get(0))?)
+    }
+
+    /// Holds back every pending delivery of a sink until at least `until` (the target is down
+    /// or rate-limiting); attempts are not counted. Returns how many rows moved.
+    pub fn defer_sink(&self, sink_id: &str, until: i64) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE delivery SET next_attempt_at = ?2
+             WHERE status = 'pending' AND sink_id = ?1 AND next_attempt_at < ?2",
+            params![sink_id, until],
+        )?)
     }
 
     /// The target answered 2xx.
@@ -656,7 +684,7 @@ fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawDelivery> {
             mention_id: r.get(1)?,
             sink_id: r.get(2)?,
             watch: r.get(3)?,
-            alert: Alert::sample(),
+            alert: unreadable_alert(),
             status: r.get(5)?,
             attempts: r.get(6)?,
             created_at: r.get(7)?,
@@ -668,13 +696,35 @@ fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawDelivery> {
     ))
 }
 
+/// Stands in for an alert whose stored JSON cannot be read.
+fn unreadable_alert() -> Alert {
+    Alert {
+        id: String::new(),
+        watch: String::new(),
+        source_id: String::new(),
+        source_kind: String::new(),
+        url: None,
+        title: Some("(stored alert unreadable)".into()),
+        text: String::new(),
+        author: None,
+        author_reach: None,
+        created_at: None,
+        kind: Default::default(),
+        sentiment: Default::default(),
+        urgency: 0,
+        level: Level::Low,
+        reasons: Vec::new(),
+    }
+}
+
 fn collect_deliveries(
     rows: impl Iterator<Item = rusqlite::Result<RawDelivery>>,
 ) -> Result<Vec<Delivery>> {
     let mut out = Vec::new();
     for row in rows {
         let (mut d, json) = row?;
-        d.alert = serde_json::from_str(&json)?;
+        // Listing must not fail on one unreadable row: show it as such.
+        d.alert = serde_json::from_str(&json).unwrap_or_else(|_| unreadable_alert());
         out.push(d);
     }
     Ok(out)
