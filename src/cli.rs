@@ -197,11 +197,31 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let cfg = load(&path)?.config;
             let now = Utc::now();
+            if *limit == 0 {
+                bail!("--limit 0: give a positive number of mentions to list (default 50)");
+            }
+            if let Some(w) = watch
+                .as_deref()
+                .filter(|w| !cfg.watches.iter().any(|x| x.name == *w))
+            {
+                let known: Vec<&str> = cfg.watches.iter().map(|x| x.name.as_str()).collect();
+                bail!(
+                    "--watch {w:?}: no such watch (configured: {})",
+                    known.join(", ")
+                );
+            }
+            if let Some(x) = source.as_deref().filter(|x| cfg.source(x).is_none()) {
+                let known: Vec<&str> = cfg.sources.iter().map(|x| x.id.as_str()).collect();
+                bail!(
+                    "--source {x:?}: no such source (configured: {})",
+                    known.join(", ")
+                );
+            }
             let since = match (since, from) {
-                (Some(s), _) => Some(
-                    now.timestamp()
-                        - parse_duration(s).map_err(anyhow::Error::msg)?.as_secs() as i64,
-                ),
+                (Some(s), _) => {
+                    let d = parse_duration(s).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+                    Some(now.timestamp() - d.as_secs().min(i64::MAX as u64 / 2) as i64)
+                }
                 (None, Some(f)) => Some(parse_time(f, "--from")?),
                 (None, None) => None,
             };
@@ -311,6 +331,22 @@ async fn signals(shutdown: CancellationToken) {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     shutdown.cancel();
+    // A second signal means "now": deliveries in flight are retried at the next start.
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            eprintln!("second signal: exiting now");
+            std::process::exit(130);
+        }
+    }
 }
 
 fn check(path: &Path) -> ExitCode {
@@ -323,13 +359,12 @@ fn check(path: &Path) -> ExitCode {
         }
     };
     let cfg = &loaded.config;
-    // Secrets are read here too: a missing env var or file is a problem worth failing a start for.
+    // Build every sink as `run` will, secrets read and URLs checked: a config that passes
+    // here must not fail at start.
     let mut problems = Vec::new();
     for s in &cfg.sinks {
-        for (name, secret) in [("url", &s.url), ("secret", &s.secret)] {
-            if let Some(Err(e)) = secret.as_ref().map(|x| x.resolve()) {
-                problems.push(format!("sink {:?}.{name}: {e}", s.id));
-            }
+        if let Err(e) = crate::sink::Sink::from_config(s) {
+            problems.push(e.to_string());
         }
     }
     if !problems.is_empty() {
@@ -400,8 +435,17 @@ fn score(rules: &Rules, json: bool) -> Result<()> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for line in stdin.lock().lines() {
-        let line = line.context("reading stdin")?;
+    let mut input = stdin.lock();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf).context("reading stdin")? == 0 {
+            break;
+        }
+        // Text from anywhere: invalid UTF-8 is replaced, never fatal.
+        let line = String::from_utf8_lossy(&buf)
+            .trim_end_matches(['\n', '\r'])
+            .to_string();
         if line.trim().is_empty() {
             continue;
         }
@@ -487,7 +531,13 @@ async fn once(cfg: Config, dry_run: bool) -> Result<ExitCode> {
 
 /// Fetches and judges like `once`, but writes nothing and sends nothing.
 async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
-    let rt = Runtime::new(cfg)?;
+    // Read what is stored, if anything, without creating or changing a thing.
+    let store = if cfg.db_path().exists() {
+        Store::open_read_only(&cfg.db_path())?
+    } else {
+        Store::open_in_memory()?
+    };
+    let rt = Runtime::with_store(cfg, Arc::new(store))?;
     let now = Utc::now();
     let mut out = std::io::stdout().lock();
     for s in rt.config.sources.iter().filter(|s| s.enabled) {
@@ -584,7 +634,7 @@ fn ago(now: i64, t: Option<i64>) -> String {
 }
 
 fn status(cfg: &Config, json: bool) -> Result<()> {
-    let store = Store::open(&cfg.db_path())?;
+    let store = Store::open_read_only(&cfg.db_path())?;
     let sources = store.sources()?;
     let sinks = store.sink_stats()?;
     let dead = store.dead_letters(10)?;
@@ -652,6 +702,17 @@ fn status(cfg: &Config, json: bool) -> Result<()> {
                 .unwrap_or_else(|| "-".into())
         );
     }
+    for st in sinks.iter().filter(|st| cfg.sink(&st.sink_id).is_none()) {
+        println!(
+            "  {:<20} {:<8} {:>8} {:>8} {:>6} {:<14} (no longer configured: its pending deliveries wait for it to return)",
+            st.sink_id,
+            "?",
+            st.pending,
+            st.sent,
+            st.dead,
+            ago(now, st.last_sent_at)
+        );
+    }
     if !dead.is_empty() {
         println!("\nDEAD LETTERS (newest first; `earshot retry-dead` sends them again)");
         for d in &dead {
@@ -669,7 +730,7 @@ fn status(cfg: &Config, json: bool) -> Result<()> {
 }
 
 fn mentions(cfg: &Config, f: &MentionFilter, json: bool) -> Result<()> {
-    let store = Store::open(&cfg.db_path())?;
+    let store = Store::open_read_only(&cfg.db_path())?;
     let rows = store.mentions(f)?;
     let mut out = std::io::stdout().lock();
     if json {

@@ -254,6 +254,13 @@ fn normal() -> Level {
     Level::Normal
 }
 
+/// Names given in the file, including entries that failed to load.
+struct KnownNames {
+    sources: HashSet<String>,
+    watches: HashSet<String>,
+    sinks: HashSet<String>,
+}
+
 /// One problem found in a config: where, and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -314,10 +321,22 @@ impl Config {
                 ),
             }],
         })?;
-        let loaded = Config::parse(&text).map_err(|problems| ConfigError {
+        let mut loaded = Config::parse(&text).map_err(|problems| ConfigError {
             file: path.display().to_string(),
             problems,
         })?;
+        // Secret files named relatively are also looked for beside the config file.
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty());
+        for sink in &mut loaded.config.sinks {
+            for secret in [&mut sink.url, &mut sink.secret].into_iter().flatten() {
+                if let Secret::File { base: b, .. } = secret {
+                    *b = base.clone();
+                }
+            }
+        }
         // Relative paths (state_dir, file feeds, secret files) are taken from the working
         // directory, as with every other daemon: systemd sets it to the state directory.
         Ok(loaded)
@@ -326,9 +345,15 @@ impl Config {
     /// Parses and validates config text. Pure: no file, network or environment access.
     pub fn parse(text: &str) -> Result<Loaded, Vec<Problem>> {
         let table: toml::Table = toml::from_str(text).map_err(|e| {
+            // Only the position and the reason: the offending line may hold an inline secret.
+            let at = e
+                .span()
+                .map(|sp| line_col(text, sp.start))
+                .map(|(l, c)| format!(" at line {l}, column {c}"))
+                .unwrap_or_default();
             vec![Problem {
                 path: String::new(),
-                message: format!("not valid TOML: {}", e.to_string().trim_end()),
+                message: format!("not valid TOML{at}: {}", e.message().trim_end()),
             }]
         })?;
         let mut problems = Vec::new();
@@ -358,7 +383,26 @@ impl Config {
                 }),
             }
         }
-        let warnings = cfg.validate(&mut problems);
+        // Names of entries that failed to load still count for references, so that one broken
+        // source does not also make every watch reading it look wrong.
+        let raw_names = |section: &str, key: &str| -> HashSet<String> {
+            table
+                .get(section)
+                .and_then(|v| v.as_array())
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i.get(key)?.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let known = KnownNames {
+            sources: raw_names("source", "id"),
+            watches: raw_names("watch", "name"),
+            sinks: raw_names("sink", "id"),
+        };
+        let warnings = cfg.validate(&known, &mut problems);
         if problems.is_empty() {
             Ok(Loaded {
                 config: cfg,
@@ -370,7 +414,7 @@ impl Config {
     }
 
     /// Checks what deserialising cannot: references, uniqueness, queries, ranges. Pure.
-    fn validate(&self, problems: &mut Vec<Problem>) -> Vec<Problem> {
+    fn validate(&self, known: &KnownNames, problems: &mut Vec<Problem>) -> Vec<Problem> {
         let mut warnings = Vec::new();
         let mut p = |path: String, message: String| problems.push(Problem { path, message });
         let d = &self.daemon;
@@ -381,28 +425,66 @@ impl Config {
                     .into(),
             );
         }
-        if !(d.per_host_rps > 0.0 && d.per_host_rps.is_finite()) {
+        check_rate(d.per_host_rps, "daemon.per_host_rps", &mut p);
+        const S: u64 = 1;
+        const MIN: u64 = 60;
+        const DAY: u64 = 86_400;
+        let secs = Duration::from_secs;
+        check_range(
+            d.connect_timeout,
+            Duration::from_millis(100),
+            secs(10 * MIN),
+            "daemon.connect_timeout",
+            &mut p,
+        );
+        check_range(
+            d.timeout,
+            Duration::from_millis(100),
+            secs(10 * MIN),
+            "daemon.timeout",
+            &mut p,
+        );
+        check_range(
+            d.jitter,
+            Duration::ZERO,
+            secs(60 * MIN),
+            "daemon.jitter",
+            &mut p,
+        );
+        check_range(
+            d.shutdown_timeout,
+            secs(S),
+            secs(10 * MIN),
+            "daemon.shutdown_timeout",
+            &mut p,
+        );
+        check_range(
+            d.delivery_give_up_after,
+            secs(10 * MIN),
+            secs(30 * DAY),
+            "daemon.delivery_give_up_after",
+            &mut p,
+        );
+        check_range(
+            d.max_backoff,
+            secs(MIN),
+            secs(7 * DAY),
+            "daemon.max_backoff",
+            &mut p,
+        );
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&d.log) {
             p(
-                "daemon.per_host_rps".into(),
-                "must be a positive number of requests per second, e.g. 1.0".into(),
+                "daemon.log".into(),
+                format!(
+                    "{:?} is not a log filter ({e}); write e.g. \"info\" or \"earshot=debug\"",
+                    d.log
+                ),
             );
         }
         if d.max_body < 1024 {
             p(
                 "daemon.max_body".into(),
                 "must be at least 1024 bytes; the default is 15728640 (15 MiB)".into(),
-            );
-        }
-        if d.timeout.0.is_zero() || d.connect_timeout.0.is_zero() {
-            p(
-                "daemon.timeout".into(),
-                "timeouts must be longer than zero, e.g. \"30s\"".into(),
-            );
-        }
-        if d.max_backoff.0 < Duration::from_secs(60) {
-            p(
-                "daemon.max_backoff".into(),
-                "must be at least \"1m\"; the default is \"6h\"".into(),
             );
         }
         let l = self.scoring.levels;
@@ -464,10 +546,12 @@ impl Config {
                 );
             }
             if let Some(e) = s.every {
-                if e.0 < Duration::from_secs(1) {
+                if e.0 < Duration::from_secs(1) || e.0 > Duration::from_secs(30 * 86_400) {
                     p(
                         format!("{at}.every"),
-                        "must be at least \"1s\"; most sources want \"5m\" or more".into(),
+                        format!(
+                            "{e} is out of range: write between \"1s\" and \"30d\"; most sources want \"5m\" or more"
+                        ),
                     );
                 } else if e.0 < Duration::from_secs(60)
                     && s.url.as_deref().is_some_and(|u| u.starts_with("http"))
@@ -495,8 +579,11 @@ impl Config {
             if let Err(e) = Query::parse(&w.query) {
                 p(format!("{at}.query"), format!("{e} in {:?}", w.query));
             }
+            if w.sources.as_ref().is_some_and(Vec::is_empty) {
+                p(format!("{at}.sources"), "an empty list reads nothing: name source ids, or leave `sources` out to read them all".into());
+            }
             for s in w.sources.iter().flatten() {
-                if !source_ids.contains(s.as_str()) {
+                if !source_ids.contains(s.as_str()) && !known.sources.contains(s) {
                     p(
                         format!("{at}.sources"),
                         format!(
@@ -552,12 +639,13 @@ impl Config {
                         });
                 }
             }
-            if let Some(r) = s.max_per_second
-                && !(r > 0.0 && r.is_finite())
-            {
+            if let Some(r) = s.max_per_second {
+                check_rate(r, &format!("{at}.max_per_second"), &mut p);
+            }
+            if s.username.is_some() && s.kind != SinkKind::Discord {
                 p(
-                    format!("{at}.max_per_second"),
-                    "must be a positive number, e.g. 1.0".into(),
+                    format!("{at}.username"),
+                    "only Discord sinks take a username: remove it".into(),
                 );
             }
             if let Some(u) = &s.username {
@@ -565,9 +653,10 @@ impl Config {
                 if s.kind == SinkKind::Discord
                     && (lower.contains("discord")
                         || lower.contains("clyde")
-                        || u.chars().count() > 80)
+                        || u.chars().count() > 80
+                        || matches!(lower.trim(), "everyone" | "here" | ""))
                 {
-                    p(format!("{at}.username"), "Discord refuses names containing \"discord\" or \"clyde\", or over 80 characters".into());
+                    p(format!("{at}.username"), "Discord refuses names containing \"discord\" or \"clyde\", \"everyone\", \"here\", and names over 80 characters".into());
                 }
             }
         }
@@ -576,6 +665,7 @@ impl Config {
             let at = format!("route[{i}]");
             if let Some(w) = &r.watch
                 && !watch_names.contains(w.as_str())
+                && !known.watches.contains(w)
             {
                 p(
                     format!("{at}.watch"),
@@ -592,7 +682,7 @@ impl Config {
                 );
             }
             for s in &r.sinks {
-                if !sink_ids.contains(s.as_str()) {
+                if !sink_ids.contains(s.as_str()) && !known.sinks.contains(s) {
                     p(
                         format!("{at}.sinks"),
                         format!(
@@ -624,6 +714,14 @@ impl Config {
     pub fn sink(&self, id: &str) -> Option<&SinkConfig> {
         self.sinks.iter().find(|s| s.id == id)
     }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..text.floor_char_boundary(offset.min(text.len()))];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
 }
 
 fn ids<T>(items: &[T], f: impl Fn(&T) -> &String) -> Vec<&str> {
@@ -670,19 +768,41 @@ fn check_id(id: &str, path: &str, p: &mut impl FnMut(String, String)) {
 }
 
 fn check_feed_url(u: &str) -> Result<(), String> {
-    if u.trim().is_empty() {
-        return Err("must not be empty".into());
+    earshot_connectors::http::check_source_url(u).map_err(|e| match e {
+        earshot_connectors::FetchError::Config(m) => m,
+        other => other.to_string(),
+    })
+}
+
+/// Checks that a duration lies within `[min, max]`, saying what to write otherwise.
+fn check_range(
+    d: Dur,
+    min: Duration,
+    max: Duration,
+    path: &str,
+    p: &mut impl FnMut(String, String),
+) {
+    if d.0 < min || d.0 > max {
+        p(
+            path.to_string(),
+            format!(
+                "{d} is out of range: write between {} and {}",
+                crate::duration::format_duration(min),
+                crate::duration::format_duration(max)
+            ),
+        );
     }
-    if u.contains("://") {
-        let parsed = url::Url::parse(u).map_err(|e| format!("not a valid URL ({e})"))?;
-        match parsed.scheme() {
-            "http" | "https" | "file" => Ok(()),
-            s => Err(format!(
-                "scheme {s:?} is not supported: use https://, http://, file:// or a plain path"
-            )),
-        }
-    } else {
-        Ok(())
+}
+
+/// Checks a rate in messages or requests per second.
+fn check_rate(r: f64, path: &str, p: &mut impl FnMut(String, String)) {
+    if !(0.001..=1000.0).contains(&r) {
+        p(
+            path.to_string(),
+            format!(
+                "{r} is out of range: write a rate between 0.001 and 1000 per second, e.g. 1.0"
+            ),
+        );
     }
 }
 
@@ -701,22 +821,120 @@ pub fn check_cron(expr: &str) -> Result<(), String> {
         })
 }
 
-/// Deserialises one table, recording a problem under `path` if it does not fit.
+/// Deserialises one table, recording every problem it has under `path`, each with its key.
+///
+/// serde stops at the first error, so on failure the offending key is found and set aside and
+/// the rest is tried again: an unknown key is named by serde itself; for any other error, the
+/// key whose removal makes it go away is the culprit. Tables are small, so this is cheap.
 fn section<T: DeserializeOwned>(
     value: &toml::Value,
     path: &str,
     problems: &mut Vec<Problem>,
 ) -> Option<T> {
-    match value.clone().try_into::<T>() {
-        Ok(v) => Some(v),
-        Err(e) => {
+    let mut table = match value {
+        toml::Value::Table(t) => t.clone(),
+        _ => {
             problems.push(Problem {
                 path: path.to_string(),
-                message: de_message(&e),
+                message: "must be a table of keys".into(),
             });
-            None
+            return None;
+        }
+    };
+    let mut failed = false;
+    let mut set_aside: Vec<String> = Vec::new();
+    for _ in 0..64 {
+        let err = match toml::Value::Table(table.clone()).try_into::<T>() {
+            Ok(v) if !failed => return Some(v),
+            Ok(_) => return None,
+            Err(e) => e,
+        };
+        failed = true;
+        let msg = err.message().trim().to_string();
+        if let Some(key) = backticked(&msg, "unknown field `") {
+            let known = expected_fields(&msg);
+            problems.push(Problem {
+                path: format!("{path}.{key}"),
+                message: format!(
+                    "unknown key{}; remove it or fix its spelling",
+                    suggest(&key, &known)
+                ),
+            });
+            table.remove(&key);
+            set_aside.push(key);
+            continue;
+        }
+        if let Some(key) = backticked(&msg, "missing field `") {
+            // Missing fields are checked last: nothing else is left to find in this table.
+            if !set_aside.contains(&key) {
+                problems.push(Problem {
+                    path: format!("{path}.{key}"),
+                    message: "missing; add it".into(),
+                });
+            }
+            return None;
+        }
+        // serde quotes the bad value (`invalid type: integer `10``, `unknown variant `rss``):
+        // the key holding it is the culprit. Failing that, the key whose removal helps.
+        let quoted = |v: &toml::Value| match v {
+            toml::Value::String(x) => Some(x.clone()),
+            toml::Value::Integer(x) => Some(x.to_string()),
+            toml::Value::Float(x) => Some(x.to_string()),
+            toml::Value::Boolean(x) => Some(x.to_string()),
+            _ => None,
+        };
+        let culprit = table
+            .iter()
+            .find(|(_, v)| {
+                quoted(v).is_some_and(|q| {
+                    msg.contains(&format!("`{q}`")) || msg.contains(&format!("\"{q}\""))
+                })
+            })
+            .map(|(k, _)| k)
+            .or_else(|| {
+                table.keys().find(|k| {
+                    let mut t = table.clone();
+                    t.remove(*k);
+                    match toml::Value::Table(t).try_into::<T>() {
+                        Ok(_) => true,
+                        // Missing-field errors come last in serde, so "missing `k`" after
+                        // removing `k` means every other key was fine: `k` is the culprit.
+                        Err(e) => e.message().trim() != msg,
+                    }
+                })
+            });
+        match culprit.cloned() {
+            Some(key) => {
+                problems.push(Problem {
+                    path: format!("{path}.{key}"),
+                    message: msg,
+                });
+                table.remove(&key);
+                set_aside.push(key);
+            }
+            _ => {
+                problems.push(Problem {
+                    path: path.to_string(),
+                    message: msg,
+                });
+                return None;
+            }
         }
     }
+    None
+}
+
+/// The name between `prefix` and the next backtick, if `msg` has one.
+fn backticked(msg: &str, prefix: &str) -> Option<String> {
+    let rest = &msg[msg.find(prefix)? + prefix.len()..];
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+/// The field names serde lists after "expected one of".
+fn expected_fields(msg: &str) -> Vec<&str> {
+    msg.split_once("expected")
+        .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
+        .unwrap_or_default()
 }
 
 /// Deserialises an array of tables one entry at a time, so that each entry's problems are reported.
@@ -756,17 +974,6 @@ fn array<T: DeserializeOwned>(
     out
 }
 
-fn de_message(e: &toml::de::Error) -> String {
-    let msg = e.message().trim().to_string();
-    if msg.contains("unknown field") {
-        format!("{msg}; remove it or fix its spelling")
-    } else if msg.contains("missing field") {
-        format!("{msg}; add it")
-    } else {
-        msg
-    }
-}
-
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -791,7 +998,7 @@ impl<'de> Deserialize<'de> for Secret {
             Raw::Table(Table {
                 env: None,
                 file: Some(file),
-            }) => Ok(Secret::File { file }),
+            }) => Ok(Secret::File { file, base: None }),
             Raw::Table(_) => Err(serde::de::Error::custom(HINT)),
         }
     }
@@ -867,9 +1074,9 @@ mod tests {
         let all: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         let joined = all.join("\n");
         for needle in [
-            "daemon: unknown field `state_dri`",
-            "source[0] (id \"a\"): invalid duration",
-            "source[1] (id \"b\"): unknown variant `rss`",
+            "daemon.state_dri: unknown key (did you mean \"state_dir\"?)",
+            "source[0] (id \"a\").every: invalid duration",
+            "source[1] (id \"b\").kind: unknown variant `rss`",
             "watch[0] (name \"w\").query: column",
             "watch[0] (name \"w\").sources: no source has id \"nope\"",
             "sink[0] (id \"s\").url: a discord sink needs url",
@@ -914,9 +1121,62 @@ mod tests {
     }
 
     #[test]
-    fn syntax_error_is_one_problem_with_location() {
+    fn syntax_error_is_one_problem_with_location_and_no_snippet() {
         let p = Config::parse("[daemon\nx=1").unwrap_err();
         assert_eq!(p.len(), 1);
-        assert!(p[0].message.contains("line"), "{}", p[0].message);
+        assert!(p[0].message.contains("line 1"), "{}", p[0].message);
+        let p = Config::parse(
+            "[[sink]]\nid = \"s\"\nurl = \"https://hooks.slack.com/services/T/B/CANARY\" oops\n",
+        )
+        .unwrap_err();
+        assert!(p[0].message.contains("line 3"), "{}", p[0].message);
+        assert!(!p[0].message.contains("CANARY"), "{}", p[0].message);
+    }
+}
+
+#[cfg(test)]
+mod table_problem_tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_key_of_a_table_is_named() {
+        let text = r#"
+            [daemon]
+            state_dri = "x"
+            timout = "5s"
+            max_body = "big"
+            [[source]]
+            id = "blog"
+            kind = 5
+            evry = "10m"
+            url = "https://example.com/f.xml"
+            every = 10
+            [[watch]]
+            name = "acme"
+            query = "acme"
+            sources = ["blog"]
+        "#;
+        let problems = Config::parse(text).unwrap_err();
+        let all: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        let joined = all.join("\n");
+        for needle in [
+            "daemon.state_dri: unknown key (did you mean \"state_dir\"?)",
+            "daemon.timout: unknown key (did you mean \"timeout\"?)",
+            "daemon.max_body: invalid type",
+            "source[0] (id \"blog\").evry: unknown key (did you mean \"every\"?)",
+            "source[0] (id \"blog\").kind: invalid type",
+            "source[0] (id \"blog\").every: invalid type",
+        ] {
+            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+        }
+        // The source failed, but the watch's reference to it is not a second, false problem.
+        assert!(!joined.contains("no source has id"), "{joined}");
+        assert_eq!(problems.len(), 6, "{joined}");
+    }
+
+    #[test]
+    fn a_missing_required_key_is_named() {
+        let p = Config::parse("[[sink]]\nkind = \"stdout\"\n").unwrap_err();
+        assert_eq!(p[0].to_string(), "sink[0].id: missing; add it");
     }
 }

@@ -35,6 +35,55 @@ pub enum RuntimeError {
     Sink(#[from] crate::sink::SinkError),
     #[error("scheduler: {0}")]
     Scheduler(String),
+    #[error("{0}")]
+    Locked(String),
+}
+
+/// Held while a daemon or `earshot once` works on a state directory, so that two of them never
+/// send the same delivery at once. Released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+/// Takes the state directory's lock, or says who holds it.
+pub fn lock_state_dir(dir: &std::path::Path) -> Result<StateLock, RuntimeError> {
+    use std::io::{Read, Seek, Write};
+    let fail = |m: String| RuntimeError::Locked(m);
+    std::fs::create_dir_all(dir).map_err(|e| {
+        fail(format!(
+            "cannot create {} ({e}): check daemon.state_dir and its permissions",
+            dir.display()
+        ))
+    })?;
+    let path = dir.join("earshot.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| fail(format!("cannot open {} ({e})", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.set_len(0);
+            let _ = write!(file, "{}", std::process::id());
+            Ok(StateLock { _file: file })
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.rewind();
+            let _ = file.read_to_string(&mut pid);
+            Err(fail(format!(
+                "another earshot (pid {}) is working on {}: stop it first, or use `earshot once --dry-run`, `status` or `mentions`, which only read",
+                pid.trim(),
+                dir.display()
+            )))
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(fail(format!("cannot lock {} ({e})", path.display())))
+        }
+    }
 }
 
 /// A sink with its pacing.
@@ -55,6 +104,8 @@ pub struct Runtime {
     client: reqwest::Client,
     /// Woken when a poll enqueues deliveries, so they go out at once.
     wake: Arc<Notify>,
+    /// The state directory's lock, for runtimes that own the real store.
+    _lock: Option<StateLock>,
 }
 
 /// What one poll did, for logs and `earshot once`.
@@ -88,8 +139,11 @@ impl std::ops::AddAssign for DrainReport {
 impl Runtime {
     /// Opens the store, builds the HTTP client and every sink (resolving secrets).
     pub fn new(config: Config) -> Result<Runtime, RuntimeError> {
+        let lock = lock_state_dir(&config.daemon.state_dir)?;
         let store = Store::open(&config.db_path())?;
-        Runtime::with_store(config, Arc::new(store))
+        let mut rt = Runtime::with_store(config, Arc::new(store))?;
+        rt._lock = Some(lock);
+        Ok(rt)
     }
 
     /// As [`Runtime::new`] with a store already open.
@@ -133,6 +187,7 @@ impl Runtime {
             sinks,
             client,
             wake: Arc::new(Notify::new()),
+            _lock: None,
         })
     }
 
@@ -353,7 +408,9 @@ fn per_second_quota(rate: f64) -> Option<Quota> {
         NonZeroU32::new(rate.round() as u32)
             .map(|n| Quota::per_second(n).allow_burst(NonZeroU32::MIN))
     } else {
-        Quota::with_period(Duration::from_secs_f64(1.0 / rate))
+        Duration::try_from_secs_f64(1.0 / rate)
+            .ok()
+            .and_then(Quota::with_period)
     }
 }
 
@@ -409,7 +466,10 @@ pub fn next_poll(
     jitter01: f64,
 ) -> DateTime<Utc> {
     let spread = jitter.mul_f64(jitter01.clamp(0.0, 1.0));
-    let planned = now + chrono::Duration::from_std(every + spread).unwrap_or(chrono::Duration::MAX);
+    let planned = chrono::Duration::from_std(every.saturating_add(spread))
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     match backoff_until {
         Some(b) if b > planned => b,
         _ => planned,

@@ -1,8 +1,10 @@
 //! Secrets (webhook URLs, tokens, signing keys) as a type that never prints its value.
 //!
 //! In the config a secret is `{ env = "NAME" }`, `{ file = "path" }` or, discouraged, a plain
-//! string. A relative `file` is looked up in systemd's `$CREDENTIALS_DIRECTORY` first, so
-//! `LoadCredential=slack:/etc/earshot/slack.url` pairs with `url = { file = "slack" }`.
+//! string. A relative `file` is looked up in systemd's `$CREDENTIALS_DIRECTORY` first, then
+//! beside the config file, then in the working directory: so `url = { file = "slack-webhook" }`
+//! with `LoadCredential=slack-webhook:/etc/earshot/slack-webhook` works under systemd, and the
+//! same config works for `earshot check` run by hand next to `/etc/earshot/slack-webhook`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -13,7 +15,11 @@ pub enum Secret {
     /// Read from this environment variable.
     Env { env: String },
     /// Read from this file (trailing newline trimmed).
-    File { file: PathBuf },
+    File {
+        file: PathBuf,
+        /// The config file's directory, where a relative `file` is also looked for.
+        base: Option<PathBuf>,
+    },
     /// Written in the config itself: works, but `earshot check` warns.
     Plain(String),
 }
@@ -22,7 +28,7 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Secret::Env { env } => write!(f, "Secret(env {env})"),
-            Secret::File { file } => write!(f, "Secret(file {})", file.display()),
+            Secret::File { file, .. } => write!(f, "Secret(file {})", file.display()),
             Secret::Plain(_) => f.write_str("Secret(inline, redacted)"),
         }
     }
@@ -47,14 +53,26 @@ impl Secret {
                 Ok(v) if !v.trim().is_empty() => Ok(SecretValue(v.trim().to_string())),
                 _ => Err(SecretError::MissingEnv(env.clone())),
             },
-            Secret::File { file } => {
-                let path = match std::env::var_os("CREDENTIALS_DIRECTORY") {
-                    Some(dir) if file.is_relative() && PathBuf::from(&dir).join(file).exists() => {
-                        PathBuf::from(dir).join(file)
+            Secret::File { file, base } => {
+                let mut tried = Vec::new();
+                if file.is_relative() {
+                    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+                        tried.push(PathBuf::from(dir).join(file));
                     }
-                    _ => file.clone(),
+                    if let Some(b) = base {
+                        tried.push(b.join(file));
+                    }
+                }
+                tried.push(file.clone());
+                let Some(path) = tried.iter().find(|p| p.exists()) else {
+                    let places: Vec<String> =
+                        tried.iter().map(|p| p.display().to_string()).collect();
+                    return Err(SecretError::File {
+                        path: file.display().to_string(),
+                        reason: format!("not found (looked in {})", places.join(", ")),
+                    });
                 };
-                let text = std::fs::read_to_string(&path).map_err(|e| SecretError::File {
+                let text = std::fs::read_to_string(path).map_err(|e| SecretError::File {
                     path: path.display().to_string(),
                     reason: e.kind().to_string(),
                 })?;
@@ -129,7 +147,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("tok");
         std::fs::write(&p, "abc\n").unwrap();
-        let s = Secret::File { file: p };
+        let s = Secret::File {
+            file: p,
+            base: None,
+        };
         assert_eq!(s.resolve().unwrap().expose(), "abc");
+        // A relative name is found beside the config file.
+        let rel = Secret::File {
+            file: "tok".into(),
+            base: Some(dir.path().to_path_buf()),
+        };
+        assert_eq!(rel.resolve().unwrap().expose(), "abc");
+        let missing = Secret::File {
+            file: "nope".into(),
+            base: Some(dir.path().to_path_buf()),
+        };
+        let e = missing.resolve().unwrap_err().to_string();
+        assert!(
+            e.contains("not found (looked in") && e.contains("nope"),
+            "{e}"
+        );
     }
 }

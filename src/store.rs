@@ -233,6 +233,41 @@ impl Store {
         Store::init(conn, path.to_path_buf())
     }
 
+    /// Opens an existing database for reading only (`status`, `mentions`, `once --dry-run`):
+    /// nothing is created or changed, and it works beside a running daemon.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        let open_err = |reason: String| StoreError::Open {
+            path: path.display().to_string(),
+            reason,
+        };
+        if !path.exists() {
+            return Err(open_err(
+                "no database there yet: check daemon.state_dir, or start earshot (`earshot run` or `earshot once`) to create it".into(),
+            ));
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| open_err(e.to_string()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: path.display().to_string(),
+                found: version,
+                known,
+            });
+        }
+        if version < known {
+            return Err(open_err(
+                "its schema is older than this earshot: start the daemon once to upgrade it".into(),
+            ));
+        }
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
     /// A private in-memory database (tests, `earshot score`).
     pub fn open_in_memory() -> Result<Store> {
         Store::init(Connection::open_in_memory()?, PathBuf::from(":memory:"))
@@ -439,8 +474,9 @@ impl Store {
             "{DELIVERY_SELECT} WHERE status = 'pending' AND sink_id = ?1 AND next_attempt_at <= ?2
              ORDER BY next_attempt_at, id LIMIT ?3"
         ))?;
-        let raw: Vec<RawDelivery> =
-            st.query_map(params![sink_id, now, limit as i64], delivery_row)?.collect::<rusqlite::Result<_>>()?;
+        let raw: Vec<RawDelivery> = st
+            .query_map(params![sink_id, now, limit as i64], delivery_row)?
+            .collect::<rusqlite::Result<_>>()?;
         drop(st);
         let mut out = Vec::with_capacity(raw.len());
         for (mut d, json) in raw {
@@ -453,7 +489,10 @@ impl Store {
                 Err(e) => {
                     conn.execute(
                         "UPDATE delivery SET status = 'dead', last_error = ?2 WHERE id = ?1",
-                        params![d.id, format!("stored alert is unreadable ({e}); it cannot be sent")],
+                        params![
+                            d.id,
+                            format!("stored alert is unreadable ({e}); it cannot be sent")
+                        ],
                     )?;
                 }
             }

@@ -303,3 +303,107 @@ fn run_stops_cleanly_on_sigterm() {
     assert!(status.success(), "{status:?} {rest:?}");
     assert!(rest.iter().any(|l| l.contains("Shutting down")), "{rest:?}");
 }
+
+#[test]
+fn check_builds_sinks_and_sources_as_run_will() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "localhost:8080/feed.xml",
+        "[[sink]]\nid = \"s\"\nkind = \"slack\"\nurl = \"not a url\"\n[[sink]]\nid = \"h\"\nkind = \"webhook\"\nurl = \"https://example.com/h\"\nsecret = \"whsec_%%%\"",
+    );
+    let o = earshot(Some(&cfg), &["check"]).output().unwrap();
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("unsupported URL scheme `localhost`"), "{t}");
+    let o = earshot(Some(&write_config(dir.path(), "feed.xml", "[[sink]]\nid = \"s\"\nkind = \"slack\"\nurl = \"not a url\"\n[[sink]]\nid = \"h\"\nkind = \"webhook\"\nurl = \"https://example.com/h\"\nsecret = \"whsec_%%%\"")), &["check"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("sink s:") && t.contains("sink h:") && t.contains("2 problems"),
+        "{t}"
+    );
+}
+
+#[test]
+fn read_commands_never_create_or_change_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "feed.xml", "");
+    for args in [&["status"][..], &["mentions"]] {
+        let o = earshot(Some(&cfg), args).output().unwrap();
+        assert!(!o.status.success());
+        assert!(text(&o).contains("no database there yet"), "{}", text(&o));
+    }
+    std::fs::write(
+        dir.path().join("feed.xml"),
+        common::rss(&[item("1", "Acme", "acme")]),
+    )
+    .unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &dir.path().join("feed.xml").display().to_string(),
+        "",
+    );
+    let o = earshot(Some(&cfg), &["once", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !dir.path().join("state").exists(),
+        "--dry-run created the state directory"
+    );
+}
+
+#[test]
+fn one_worker_per_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.xml");
+    std::fs::write(&feed, common::rss(&[item("1", "Acme", "acme")])).unwrap();
+    let cfg = write_config(dir.path(), &feed.display().to_string(), "");
+    let mut daemon = earshot(Some(&cfg), &["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(daemon.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("earshot is running") {
+            break;
+        }
+    }
+    let o = earshot(Some(&cfg), &["once"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains(&format!("another earshot (pid {})", daemon.id())),
+        "{}",
+        text(&o)
+    );
+    // Reading beside the daemon is fine.
+    let o = earshot(Some(&cfg), &["status"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    // The lock dies with its holder.
+    let o = earshot(Some(&cfg), &["once"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn score_survives_invalid_utf8() {
+    let mut child = earshot(None, &["score", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"great \xff\xfe product\nterrible\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
+}

@@ -256,7 +256,11 @@ async fn a_target_down_for_a_while_gets_everything_once_it_is_back() {
     let first = w.deliver(0).await;
     // Discord and the webhook get their three; Slack refuses the first and its queue waits.
     assert_eq!((first.sent, first.retrying), (6, 1), "{first:?}");
-    assert_eq!(slack.received_requests().await.unwrap().len(), 1, "a down target is not hammered");
+    assert_eq!(
+        slack.received_requests().await.unwrap().len(),
+        1,
+        "a down target is not hammered"
+    );
     // Retries wait (5 s, 10 s, ... with jitter): nothing is due a second later.
     assert_eq!(w.deliver(1).await, Default::default());
     let mut t = 0;
@@ -380,17 +384,35 @@ async fn a_429_from_a_target_holds_its_whole_queue_for_retry_after() {
         .mount(&slack)
         .await;
     let ok = receiver(200).await;
-    let w = world(&format!("{}/feed.xml", server.uri()), &slack.uri(), &ok.uri(), &ok.uri(), true);
+    let w = world(
+        &format!("{}/feed.xml", server.uri()),
+        &slack.uri(),
+        &ok.uri(),
+        &ok.uri(),
+        true,
+    );
     w.poll(0).await;
     let d = w.deliver(0).await;
     assert_eq!((d.sent, d.retrying), (6, 1));
     assert_eq!(slack.received_requests().await.unwrap().len(), 1);
-    assert_eq!(w.deliver(119).await, Default::default(), "nothing goes to Slack before Retry-After");
+    assert_eq!(
+        w.deliver(119).await,
+        Default::default(),
+        "nothing goes to Slack before Retry-After"
+    );
     assert_eq!(slack.received_requests().await.unwrap().len(), 1);
     let d = w.deliver(120).await;
     assert_eq!(d.retrying, 1);
-    assert_eq!(slack.received_requests().await.unwrap().len(), 2, "one probe per wait, not one per row");
+    assert_eq!(
+        slack.received_requests().await.unwrap().len(),
+        2,
+        "one probe per wait, not one per row"
+    );
     let stats = w.rt.store.sink_stats().unwrap();
     let s = stats.iter().find(|s| s.sink_id == "slack").unwrap();
-    assert_eq!((s.pending, s.sent, s.dead), (3, 0, 0), "nothing is lost while it waits");
+    assert_eq!(
+        (s.pending, s.sent, s.dead),
+        (3, 0, 0),
+        "nothing is lost while it waits"
+    );
 }

@@ -266,25 +266,52 @@ fn an_unreadable_outbox_row_is_parked_and_does_not_stall_the_sink() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("e.db");
     let store = Store::open(&path).unwrap();
-    commit(&store, 1000, &["a", "b"], vec![new_mention("a", -0.5, Level::High, &["slack"]), new_mention("b", -0.5, Level::High, &["slack"])]);
+    commit(
+        &store,
+        1000,
+        &["a", "b"],
+        vec![
+            new_mention("a", -0.5, Level::High, &["slack"]),
+            new_mention("b", -0.5, Level::High, &["slack"]),
+        ],
+    );
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute("UPDATE delivery SET alert = '{not json' WHERE id = 1", []).unwrap();
+    conn.execute("UPDATE delivery SET alert = '{not json' WHERE id = 1", [])
+        .unwrap();
     let due = store.due_deliveries("slack", 1000, 10).unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].alert.id, "msg_b");
     let dead = store.dead_letters(10).unwrap();
     assert_eq!(dead.len(), 1);
-    assert!(dead[0].last_error.as_deref().unwrap().contains("unreadable"));
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("unreadable")
+    );
 }
 
 #[test]
 fn deferring_a_sink_moves_its_due_rows_without_counting_attempts() {
     let store = Store::open_in_memory().unwrap();
-    commit(&store, 1000, &["a", "b"], vec![new_mention("a", -0.5, Level::High, &["slack", "hook"]), new_mention("b", -0.5, Level::High, &["slack"])]);
+    commit(
+        &store,
+        1000,
+        &["a", "b"],
+        vec![
+            new_mention("a", -0.5, Level::High, &["slack", "hook"]),
+            new_mention("b", -0.5, Level::High, &["slack"]),
+        ],
+    );
     assert_eq!(store.defer_sink("slack", 1500).unwrap(), 2);
     assert!(store.due_deliveries("slack", 1499, 10).unwrap().is_empty());
     let due = store.due_deliveries("slack", 1500, 10).unwrap();
     assert_eq!(due.len(), 2);
     assert!(due.iter().all(|d| d.attempts == 0));
-    assert_eq!(store.due_deliveries("hook", 1000, 10).unwrap().len(), 1, "other sinks are not held back");
+    assert_eq!(
+        store.due_deliveries("hook", 1000, 10).unwrap().len(),
+        1,
+        "other sinks are not held back"
+    );
 }

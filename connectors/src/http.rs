@@ -298,7 +298,8 @@ fn quota(rps: f64) -> Result<Quota, FetchError> {
             "per_host_rps must be a positive number, got {rps}"
         )));
     }
-    let period = Duration::from_secs_f64(1.0 / rps);
+    let period = Duration::try_from_secs_f64(1.0 / rps)
+        .map_err(|_| FetchError::Config(format!("per_host_rps {rps} is too low")))?;
     let burst =
         NonZeroU32::new(rps.ceil().min(f64::from(u32::MAX)) as u32).unwrap_or(NonZeroU32::MIN);
     Quota::with_period(period)
@@ -317,6 +318,11 @@ fn tls_config() -> Result<rustls::ClientConfig, FetchError> {
         .map_err(|e| FetchError::Config(format!("cannot set up TLS: {e}")))?
         .with_no_client_auth();
     Ok(config)
+}
+
+/// Checks a source URL as the fetcher will read it (for `earshot check`); no I/O.
+pub fn check_source_url(url: &str) -> Result<(), FetchError> {
+    classify(url).map(|_| ())
 }
 
 /// Decides whether a source is fetched over HTTP or read from disk.
