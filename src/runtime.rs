@@ -245,7 +245,9 @@ impl Runtime {
                     .filter(|m| unseen.contains(&m.platform_id))
                     .filter_map(|m| self.pipeline.evaluate(source, m, now, alert))
                     .collect();
-                let every = source.every.map(|d| d.0).unwrap_or(DEFAULT_EVERY);
+                let next_at = Schedule::of(source)
+                    .next_after(now)
+                    .map_or(ts + DEFAULT_EVERY.as_secs() as i64, |t| t.timestamp());
                 report.commit = self.store.commit_poll(&PollCommit {
                     source_id: &source.id,
                     source_kind: connector.kind(),
@@ -253,7 +255,7 @@ impl Runtime {
                     state: &outcome.state,
                     seen_ids: ids,
                     mentions,
-                    next_poll_at: ts + every.as_secs() as i64,
+                    next_poll_at: next_at,
                 })?;
                 info!(
                     fetched = report.fetched,
@@ -454,6 +456,50 @@ impl Schedule {
             (None, None) => Schedule::Every(DEFAULT_EVERY),
         }
     }
+
+    /// When the source is planned to poll after `now` (for `status`), back-off aside.
+    pub fn next_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Schedule::Every(d) => chrono::Duration::from_std(*d)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d)),
+            Schedule::Cron(expr) => parse_cron(expr)
+                .ok()?
+                .find_next_occurrence(&now, false)
+                .ok(),
+        }
+    }
+}
+
+/// Parses a cron expression exactly as tokio-cron-scheduler does (seconds required).
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+}
+
+/// The cron expression that fires every `every`, shifted by `offset` (the source's jitter), when
+/// the interval divides a minute, an hour or a day evenly (`10m` → `"17 */10 * * * *"`). Such
+/// intervals are scheduled by tokio-cron-scheduler's cron jobs, which DEPENDENCIES.md found
+/// reliable (its fixed-interval jobs can stop after drifting); other intervals sleep instead.
+pub fn every_as_cron(every: Duration, offset: Duration) -> Option<String> {
+    let d = every.as_secs();
+    if d == 0 || every.subsec_nanos() != 0 {
+        return None;
+    }
+    let o = offset.as_secs() % d;
+    let (s, m, h) = (o % 60, (o / 60) % 60, (o / 3600) % 24);
+    match d {
+        1..=59 if 60 % d == 0 => Some(format!("{s}/{d} * * * * *")),
+        60..=3599 if d % 60 == 0 && 3600 % d == 0 => Some(format!("{s} {m}/{} * * * *", d / 60)),
+        3600..=86_399 if d % 3600 == 0 && 86_400 % d == 0 => {
+            Some(format!("{s} {m} {h}/{} * * *", d / 3600))
+        }
+        86_400 => Some(format!("{s} {m} {h} * * *")),
+        _ => None,
+    }
 }
 
 /// When an interval source polls next: its interval after the last poll plus jitter, but never
@@ -491,10 +537,15 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
         .filter(|s| s.enabled)
         .cloned()
         .collect();
+    let jitter = rt.config.daemon.jitter.0;
     for source in sources {
         let tick = Arc::new(Notify::new());
         let schedule = Schedule::of(&source);
-        if let Schedule::Cron(expr) = &schedule {
+        let cron = match &schedule {
+            Schedule::Cron(expr) => Some(expr.clone()),
+            Schedule::Every(d) => every_as_cron(*d, jitter.min(*d).mul_f64(fastrand::f64())),
+        };
+        if let Some(expr) = &cron {
             let t = tick.clone();
             let job = tokio_cron_scheduler::Job::new_async(expr.as_str(), move |_, _| {
                 let t = t.clone();
@@ -506,10 +557,20 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
                 .await
                 .map_err(|e| RuntimeError::Scheduler(e.to_string()))?;
         }
+        let driver = match (&schedule, cron) {
+            // Interval sources poll once at start, then on their ticks.
+            (Schedule::Every(_), Some(_)) => Driver::Ticks {
+                poll_at_start: true,
+            },
+            (Schedule::Cron(_), _) => Driver::Ticks {
+                poll_at_start: false,
+            },
+            (Schedule::Every(d), None) => Driver::Sleep(*d),
+        };
         tracker.spawn(source_loop(
             rt.clone(),
             source,
-            schedule,
+            driver,
             tick,
             shutdown.clone(),
         ));
@@ -543,36 +604,51 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
     Ok(())
 }
 
+/// How a source's task decides when to poll.
+#[derive(Debug, Clone, Copy)]
+enum Driver {
+    /// Woken by tokio-cron-scheduler.
+    Ticks { poll_at_start: bool },
+    /// An interval no cron expression can express: sleep between polls.
+    Sleep(Duration),
+}
+
 async fn source_loop(
     rt: Arc<Runtime>,
     source: SourceConfig,
-    schedule: Schedule,
+    driver: Driver,
     tick: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
     let jitter = rt.config.daemon.jitter.0;
     // Resume a back-off across restarts; otherwise start soon, spread by jitter.
-    let stored_next = rt
+    let stored_backoff = rt
         .store
         .source(&source.id)
         .ok()
         .flatten()
-        .and_then(|r| r.next_poll_at.filter(|_| r.error_count > 0));
-    let mut next = Utc::now()
+        .and_then(|r| r.next_poll_at.filter(|_| r.error_count > 0))
+        .and_then(|t| DateTime::from_timestamp(t, 0));
+    let start = Utc::now()
         + chrono::Duration::from_std(jitter.mul_f64(fastrand::f64())).unwrap_or_default();
-    if let Some(n) = stored_next.and_then(|t| DateTime::from_timestamp(t, 0)) {
-        next = next.max(n);
-    }
+    let mut next = match driver {
+        // A cron source waits for its first tick; only a back-off holds it further.
+        Driver::Ticks {
+            poll_at_start: false,
+        } => stored_backoff.unwrap_or_else(Utc::now),
+        _ => stored_backoff.map_or(start, |b| b.max(start)),
+    };
+    let mut first = true;
     loop {
-        match &schedule {
-            Schedule::Every(_) => {
+        match driver {
+            Driver::Ticks { poll_at_start } if first && poll_at_start => {
                 let wait = (next - Utc::now()).to_std().unwrap_or_default();
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(wait) => {}
                 }
             }
-            Schedule::Cron(_) => {
+            Driver::Ticks { .. } => {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tick.notified() => {}
@@ -580,13 +656,27 @@ async fn source_loop(
                 if Utc::now() < next {
                     continue; // still backing off
                 }
-                let spread = jitter.mul_f64(fastrand::f64());
+                if let Driver::Ticks {
+                    poll_at_start: false,
+                } = driver
+                {
+                    // A user's cron expression: spread sources that share it.
+                    let spread = jitter.mul_f64(fastrand::f64());
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(spread) => {}
+                    }
+                }
+            }
+            Driver::Sleep(_) => {
+                let wait = (next - Utc::now()).to_std().unwrap_or_default();
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(spread) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
             }
         }
+        first = false;
         let now = Utc::now();
         let backoff_until = match rt.poll(&source, now).await {
             Ok(r) if r.error.is_some() => rt
@@ -602,11 +692,11 @@ async fn source_loop(
                 Some(now + chrono::Duration::seconds(60))
             }
         };
-        next = match &schedule {
-            Schedule::Every(every) => {
-                next_poll(Utc::now(), *every, backoff_until, jitter, fastrand::f64())
+        next = match driver {
+            Driver::Sleep(every) => {
+                next_poll(Utc::now(), every, backoff_until, jitter, fastrand::f64())
             }
-            Schedule::Cron(_) => backoff_until.unwrap_or(now),
+            Driver::Ticks { .. } => backoff_until.unwrap_or(now),
         };
     }
 }
@@ -685,6 +775,49 @@ mod tests {
         assert_eq!(next_poll(now, every, None, j, 1.0).timestamp(), 1_000_630);
         let b = DateTime::from_timestamp(1_005_000, 0);
         assert_eq!(next_poll(now, every, b, j, 0.5), b.unwrap());
+    }
+
+    #[test]
+    fn intervals_that_fit_cron_are_scheduled_by_it() {
+        let s = Duration::from_secs;
+        let cases: &[(u64, u64, Option<&str>)] = &[
+            (600, 17, Some("17 0/10 * * * *")),
+            (600, 617, Some("17 0/10 * * * *")),
+            (60, 5, Some("5 0/1 * * * *")),
+            (10, 3, Some("3/10 * * * * *")),
+            (3600, 90, Some("30 1 0/1 * * *")),
+            (6 * 3600, 0, Some("0 0 0/6 * * *")),
+            (86_400, 3_725, Some("5 2 1 * * *")),
+            (420, 0, None),
+            (90, 0, None),
+            (7 * 3600, 0, None),
+            (2 * 86_400, 0, None),
+        ];
+        for (every, offset, want) in cases {
+            let got = every_as_cron(s(*every), s(*offset));
+            assert_eq!(got.as_deref(), *want, "every {every}s offset {offset}s");
+            if let Some(expr) = got {
+                let cron = parse_cron(&expr).unwrap();
+                let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+                let a = cron.find_next_occurrence(&t0, false).unwrap();
+                let b = cron.find_next_occurrence(&a, false).unwrap();
+                assert_eq!((b - a).num_seconds() as u64, *every, "{expr}");
+            }
+        }
+    }
+
+    #[test]
+    fn next_after_follows_the_schedule() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap(); // 2027-01-15 08:00:00 UTC
+        assert_eq!(
+            Schedule::Every(Duration::from_secs(600))
+                .next_after(t0)
+                .unwrap()
+                .timestamp(),
+            1_800_000_600
+        );
+        let c = Schedule::Cron("0 5 * * * *".into()).next_after(t0).unwrap();
+        assert_eq!(c.timestamp(), 1_800_000_300);
     }
 
     #[test]

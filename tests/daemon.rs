@@ -36,12 +36,12 @@ async fn interval_and_cron_sources_keep_firing_and_shutdown_is_clean() {
         id = "every"
         kind = "feed"
         url = "{}/feed.xml"
-        every = "1s"
+        every = "1500ms"   # no cron expression fits: the sleep loop
         [[source]]
         id = "cron"
         kind = "feed"
         url = "{}/feed.xml"
-        cron = "* * * * * *"
+        cron = "* * * * * *"   # tokio-cron-scheduler
         [[watch]]
         name = "acme"
         query = "acme"
