@@ -493,8 +493,10 @@ pub fn every_as_cron(every: Duration, offset: Duration) -> Option<String> {
     let (s, m, h) = (o % 60, (o / 60) % 60, (o / 3600) % 24);
     match d {
         1..=59 if 60 % d == 0 => Some(format!("{s}/{d} * * * * *")),
-        60..=3599 if d % 60 == 0 && 3600 % d == 0 => Some(format!("{s} {m}/{} * * * *", d / 60)),
-        3600..=86_399 if d % 3600 == 0 && 86_400 % d == 0 => {
+        60..=3599 if d.is_multiple_of(60) && 3600 % d == 0 => {
+            Some(format!("{s} {m}/{} * * * *", d / 60))
+        }
+        3600..=86_399 if d.is_multiple_of(3600) && 86_400 % d == 0 => {
             Some(format!("{s} {m} {h}/{} * * *", d / 3600))
         }
         86_400 => Some(format!("{s} {m} {h} * * *")),
