@@ -233,6 +233,34 @@ impl Query {
         if first.kind == Tok::RParen {
             return Err(unexpected_rparen(first.col));
         }
+        // Bounds keep parsing, matching and printing shallow: no query a person writes comes
+        // near them, and a hostile one cannot overflow the stack.
+        if let Some(t) = tokens.get(MAX_TOKENS) {
+            return Err(QueryError::new(
+                t.col,
+                format!(
+                    "query too long: at most {MAX_TOKENS} terms and operators; split it into several watches"
+                ),
+            ));
+        }
+        let mut depth = 0usize;
+        for t in &tokens {
+            match t.kind {
+                Tok::LParen => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(QueryError::new(
+                            t.col,
+                            format!(
+                                "parentheses nested deeper than {MAX_DEPTH}: simplify the query"
+                            ),
+                        ));
+                    }
+                }
+                Tok::RParen => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
         let mut parser = Parser {
             tokens,
             pos: 0,
@@ -821,6 +849,11 @@ fn unexpected_rparen(col: usize) -> QueryError {
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
+/// Most tokens in one query.
+const MAX_TOKENS: usize = 1000;
+/// Deepest nesting of parentheses.
+const MAX_DEPTH: usize = 32;
+
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
@@ -1127,6 +1160,23 @@ mod tests {
         lang: Some("fra"),
         kind: MentionKind::Post,
     };
+
+    #[test]
+    fn hostile_sizes_are_refused_not_overflowed() {
+        let huge = format!("{}acme{}", "(".repeat(50_000), ")".repeat(50_000));
+        assert!(Query::parse(&huge).is_err());
+        let deep = format!("{}acme{}", "(".repeat(50), ")".repeat(50));
+        let e = Query::parse(&deep).unwrap_err();
+        assert_eq!(e.column, 33);
+        assert!(e.message.contains("nested deeper"), "{e}");
+        let ok = format!("{}acme{}", "(".repeat(32), ")".repeat(32));
+        assert!(Query::parse(&ok).is_ok());
+        let long = vec!["acme"; 5_000].join(" OR ");
+        let e = Query::parse(&long).unwrap_err();
+        assert!(e.message.contains("too long"), "{e}");
+        let fine = vec!["acme"; 300].join(" OR ");
+        assert!(Query::parse(&fine).is_ok());
+    }
 
     #[test]
     fn matching_table() {
