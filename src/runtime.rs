@@ -15,7 +15,7 @@ use earshot_connectors::{Connector, FetchError, FetchOptions, HttpFetcher, Sourc
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, trace, warn};
 
 use crate::config::{Config, DEFAULT_EVERY, SourceConfig, SourceKind};
 use crate::pipeline::Pipeline;
@@ -227,6 +227,7 @@ impl Runtime {
         };
         let connector = connector_for(source);
         let ts = now.timestamp();
+        trace!(seeded, "Fetching");
         match connector.fetch(&self.http, &state).await {
             Ok(outcome) => {
                 report.fetched = outcome.mentions.len();
@@ -248,6 +249,7 @@ impl Runtime {
                 let next_at = Schedule::of(source)
                     .next_after(now)
                     .map_or(ts + DEFAULT_EVERY.as_secs() as i64, |t| t.timestamp());
+                trace!(fetched = report.fetched, "Committing the poll");
                 report.commit = self.store.commit_poll(&PollCommit {
                     source_id: &source.id,
                     source_kind: connector.kind(),
@@ -322,6 +324,7 @@ impl Runtime {
                     }
                 }
                 let span = info_span!("deliver", sink = %sink_id, delivery = d.id, attempt = d.attempts + 1);
+                trace!(parent: &span, "Sending");
                 let result = handle
                     .sink
                     .send(&self.client, &d.alert)
@@ -331,6 +334,7 @@ impl Runtime {
                 match result {
                     Ok(sent) => {
                         self.store.mark_sent(d.id, Utc::now().timestamp().max(ts))?;
+                        trace!("Marked sent");
                         report.sent += 1;
                         info!("Delivered");
                         if let Some(w) = sent.wait_before_next {

@@ -1,5 +1,6 @@
-//! Crash test: `earshot once` is killed with SIGKILL at random moments (after a random number of
-//! its trace log lines) across 60 poll/deliver cycles while the feed grows. Afterwards every
+//! Crash test: the daemon (`earshot run`, and `earshot once` every other cycle) is killed with
+//! SIGKILL at random moments (after a random number of its trace log lines) across 60
+//! poll/deliver cycles while the feed grows. Afterwards every
 //! matching item has been delivered, none twice except deliveries in flight at a kill, and no
 //! non-matching item at all.
 #![cfg(unix)]
@@ -16,9 +17,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const CYCLES: usize = 60;
 
-fn earshot(config: &str) -> Command {
+fn earshot(config: &str, command: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_earshot"));
-    c.args(["--config", config, "--log-level", "trace", "once"])
+    c.args(["--config", config, "--log-level", "trace", command])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -43,10 +44,12 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight() {
             r#"
             [daemon]
             state_dir = "{}"
+            jitter = "1ms"
             [[source]]
             id = "forum"
             kind = "feed"
             url = "{}/feed.xml"
+            every = "1s"
             backfill = true
             [[watch]]
             name = "acme"
@@ -83,15 +86,21 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight() {
             "sunny",
         ));
         matching.push(format!("m{cycle}"));
-        let kill_after = rng.usize(0..60);
+        // A cycle logs some 40 to 60 lines at trace level (connect, fetch, commit, send, ...).
+        let kill_after = rng.usize(1..45);
         let cfg = config.clone();
+        // `run` never ends by itself: it is always killed, at most a poll later.
+        let command = if cycle % 2 == 0 { "run" } else { "once" };
         let killed = tokio::task::spawn_blocking(move || {
-            let mut child = earshot(&cfg).spawn().unwrap();
+            let mut child = earshot(&cfg, command).spawn().unwrap();
             let stderr = child.stderr.take().unwrap();
             let mut lines = BufReader::new(stderr).lines();
             let mut n = 0;
             let mut killed = false;
-            while let Some(Ok(_)) = lines.next() {
+            while let Some(Ok(l)) = lines.next() {
+                if std::env::var_os("EARSHOT_CRASH_DEBUG").is_some() {
+                    eprintln!("[{command} {n}/{kill_after}] {l}");
+                }
                 n += 1;
                 if n == kill_after {
                     child.kill().unwrap(); // SIGKILL
@@ -110,12 +119,22 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight() {
         kills >= CYCLES / 3,
         "the test should kill often, killed {kills} times"
     );
+    // Kills must land in the middle of the work, not only before it: alerts went out between
+    // kills.
+    let during = hook.received_requests().await.unwrap().len();
+    assert!(
+        during >= CYCLES / 4,
+        "{during} deliveries happened during the killed cycles"
+    );
 
     // Let the daemon finish without interruption until the outbox is empty.
     for _ in 0..5 {
         let cfg = config.clone();
         let status = tokio::task::spawn_blocking(move || {
-            earshot(&cfg).stderr(Stdio::null()).status().unwrap()
+            earshot(&cfg, "once")
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
         })
         .await
         .unwrap();
@@ -161,5 +180,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight() {
         CYCLES,
         "one webhook-id per matching item"
     );
-    println!("cycles {CYCLES}, kills {kills}, repeated deliveries {repeats}");
+    println!(
+        "cycles {CYCLES}, kills {kills}, delivered while killing {during}, repeated deliveries {repeats}"
+    );
 }
