@@ -553,9 +553,7 @@ impl Config {
                             "{e} is out of range: write between \"1s\" and \"30d\"; most sources want \"5m\" or more"
                         ),
                     );
-                } else if e.0 < Duration::from_secs(60)
-                    && s.url.as_deref().is_some_and(|u| u.starts_with("http"))
-                {
+                } else if e.0 < Duration::from_secs(60) && s.url.as_deref().is_some_and(is_remote) {
                     warnings.push(Problem {
                         path: format!("{at}.every"),
                         message: "polling a remote server more often than once a minute is impolite; most want \"5m\" or more".into(),
@@ -771,6 +769,17 @@ fn check_feed_url(u: &str) -> Result<(), String> {
     earshot_connectors::http::check_source_url(u).map_err(|e| match e {
         earshot_connectors::FetchError::Config(m) => m,
         other => other.to_string(),
+    })
+}
+
+/// True for an http(s) URL whose host is not this machine.
+fn is_remote(u: &str) -> bool {
+    url::Url::parse(u).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && !matches!(
+                u.host_str(),
+                Some("localhost" | "127.0.0.1" | "[::1]") | None
+            )
     })
 }
 
