@@ -581,14 +581,8 @@ impl Config {
                 p(format!("{at}.sources"), "an empty list reads nothing: name source ids, or leave `sources` out to read them all".into());
             }
             for s in w.sources.iter().flatten() {
-                if !source_ids.contains(s.as_str()) && !known.sources.contains(s) {
-                    p(
-                        format!("{at}.sources"),
-                        format!(
-                            "no source has id {s:?}{}",
-                            suggest(s, &ids(&self.sources, |x| &x.id))
-                        ),
-                    );
+                if let Some(m) = dangling(s, &known.sources, "no source has id") {
+                    p(format!("{at}.sources"), m);
                 }
             }
         }
@@ -661,17 +655,12 @@ impl Config {
 
         for (i, r) in self.routes.iter().enumerate() {
             let at = format!("route[{i}]");
-            if let Some(w) = &r.watch
-                && !watch_names.contains(w.as_str())
-                && !known.watches.contains(w)
+            if let Some(m) = r
+                .watch
+                .as_ref()
+                .and_then(|w| dangling(w, &known.watches, "no watch is named"))
             {
-                p(
-                    format!("{at}.watch"),
-                    format!(
-                        "no watch is named {w:?}{}",
-                        suggest(w, &ids(&self.watches, |x| &x.name))
-                    ),
-                );
+                p(format!("{at}.watch"), m);
             }
             if r.sinks.is_empty() {
                 p(
@@ -680,14 +669,8 @@ impl Config {
                 );
             }
             for s in &r.sinks {
-                if !sink_ids.contains(s.as_str()) && !known.sinks.contains(s) {
-                    p(
-                        format!("{at}.sinks"),
-                        format!(
-                            "no sink has id {s:?}{}",
-                            suggest(s, &ids(&self.sinks, |x| &x.id))
-                        ),
-                    );
+                if let Some(m) = dangling(s, &known.sinks, "no sink has id") {
+                    p(format!("{at}.sinks"), m);
                 }
             }
         }
@@ -722,8 +705,14 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn ids<T>(items: &[T], f: impl Fn(&T) -> &String) -> Vec<&str> {
-    items.iter().map(|x| f(x).as_str()).collect()
+/// "no sink has id "x" (did you mean "y"?)" when `name` is not among the names in the file.
+fn dangling(name: &str, known: &HashSet<String>, what: &str) -> Option<String> {
+    if known.contains(name) {
+        return None;
+    }
+    let mut names: Vec<&str> = known.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    Some(format!("{what} {name:?}{}", suggest(name, &names)))
 }
 
 /// " (did you mean `x`?)" when a known name is close, else a list of what exists.
