@@ -112,7 +112,8 @@ fn field(name: &str, value: &str) -> Value {
         value,
         FIELD_VALUE_CAP.min(FIELD_MAX - name.chars().count() - 3),
     );
-    json!({"type": "mrkdwn", "text": format!("*{name}*\n{v}")})
+    // verbatim: an author named `evil.example/login` or `#general` stays text, not a link.
+    json!({"type": "mrkdwn", "text": format!("*{name}*\n{v}"), "verbatim": true})
 }
 
 /// The Block Kit payload for one alert. Pure.
@@ -203,6 +204,8 @@ pub fn render(alert: &Alert) -> Value {
     );
     json!({
         "text": fallback,
+        // The fallback is for notifications only: plain, so that it cannot format or link.
+        "mrkdwn": false,
         "unfurl_links": false,
         "unfurl_media": false,
         "blocks": blocks,
