@@ -86,6 +86,14 @@ pub fn lock_state_dir(dir: &std::path::Path) -> Result<StateLock, RuntimeError> 
     }
 }
 
+/// How long a sink's queue is held after the target refused the sink itself (401, 403, 404, 410).
+pub const SINK_HOLD: Duration = Duration::from_secs(600);
+
+/// Statuses that say the sink (its URL or token) is wrong, not the message.
+fn sink_is_broken(status: u16) -> bool {
+    matches!(status, 401 | 403 | 404 | 410)
+}
+
 /// A sink with its pacing.
 struct SinkHandle {
     sink: Sink,
@@ -350,13 +358,32 @@ impl Runtime {
                             self.store.mark_dead(d.id, &e.message)?;
                             report.dead += 1;
                             warn!(error = %e.message, "Delivery failed for good; parked as dead (see `earshot status`)");
+                            if e.status.is_some_and(sink_is_broken) {
+                                // A deleted webhook or a revoked token fails every message the
+                                // same way, and platforms ban senders that keep trying: hold the
+                                // queue and probe again later with one message.
+                                let held = self
+                                    .store
+                                    .defer_sink(sink_id, ts + SINK_HOLD.as_secs() as i64)?;
+                                warn!(
+                                    held,
+                                    hold_s = SINK_HOLD.as_secs(),
+                                    "The target refuses this sink; its queue is held (fix the sink, then `earshot retry-dead`)"
+                                );
+                                return Ok(report);
+                            }
                         }
-                        Retry::Later(_) if ts - d.created_at > give_up => {
+                        Retry::Later(after) if ts - d.created_at > give_up => {
                             let msg =
                                 format!("gave up after {} attempts: {}", d.attempts + 1, e.message);
                             self.store.mark_dead(d.id, &msg)?;
                             report.dead += 1;
                             warn!(error = %e.message, "Delivery kept failing; parked as dead");
+                            // The target is still failing: the rest of the queue waits as usual.
+                            let wait = delivery_backoff(d.attempts + 1, after, fastrand::f64());
+                            self.store
+                                .defer_sink(sink_id, ts + wait.as_secs().max(1) as i64)?;
+                            return Ok(report);
                         }
                         Retry::Later(after) => {
                             let wait = delivery_backoff(d.attempts + 1, after, fastrand::f64());

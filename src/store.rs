@@ -546,10 +546,11 @@ impl Store {
         Ok(())
     }
 
-    /// Puts dead deliveries (of one sink, or all) back in the queue; returns how many.
+    /// Puts dead deliveries (of one sink, or all) back in the queue as if new (their give-up
+    /// clock restarts); returns how many.
     pub fn retry_dead(&self, sink_id: Option<&str>, now: i64) -> Result<usize> {
         Ok(self.conn().execute(
-            "UPDATE delivery SET status = 'pending', next_attempt_at = ?2
+            "UPDATE delivery SET status = 'pending', next_attempt_at = ?2, created_at = ?2, attempts = 0
              WHERE status = 'dead' AND (?1 IS NULL OR sink_id = ?1)",
             params![sink_id, now],
         )?)

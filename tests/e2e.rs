@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use common::{Feed, item, posts, receiver, secret_file};
 use earshot::config::Config;
@@ -297,9 +295,11 @@ async fn a_permanent_failure_is_parked_without_holding_up_the_others() {
     );
     w.poll(0).await;
     let d = w.deliver(0).await;
-    assert_eq!((d.sent, d.dead, d.retrying), (4, 2, 0));
+    // The other sinks get everything; the 404 parks one delivery as dead after one attempt
+    // and holds the rest of that sink's queue rather than knocking on a deleted webhook.
+    assert_eq!((d.sent, d.dead, d.retrying), (4, 1, 0));
     let dead = w.rt.store.dead_letters(10).unwrap();
-    assert_eq!(dead.len(), 2);
+    assert_eq!(dead.len(), 1);
     assert!(
         dead[0]
             .last_error
@@ -308,12 +308,51 @@ async fn a_permanent_failure_is_parked_without_holding_up_the_others() {
             .contains("404"),
         "{dead:?}"
     );
+    assert_eq!(gone.received_requests().await.unwrap().len(), 1);
+    assert_eq!(w.deliver(599).await, Default::default(), "held");
+    let d = w.deliver(600).await;
+    assert_eq!(d.dead, 1, "one probe after the hold");
+    assert_eq!(gone.received_requests().await.unwrap().len(), 2);
+    // After the sink is fixed, `retry-dead` sends both again.
     assert_eq!(
-        gone.received_requests().await.unwrap().len(),
-        2,
-        "one attempt each"
+        w.rt.store
+            .retry_dead(Some("slack"), at(700).timestamp())
+            .unwrap(),
+        2
     );
-    assert_eq!(w.deliver(100_000).await, Default::default());
+    let stats = w.rt.store.sink_stats().unwrap();
+    let s = stats.iter().find(|s| s.sink_id == "slack").unwrap();
+    assert_eq!((s.pending, s.dead), (2, 0));
+}
+
+#[tokio::test]
+async fn a_target_failing_past_the_give_up_time_is_not_hammered() {
+    let feed = Feed::default();
+    feed.set(vec![
+        item("1", "Acme Cloud outage", "acme cloud is down"),
+        item("2", "Acme Cloud refund", "acme cloud refund"),
+        item("3", "Acme Cloud bug", "acme cloud bug"),
+    ]);
+    let server = feed.serve().await;
+    let down = receiver(503).await;
+    let ok = receiver(200).await;
+    let w = world(
+        &format!("{}/feed.xml", server.uri()),
+        &down.uri(),
+        &ok.uri(),
+        &ok.uri(),
+        true,
+    );
+    w.poll(0).await;
+    w.deliver(0).await;
+    assert_eq!(down.received_requests().await.unwrap().len(), 1);
+    // Four days later (past the 3-day give-up), one more probe: that row dies, the others wait.
+    let d = w.deliver(4 * 86_400).await;
+    assert_eq!((d.dead, d.retrying), (1, 0), "{d:?}");
+    assert_eq!(down.received_requests().await.unwrap().len(), 2);
+    let stats = w.rt.store.sink_stats().unwrap();
+    let s = stats.iter().find(|s| s.sink_id == "slack").unwrap();
+    assert_eq!((s.pending, s.dead), (2, 1));
 }
 
 #[tokio::test]
@@ -366,7 +405,6 @@ async fn a_broken_feed_backs_off_and_recovers() {
     let r3 = w.poll(s.next_poll_at.unwrap() - at(0).timestamp()).await;
     assert!(r3.error.is_none(), "{r3:?}");
     assert_eq!(w.rt.store.source("forum").unwrap().unwrap().error_count, 0);
-    let _ = Duration::ZERO;
 }
 
 #[tokio::test]

@@ -54,6 +54,14 @@ async fn canary_secrets_never_leak() {
         .respond_with(ResponseTemplate::new(404).set_body_string(format!("no_service {CANARY}")))
         .mount(&gone)
         .await;
+    // A private feed whose URL carries a token, with relative links and no guids.
+    Mock::given(wiremock::matchers::path("/private.xml"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "<rss version=\"2.0\"><channel><title>p</title><item><title>Acme private</title><link>#c1</link>\
+             <description>acme is down</description></item></channel></rss>",
+        ))
+        .mount(&server)
+        .await;
     // A closed port: connection refused, an error path of its own.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -83,6 +91,11 @@ async fn canary_secrets_never_leak() {
             id = "forum"
             kind = "feed"
             url = "{feed}/feed.xml"
+            backfill = true
+            [[source]]
+            id = "private"
+            kind = "feed"
+            url = "{feed}/private.xml?token={CANARY}"
             backfill = true
             [[watch]]
             name = "acme"

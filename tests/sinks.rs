@@ -178,7 +178,10 @@ fn hostile_strings() -> Vec<(&'static str, String)> {
             "👩\u{200D}💻 every\u{200B}one @\u{200D}everyone a\u{200D}b\u{FEFF}".into(),
         ),
         ("amp", "&amp; &lt; <b>".into()),
-        ("bare link", "evil.example/login and https://evil.example #general".into()),
+        (
+            "bare link",
+            "evil.example/login and https://evil.example #general".into(),
+        ),
         ("controls", "bell\u{7} esc\u{1b}[2J nul\u{0}".into()),
     ]
 }
@@ -284,7 +287,10 @@ fn check_slack(case: &str, v: &Value) {
     let blocks = v["blocks"].as_array().unwrap();
     assert!(blocks.len() <= 50);
     assert!(chars(v["text"].as_str().unwrap()) <= 4000);
-    assert_eq!(v["mrkdwn"], false, "slack/{case}: the fallback text must be plain");
+    assert_eq!(
+        v["mrkdwn"], false,
+        "slack/{case}: the fallback text must be plain"
+    );
     for b in blocks {
         match b["type"].as_str().unwrap() {
             "header" => assert!(

@@ -101,6 +101,10 @@ impl FeedConnector {
 
 /// Parses a feed document into mentions; `base` is where it came from (for relative links).
 pub fn parse_feed(bytes: &[u8], base: &str) -> Result<Vec<Mention>, FetchError> {
+    // Relative links resolve against the feed's address without its query or credentials: a
+    // feed URL may carry a token (`?key=...`), which must not travel into alerts or the store.
+    let public = public_base(base);
+    let base = public.as_str();
     if looks_like_html_page(bytes) {
         return Err(FetchError::Unexpected(
             "got an HTML page, not a feed: check the URL".to_string(),
@@ -168,6 +172,20 @@ fn with_rss_version(bytes: &[u8]) -> Option<Vec<u8>> {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The feed's address as links may show it: no query, fragment or credentials.
+fn public_base(base: &str) -> String {
+    match Url::parse(base) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => base.to_string(),
+    }
 }
 
 fn to_mentions(feed: &Feed, bytes: &[u8], base: &str) -> Vec<Mention> {
@@ -286,8 +304,9 @@ fn comments_link(entry: &Entry, base: Option<&Url>) -> Option<String> {
 /// `href` made absolute against `base` when it is relative; left as is otherwise.
 fn resolve(href: &str, base: Option<&Url>) -> String {
     let href = href.trim();
-    if Url::parse(href).is_ok() {
-        return href.to_string();
+    if let Ok(u) = Url::parse(href) {
+        // Serialised by `url`: control characters and spaces come out percent-encoded.
+        return u.to_string();
     }
     base.and_then(|b| b.join(href).ok())
         .map(String::from)
@@ -361,11 +380,25 @@ mod tests {
             ("/post/1", "https://example.com/post/1"),
             ("post/2", "https://example.com/blog/post/2"),
             (" post/3 ", "https://example.com/blog/post/3"),
+            (
+                "https://x.example/a\u{1b}[2Jb",
+                "https://x.example/a%1B[2Jb",
+            ),
         ];
         for (href, want) in cases {
             assert_eq!(resolve(href, base.as_ref()), *want, "{href:?}");
         }
         assert_eq!(resolve("post/1", None), "post/1");
+    }
+
+    #[test]
+    fn a_token_in_the_feed_url_never_reaches_item_links() {
+        let xml = br#"<rss version="2.0"><channel><title>t</title><item><title>x</title>
+            <link>#comment-1</link></item></channel></rss>"#;
+        let m = parse_feed(xml, "https://u:pw@example.com/feed?token=TOPSECRET").unwrap();
+        let url = m[0].url.as_deref().unwrap();
+        assert_eq!(url, "https://example.com/feed#comment-1");
+        assert!(!m[0].platform_id.contains("TOPSECRET"));
     }
 
     fn rss(items: &str) -> String {
