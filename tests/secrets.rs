@@ -152,6 +152,10 @@ async fn canary_secrets_never_leak() {
     );
     assert!(failing.received_requests().await.unwrap().len() >= 2);
     assert!(
+        everything.contains("Acme private"),
+        "the private feed was not read: {everything}"
+    );
+    assert!(
         !everything.contains(CANARY),
         "a secret leaked into output:\n{everything}"
     );
