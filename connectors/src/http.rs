@@ -86,6 +86,9 @@ pub struct HttpFetcher {
     opts: Arc<FetchOptions>,
     /// Shared by clones, so that every task polling a host sees the same budget.
     limiter: Arc<HostLimiter>,
+    /// Hosts that answered 429/503 with `Retry-After`, and until when: every source on that
+    /// host waits, not only the one that was told.
+    blocked: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>>,
 }
 
 impl std::fmt::Debug for HttpFetcher {
@@ -123,6 +126,7 @@ impl HttpFetcher {
             client,
             opts: Arc::new(opts),
             limiter: Arc::new(RateLimiter::keyed(quota)),
+            blocked: Arc::default(),
         })
     }
 
@@ -146,16 +150,52 @@ impl HttpFetcher {
             Target::File(path) => self.read_file(&path).await,
             Target::Http(url) => {
                 let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+                if let Some(wait) = self.blocked_for(&host) {
+                    // Not even one request: the host asked all of us to wait.
+                    return Err(FetchError::Status {
+                        status: 429,
+                        retry_after: Some(wait),
+                    });
+                }
                 self.limiter.until_key_ready(&host).await;
                 // The client's own timeout covers the body too; this outer one is the
                 // guarantee, whatever the client does with a server that trickles bytes.
                 let total = self.opts.total_timeout;
-                match tokio::time::timeout(total, self.get_http(url, state)).await {
+                let result = match tokio::time::timeout(total, self.get_http(url, state)).await {
                     Ok(result) => result,
                     Err(_) => Err(FetchError::Timeout(total)),
+                };
+                if let Err(FetchError::Status {
+                    status: 429 | 503,
+                    retry_after: Some(wait),
+                }) = &result
+                {
+                    self.block(&host, *wait);
                 }
+                result
             }
         }
+    }
+
+    /// How much longer `host` asked to be left alone, if it did.
+    fn blocked_for(&self, host: &str) -> Option<Duration> {
+        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        let now = tokio::time::Instant::now();
+        match blocked.get(host) {
+            Some(until) if *until > now => Some(*until - now),
+            Some(_) => {
+                blocked.remove(host);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn block(&self, host: &str, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = blocked.entry(host.to_string()).or_insert(until);
+        *entry = (*entry).max(until);
     }
 
     async fn get_http(&self, url: Url, state: &SourceState) -> Result<Fetched, FetchError> {
@@ -361,6 +401,20 @@ fn classify(url: &str) -> Result<Target, FetchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_block_lasts_as_long_as_asked() {
+        let f = HttpFetcher::new(FetchOptions::default()).unwrap();
+        assert_eq!(f.blocked_for("a.example"), None);
+        f.block("a.example", Duration::from_secs(60));
+        f.block("a.example", Duration::from_secs(30)); // a shorter ask does not shorten it
+        assert_eq!(f.blocked_for("a.example"), Some(Duration::from_secs(60)));
+        assert_eq!(f.blocked_for("b.example"), None);
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(f.blocked_for("a.example"), Some(Duration::from_secs(1)));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(f.blocked_for("a.example"), None);
+    }
     use governor::clock::FakeRelativeClock;
 
     #[test]

@@ -475,3 +475,47 @@ fn new_with_rps(rps: f64) -> Result<earshot_connectors::HttpFetcher, FetchError>
     opts.per_host_rps = rps;
     earshot_connectors::HttpFetcher::new(opts)
 }
+
+#[tokio::test]
+async fn retry_after_holds_every_source_on_the_host() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/a.xml"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3600"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/b.xml"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(rss(1)))
+        .mount(&server)
+        .await;
+    let f = fetcher();
+    let state = SourceState::default();
+    let a = f
+        .get(&format!("{}/a.xml", server.uri()), &state)
+        .await
+        .unwrap_err();
+    assert_eq!(a.retry_after(), Some(Duration::from_secs(3600)));
+    // Another feed on the same host is not asked at all while the host said to wait.
+    let b = f
+        .get(&format!("{}/b.xml", server.uri()), &state)
+        .await
+        .unwrap_err();
+    assert!(matches!(b, FetchError::Status { status: 429, .. }), "{b:?}");
+    assert!(b.retry_after().unwrap() > Duration::from_secs(3500));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    // A clone shares the block; another host is not affected.
+    let other = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(rss(1)))
+        .mount(&other)
+        .await;
+    let g = f.clone();
+    assert!(
+        g.get(&format!("{}/b.xml", server.uri()), &state)
+            .await
+            .is_err()
+    );
+    let other_url = format!("{}/b.xml", other.uri()).replace("127.0.0.1", "localhost");
+    assert!(g.get(&other_url, &state).await.is_ok());
+}
