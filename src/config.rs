@@ -254,11 +254,22 @@ fn normal() -> Level {
     Level::Normal
 }
 
-/// Names given in the file, including entries that failed to load.
+/// Names given in the file, including entries that failed to load, and where each loaded
+/// entry stands in the file, so that problems name the right `[[table]]`.
+#[derive(Default)]
 struct KnownNames {
     sources: HashSet<String>,
     watches: HashSet<String>,
     sinks: HashSet<String>,
+    source_at: Vec<usize>,
+    watch_at: Vec<usize>,
+    sink_at: Vec<usize>,
+    route_at: Vec<usize>,
+}
+
+/// The index in the file of the `i`-th loaded entry.
+fn at(positions: &[usize], i: usize) -> usize {
+    positions.get(i).copied().unwrap_or(i)
 }
 
 /// One problem found in a config: where, and what to do.
@@ -358,6 +369,7 @@ impl Config {
         })?;
         let mut problems = Vec::new();
         let mut cfg = Config::default();
+        let mut known = KnownNames::default();
         for (key, value) in &table {
             match key.as_str() {
                 "daemon" => {
@@ -370,10 +382,10 @@ impl Config {
                         cfg.scoring = v;
                     }
                 }
-                "source" => cfg.sources = array(value, "source", &mut problems),
-                "watch" => cfg.watches = array(value, "watch", &mut problems),
-                "sink" => cfg.sinks = array(value, "sink", &mut problems),
-                "route" => cfg.routes = array(value, "route", &mut problems),
+                "source" => (cfg.sources, known.source_at) = array(value, "source", &mut problems),
+                "watch" => (cfg.watches, known.watch_at) = array(value, "watch", &mut problems),
+                "sink" => (cfg.sinks, known.sink_at) = array(value, "sink", &mut problems),
+                "route" => (cfg.routes, known.route_at) = array(value, "route", &mut problems),
                 other => problems.push(Problem {
                     path: other.to_string(),
                     message: format!(
@@ -397,11 +409,9 @@ impl Config {
                 })
                 .unwrap_or_default()
         };
-        let known = KnownNames {
-            sources: raw_names("source", "id"),
-            watches: raw_names("watch", "name"),
-            sinks: raw_names("sink", "id"),
-        };
+        known.sources = raw_names("source", "id");
+        known.watches = raw_names("watch", "name");
+        known.sinks = raw_names("sink", "id");
         let warnings = cfg.validate(&known, &mut problems);
         if problems.is_empty() {
             Ok(Loaded {
@@ -520,6 +530,7 @@ impl Config {
 
         let mut source_ids = HashSet::new();
         for (i, s) in self.sources.iter().enumerate() {
+            let i = at(&known.source_at, i);
             let at = format!("source[{i}] (id {:?})", s.id);
             check_id(&s.id, &format!("source[{i}].id"), &mut p);
             if !source_ids.insert(s.id.as_str()) {
@@ -569,6 +580,7 @@ impl Config {
 
         let mut watch_names = HashSet::new();
         for (i, w) in self.watches.iter().enumerate() {
+            let i = at(&known.watch_at, i);
             let at = format!("watch[{i}] (name {:?})", w.name);
             check_id(&w.name, &format!("watch[{i}].name"), &mut p);
             if !watch_names.insert(w.name.as_str()) {
@@ -595,6 +607,7 @@ impl Config {
 
         let mut sink_ids = HashSet::new();
         for (i, s) in self.sinks.iter().enumerate() {
+            let i = at(&known.sink_at, i);
             let at = format!("sink[{i}] (id {:?})", s.id);
             check_id(&s.id, &format!("sink[{i}].id"), &mut p);
             if !sink_ids.insert(s.id.as_str()) {
@@ -654,6 +667,7 @@ impl Config {
         }
 
         for (i, r) in self.routes.iter().enumerate() {
+            let i = at(&known.route_at, i);
             let at = format!("route[{i}]");
             if let Some(m) = r
                 .watch
@@ -940,15 +954,16 @@ fn array<T: DeserializeOwned>(
     value: &toml::Value,
     name: &str,
     problems: &mut Vec<Problem>,
-) -> Vec<T> {
+) -> (Vec<T>, Vec<usize>) {
     let Some(items) = value.as_array() else {
         problems.push(Problem {
             path: name.to_string(),
             message: format!("must be a list of tables: write [[{name}]] above each one"),
         });
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let mut out = Vec::new();
+    let mut positions = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let label = item
             .get("id")
@@ -967,9 +982,10 @@ fn array<T: DeserializeOwned>(
             .unwrap_or_else(|| format!("{name}[{i}]"));
         if let Some(v) = section(item, &label, problems) {
             out.push(v);
+            positions.push(i);
         }
     }
-    out
+    (out, positions)
 }
 
 impl<'de> Deserialize<'de> for Secret {
@@ -1170,6 +1186,28 @@ mod table_problem_tests {
         // The source failed, but the watch's reference to it is not a second, false problem.
         assert!(!joined.contains("no source has id"), "{joined}");
         assert_eq!(problems.len(), 6, "{joined}");
+    }
+
+    #[test]
+    fn problems_name_the_entry_as_it_stands_in_the_file() {
+        let text = "[[source]]\nid = \"first\"\nkind = \"rss\"\n[[source]]\nid = \"second\"\nkind = \"feed\"\nurl = \"f.xml\"\ncron = \"bad\"\n";
+        let joined: Vec<String> = Config::parse(text)
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert!(
+            joined
+                .iter()
+                .any(|p| p.starts_with("source[0] (id \"first\").kind")),
+            "{joined:?}"
+        );
+        assert!(
+            joined
+                .iter()
+                .any(|p| p.starts_with("source[1] (id \"second\").cron")),
+            "{joined:?}"
+        );
     }
 
     #[test]
