@@ -16,6 +16,7 @@ use crate::config::{Config, DEFAULT_CONFIG_PATH, Loaded};
 use crate::duration::parse_duration;
 use crate::pipeline;
 use crate::runtime::{self, Runtime};
+use crate::sink::text::one_line;
 use crate::store::{MentionFilter, SentimentBucket, Store};
 use crate::urgency::{Level, Rules};
 
@@ -409,7 +410,12 @@ fn check(path: &Path) -> ExitCode {
     }
     println!("  watches: {}", cfg.watches.len());
     for w in &cfg.watches {
-        println!("    {:<20} {}", w.name, w.query);
+        let tags = if w.tags.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", w.tags.join(", "))
+        };
+        println!("    {:<20} {}{tags}", w.name, w.query);
     }
     println!("  sinks:   {}", cfg.sinks.len());
     for s in &cfg.sinks {
@@ -721,8 +727,9 @@ fn status(cfg: &Config, json: bool) -> Result<()> {
                 d.id,
                 d.sink_id,
                 d.watch,
-                d.last_error.as_deref().unwrap_or(""),
-                d.alert.url.as_deref().unwrap_or("")
+                // Stored text came from the outside: no escape sequence reaches the terminal.
+                one_line(d.last_error.as_deref().unwrap_or("")),
+                one_line(d.alert.url.as_deref().unwrap_or(""))
             );
         }
     }
@@ -748,15 +755,15 @@ fn mentions(cfg: &Config, f: &MentionFilter, json: bool) -> Result<()> {
         let seen = DateTime::from_timestamp(r.seen_at, 0)
             .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default();
-        let text: String = r
-            .title
-            .clone()
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| r.text.clone())
-            .replace('\n', " ")
-            .chars()
-            .take(70)
-            .collect();
+        let text: String = one_line(
+            r.title
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .unwrap_or(&r.text),
+        )
+        .chars()
+        .take(70)
+        .collect();
         writeln!(
             out,
             "{seen:<17} {:<14} {:<12} {:>7.3} {:>3} {:<8} {text}",

@@ -173,7 +173,7 @@ pub struct WatchConfig {
     /// Source ids this watch reads; all sources when left out.
     #[serde(default)]
     pub sources: Option<Vec<String>>,
-    /// Free labels, for routing and digests.
+    /// Free labels, shown by `earshot check` (routes and digests will select watches by them).
     #[serde(default)]
     pub tags: Vec<String>,
 }
@@ -348,8 +348,9 @@ impl Config {
                 }
             }
         }
-        // Relative paths (state_dir, file feeds, secret files) are taken from the working
-        // directory, as with every other daemon: systemd sets it to the state directory.
+        // Relative state_dir and feed paths are taken from the working directory, as with every
+        // other daemon (systemd sets it to the state directory); secret files are also looked
+        // for beside the config (set above).
         Ok(loaded)
     }
 
@@ -428,6 +429,15 @@ impl Config {
         let mut warnings = Vec::new();
         let mut p = |path: String, message: String| problems.push(Problem { path, message });
         let d = &self.daemon;
+        if !d.user_agent.trim().is_empty()
+            && !d.user_agent.contains('@')
+            && !d.user_agent.contains("http")
+        {
+            warnings.push(Problem {
+                path: "daemon.user_agent".into(),
+                message: "gives no way to reach you: platforms ask for one, e.g. \"earshot/0.1 (+https://your.site; you@your.site)\"".into(),
+            });
+        }
         if d.user_agent.trim().is_empty() {
             p(
                 "daemon.user_agent".into(),
@@ -1025,6 +1035,7 @@ mod tests {
     const MINIMAL: &str = r#"
         [daemon]
         state_dir = "./data"
+        user_agent = "earshot/0.1 (+https://example.com; ops@example.com)"
         [[source]]
         id = "blog"
         kind = "feed"
@@ -1041,6 +1052,17 @@ mod tests {
         watch = "acme"
         sinks = ["support"]
     "#;
+
+    #[test]
+    fn a_user_agent_without_contact_is_warned_about() {
+        let text = MINIMAL.replace(
+            "user_agent = \"earshot/0.1 (+https://example.com; ops@example.com)\"",
+            "",
+        );
+        let l = Config::parse(&text).unwrap();
+        assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+        assert_eq!(l.warnings[0].path, "daemon.user_agent");
+    }
 
     #[test]
     fn minimal_config_loads_with_defaults() {

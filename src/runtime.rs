@@ -288,7 +288,15 @@ impl Runtime {
                     self.config.daemon.max_backoff.0,
                     fastrand::f64(),
                 );
-                let next = ts + wait.as_secs() as i64;
+                // What the source's task will really do: not before the back-off ends, and
+                // then at its next scheduled time (shown by `status`).
+                let backoff_end = ts + wait.as_secs() as i64;
+                let next = match Schedule::of(source) {
+                    Schedule::Every(d) => backoff_end.max(ts + d.as_secs() as i64),
+                    cron => DateTime::from_timestamp(backoff_end - 1, 0)
+                        .and_then(|b| cron.next_after(b))
+                        .map_or(backoff_end, |t| t.timestamp()),
+                };
                 self.store.record_failure(
                     &source.id,
                     connector.kind(),
