@@ -1612,6 +1612,21 @@ mod tests {
                 kind: MentionKind::Post,
             });
             if let Ok(q) = Query::parse(&query) {
+                // Excluding a query flips its answer: `anchor -(q)` matches exactly when the
+                // anchor word is there and `q` does not match.
+                let anchor = Query::parse("zqxanchor").unwrap();
+                if let Ok(not_q) = Query::parse(&format!("zqxanchor -({q})")) {
+                    let with_anchor = Document::new(DocFields {
+                        title: &title,
+                        text: &format!("{text} zqxanchor"),
+                        author: &author,
+                        site: &site,
+                        lang: Some("en"),
+                        kind: MentionKind::Post,
+                    });
+                    prop_assert!(anchor.matches(&with_anchor));
+                    prop_assert_eq!(not_q.matches(&with_anchor), !q.matches(&with_anchor), "{}", q);
+                }
                 let _ = q.matches(&doc);
             }
         }
