@@ -147,12 +147,37 @@ pub struct Delivery {
     pub sink_id: String,
     pub watch: String,
     pub alert: Alert,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub created_at: i64,
     pub next_attempt_at: i64,
     pub sent_at: Option<i64>,
     pub last_error: Option<String>,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Waiting to be sent (again).
+    Pending,
+    /// The target answered 2xx.
+    Sent,
+    /// Failed for good; `retry-dead` queues it again.
+    Dead,
+}
+
+impl rusqlite::types::FromSql for DeliveryStatus {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        match v.as_str()? {
+            "pending" => Ok(DeliveryStatus::Pending),
+            "sent" => Ok(DeliveryStatus::Sent),
+            "dead" => Ok(DeliveryStatus::Dead),
+            other => Err(rusqlite::types::FromSqlError::Other(
+                format!("unknown delivery status {other:?}").into(),
+            )),
+        }
+    }
 }
 
 /// Per-sink outbox figures for `earshot status`.
@@ -248,15 +273,7 @@ impl Store {
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| open_err(e.to_string()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew {
-                path: path.display().to_string(),
-                found: version,
-                known,
-            });
-        }
+        let (version, known) = schema_version(&conn, path)?;
         if version < known {
             return Err(open_err(
                 "its schema is older than this earshot: start the daemon once to upgrade it".into(),
@@ -278,15 +295,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew {
-                path: path.display().to_string(),
-                found: version,
-                known,
-            });
-        }
+        let (version, known) = schema_version(&conn, &path)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(sql)?;
@@ -677,6 +686,20 @@ impl Store {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// The schema version of a database and the one this earshot knows; a newer one is refused.
+fn schema_version(conn: &Connection, path: &Path) -> Result<(i64, i64)> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew {
+            path: path.display().to_string(),
+            found: version,
+            known,
+        });
+    }
+    Ok((version, known))
 }
 
 /// The author as shown: handle, else display name.
