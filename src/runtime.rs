@@ -246,7 +246,7 @@ impl Runtime {
                     .iter()
                     .map(|m| m.platform_id.clone())
                     .collect();
-                let unseen = self.store.unseen(&source.id, &ids)?;
+                let unseen = blocking(|| self.store.unseen(&source.id, &ids))?;
                 let alert = seeded || source.backfill;
                 let mentions = outcome
                     .mentions
@@ -258,14 +258,16 @@ impl Runtime {
                     .next_after(now)
                     .map_or(ts + DEFAULT_EVERY.as_secs() as i64, |t| t.timestamp());
                 trace!(fetched = report.fetched, "Committing the poll");
-                report.commit = self.store.commit_poll(&PollCommit {
-                    source_id: &source.id,
-                    source_kind: connector.kind(),
-                    now: ts,
-                    state: &outcome.state,
-                    seen_ids: ids,
-                    mentions,
-                    next_poll_at: next_at,
+                report.commit = blocking(|| {
+                    self.store.commit_poll(&PollCommit {
+                        source_id: &source.id,
+                        source_kind: connector.kind(),
+                        now: ts,
+                        state: &outcome.state,
+                        seen_ids: ids,
+                        mentions,
+                        next_poll_at: next_at,
+                    })
                 })?;
                 info!(
                     fetched = report.fetched,
@@ -325,7 +327,7 @@ impl Runtime {
         let ts = now.timestamp();
         let give_up = self.config.daemon.delivery_give_up_after.0.as_secs() as i64;
         loop {
-            let due = self.store.due_deliveries(sink_id, ts, 50)?;
+            let due = blocking(|| self.store.due_deliveries(sink_id, ts, 50))?;
             if due.is_empty() {
                 return Ok(report);
             }
@@ -429,6 +431,17 @@ impl Runtime {
             total += self.deliver_due(id, now, stop).await?;
         }
         Ok(total)
+    }
+}
+
+/// Runs a store call that may wait on SQLite (a busy lock, a slow disk) without stalling the
+/// other tasks of a multi-threaded runtime; inline on a single-threaded one (tests, `once`).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
