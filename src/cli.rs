@@ -197,55 +197,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             json,
         } => {
             let cfg = load(&path)?.config;
-            let now = Utc::now();
-            if *limit == 0 {
-                bail!("--limit 0: give a positive number of mentions to list (default 50)");
-            }
-            if let Some(w) = watch
-                .as_deref()
-                .filter(|w| !cfg.watches.iter().any(|x| x.name == *w))
-            {
-                let known: Vec<&str> = cfg.watches.iter().map(|x| x.name.as_str()).collect();
-                bail!(
-                    "--watch {w:?}: no such watch (configured: {})",
-                    known.join(", ")
-                );
-            }
-            if let Some(x) = source.as_deref().filter(|x| cfg.source(x).is_none()) {
-                let known: Vec<&str> = cfg.sources.iter().map(|x| x.id.as_str()).collect();
-                bail!(
-                    "--source {x:?}: no such source (configured: {})",
-                    known.join(", ")
-                );
-            }
-            let since = match (since, from) {
-                (Some(s), _) => {
-                    let d = parse_duration(s).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
-                    Some(now.timestamp() - d.as_secs().min(i64::MAX as u64 / 2) as i64)
-                }
-                (None, Some(f)) => Some(parse_time(f, "--from")?),
-                (None, None) => None,
-            };
-            let until = to.as_deref().map(|t| parse_time(t, "--to")).transpose()?;
-            let min_level = match min_urgency {
-                Some(l) => Some(Level::parse(l).with_context(|| {
-                    format!("--min-urgency {l:?}: use low, normal, high or critical")
-                })?),
-                None => None,
-            };
-            let filter = MentionFilter {
-                watch: watch.clone(),
-                source: source.clone(),
+            let args = MentionArgs {
+                watch,
+                source,
                 since,
-                until,
-                min_level,
-                sentiment: sentiment.map(|s| match s {
-                    SentimentArg::Positive => SentimentBucket::Positive,
-                    SentimentArg::Neutral => SentimentBucket::Neutral,
-                    SentimentArg::Negative => SentimentBucket::Negative,
-                }),
+                from,
+                to,
+                min_urgency,
+                sentiment: *sentiment,
                 limit: *limit,
             };
+            let filter = mentions_filter(&cfg, &args, Utc::now().timestamp())?;
             mentions(&cfg, &filter, *json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -270,6 +232,86 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The flags of `earshot mentions` that select rows, as parsed by clap.
+struct MentionArgs<'a> {
+    watch: &'a Option<String>,
+    source: &'a Option<String>,
+    since: &'a Option<String>,
+    from: &'a Option<String>,
+    to: &'a Option<String>,
+    min_urgency: &'a Option<String>,
+    sentiment: Option<SentimentArg>,
+    limit: usize,
+}
+
+/// Checks the flags of `earshot mentions` against the config and turns them into a store
+/// query. Names are checked here, because the store would silently return no rows.
+fn mentions_filter(cfg: &Config, args: &MentionArgs, now: i64) -> Result<MentionFilter> {
+    let MentionArgs {
+        watch,
+        source,
+        since,
+        from,
+        to,
+        min_urgency,
+        sentiment,
+        limit,
+    } = *args;
+    if limit == 0 {
+        bail!("--limit 0: give a positive number of mentions to list (default 50)");
+    }
+    if let Some(w) = watch
+        .as_deref()
+        .filter(|w| !cfg.watches.iter().any(|x| x.name == *w))
+    {
+        return Err(not_configured(
+            format!("--watch {w:?}: no such watch"),
+            cfg.watches.iter().map(|x| x.name.as_str()),
+        ));
+    }
+    if let Some(x) = source.as_deref().filter(|x| cfg.source(x).is_none()) {
+        return Err(not_configured(
+            format!("--source {x:?}: no such source"),
+            cfg.sources.iter().map(|x| x.id.as_str()),
+        ));
+    }
+    let since = match (since, from) {
+        (Some(s), _) => {
+            let d = parse_duration(s).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            Some(now - d.as_secs().min(i64::MAX as u64 / 2) as i64)
+        }
+        (None, Some(f)) => Some(parse_time(f, "--from")?),
+        (None, None) => None,
+    };
+    let until = to.as_deref().map(|t| parse_time(t, "--to")).transpose()?;
+    let min_level =
+        match min_urgency {
+            Some(l) => Some(Level::parse(l).with_context(|| {
+                format!("--min-urgency {l:?}: use low, normal, high or critical")
+            })?),
+            None => None,
+        };
+    Ok(MentionFilter {
+        watch: watch.clone(),
+        source: source.clone(),
+        since,
+        until,
+        min_level,
+        sentiment: sentiment.map(|s| match s {
+            SentimentArg::Positive => SentimentBucket::Positive,
+            SentimentArg::Neutral => SentimentBucket::Neutral,
+            SentimentArg::Negative => SentimentBucket::Negative,
+        }),
+        limit,
+    })
+}
+
+/// "`what` (configured: a, b)": an unknown name, with the names that would have worked.
+fn not_configured<'a>(what: String, known: impl Iterator<Item = &'a str>) -> anyhow::Error {
+    let known: Vec<&str> = known.collect();
+    anyhow::anyhow!("{what} (configured: {})", known.join(", "))
 }
 
 fn parse_time(s: &str, flag: &str) -> Result<i64> {
@@ -605,8 +647,10 @@ async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
 
 async fn test_sink(cfg: Config, id: &str) -> Result<ExitCode> {
     if cfg.sink(id).is_none() {
-        let known: Vec<&str> = cfg.sinks.iter().map(|s| s.id.as_str()).collect();
-        bail!("no sink has id {id:?} (configured: {})", known.join(", "));
+        return Err(not_configured(
+            format!("no sink has id {id:?}"),
+            cfg.sinks.iter().map(|s| s.id.as_str()),
+        ));
     }
     let store = Arc::new(Store::open_in_memory()?);
     let rt = Runtime::with_store(cfg, store)?;

@@ -425,8 +425,20 @@ impl Config {
     }
 
     /// Checks what deserialising cannot: references, uniqueness, queries, ranges. Pure.
+    /// Sections are checked in file order, so problems and warnings read top to bottom.
     fn validate(&self, known: &KnownNames, problems: &mut Vec<Problem>) -> Vec<Problem> {
         let mut warnings = Vec::new();
+        self.validate_daemon(problems, &mut warnings);
+        self.validate_scoring(problems);
+        self.validate_sources(known, problems, &mut warnings);
+        self.validate_watches(known, problems, &mut warnings);
+        self.validate_sinks(known, problems, &mut warnings);
+        self.validate_routes(known, problems, &mut warnings);
+        warnings
+    }
+
+    /// `[daemon]`: a reachable user agent, rates, timeouts and the log filter.
+    fn validate_daemon(&self, problems: &mut Vec<Problem>, warnings: &mut Vec<Problem>) {
         let mut p = |path: String, message: String| problems.push(Problem { path, message });
         let d = &self.daemon;
         if !d.user_agent.trim().is_empty()
@@ -507,6 +519,11 @@ impl Config {
                 "must be at least 1024 bytes; the default is 15728640 (15 MiB)".into(),
             );
         }
+    }
+
+    /// `[scoring]`: level thresholds and phrase weights.
+    fn validate_scoring(&self, problems: &mut Vec<Problem>) {
+        let mut p = |path: String, message: String| problems.push(Problem { path, message });
         let l = self.scoring.levels;
         if !(l.normal < l.high && l.high < l.critical && l.critical <= 100) {
             p(
@@ -537,7 +554,18 @@ impl Config {
                 );
             }
         }
+    }
 
+    /// `[[source]]`: ids, urls and schedules. The ids seen here only catch duplicates;
+    /// references elsewhere are checked against `known`, which also holds entries that
+    /// failed to load, so one broken source is reported once.
+    fn validate_sources(
+        &self,
+        known: &KnownNames,
+        problems: &mut Vec<Problem>,
+        warnings: &mut Vec<Problem>,
+    ) {
+        let mut p = |path: String, message: String| problems.push(Problem { path, message });
         let mut source_ids = HashSet::new();
         for (i, s) in self.sources.iter().enumerate() {
             let i = at(&known.source_at, i);
@@ -587,7 +615,16 @@ impl Config {
                 p(format!("{at}.cron"), m);
             }
         }
+    }
 
+    /// `[[watch]]`: names, queries and the sources each one reads.
+    fn validate_watches(
+        &self,
+        known: &KnownNames,
+        problems: &mut Vec<Problem>,
+        warnings: &mut Vec<Problem>,
+    ) {
+        let mut p = |path: String, message: String| problems.push(Problem { path, message });
         let mut watch_names = HashSet::new();
         for (i, w) in self.watches.iter().enumerate() {
             let i = at(&known.watch_at, i);
@@ -614,7 +651,16 @@ impl Config {
                 message: "no [[watch]]: mentions are fetched but nothing matches".into(),
             });
         }
+    }
 
+    /// `[[sink]]`: ids, urls, secrets and the options only some kinds take.
+    fn validate_sinks(
+        &self,
+        known: &KnownNames,
+        problems: &mut Vec<Problem>,
+        warnings: &mut Vec<Problem>,
+    ) {
+        let mut p = |path: String, message: String| problems.push(Problem { path, message });
         let mut sink_ids = HashSet::new();
         for (i, s) in self.sinks.iter().enumerate() {
             let i = at(&known.sink_at, i);
@@ -675,7 +721,16 @@ impl Config {
                 }
             }
         }
+    }
 
+    /// `[[route]]`: the watch and sinks each route names.
+    fn validate_routes(
+        &self,
+        known: &KnownNames,
+        problems: &mut Vec<Problem>,
+        warnings: &mut Vec<Problem>,
+    ) {
+        let mut p = |path: String, message: String| problems.push(Problem { path, message });
         for (i, r) in self.routes.iter().enumerate() {
             let i = at(&known.route_at, i);
             let at = format!("route[{i}]");
@@ -704,7 +759,6 @@ impl Config {
                 message: "no [[route]]: matches are stored but no alert is sent".into(),
             });
         }
-        warnings
     }
 
     /// The path of the SQLite database.
