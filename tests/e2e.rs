@@ -78,6 +78,15 @@ impl World {
         self.rt.poll(&src, at(t)).await.unwrap()
     }
 
+    /// Outbox figures of one sink.
+    fn stats(&self, sink: &str) -> earshot::store::SinkStats {
+        let stats = self.rt.store.sink_stats().unwrap();
+        stats
+            .into_iter()
+            .find(|s| s.sink_id == sink)
+            .unwrap_or_default()
+    }
+
     async fn deliver(&self, t: i64) -> earshot::runtime::DrainReport {
         self.rt.deliver_all_due(at(t), &self.stop).await.unwrap()
     }
@@ -283,8 +292,7 @@ async fn a_target_down_for_a_while_gets_everything_once_it_is_back() {
     let bodies = posts(&slack).await;
     let ok_texts: Vec<String> = titles(&bodies, "/text");
     assert_eq!(ok_texts.len(), 9, "6 refused + 3 accepted");
-    let stats = w.rt.store.sink_stats().unwrap();
-    let s = stats.iter().find(|s| s.sink_id == "slack").unwrap();
+    let s = w.stats("slack");
     assert_eq!((s.pending, s.sent, s.dead), (0, 3, 0));
 }
 
@@ -332,8 +340,7 @@ async fn a_permanent_failure_is_parked_without_holding_up_the_others() {
             .unwrap(),
         2
     );
-    let stats = w.rt.store.sink_stats().unwrap();
-    let s = stats.iter().find(|s| s.sink_id == "slack").unwrap();
+    let s = w.stats("slack");
     assert_eq!((s.pending, s.dead), (2, 0));
 }
 
@@ -362,8 +369,7 @@ async fn a_target_failing_past_the_give_up_time_is_not_hammered() {
     let d = w.deliver(4 * 86_400).await;
     assert_eq!((d.dead, d.retrying), (1, 0), "{d:?}");
     assert_eq!(down.received_requests().await.unwrap().len(), 2);
-    let stats = w.rt.store.sink_stats().unwrap();
-    let s = stats.iter().find(|s| s.sink_id == "slack").unwrap();
+    let s = w.stats("slack");
     assert_eq!((s.pending, s.dead), (2, 1));
 }
 
@@ -458,8 +464,7 @@ async fn a_429_from_a_target_holds_its_whole_queue_for_retry_after() {
         2,
         "one probe per wait, not one per row"
     );
-    let stats = w.rt.store.sink_stats().unwrap();
-    let s = stats.iter().find(|s| s.sink_id == "slack").unwrap();
+    let s = w.stats("slack");
     assert_eq!(
         (s.pending, s.sent, s.dead),
         (3, 0, 0),
