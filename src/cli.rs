@@ -124,6 +124,15 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => code,
+        // `earshot mentions | head` closes the pipe early: not an error worth a message.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -672,6 +681,7 @@ async fn test_sink(cfg: Config, id: &str) -> Result<ExitCode> {
 fn ago(now: i64, t: Option<i64>) -> String {
     match t {
         None => "never".into(),
+        Some(t) if (t - now).abs() < 1 => "just now".into(),
         Some(t) if t > now => format!(
             "in {}",
             crate::duration::format_duration(std::time::Duration::from_secs((t - now) as u64))
@@ -792,8 +802,8 @@ fn mentions(cfg: &Config, f: &MentionFilter, json: bool) -> Result<()> {
     }
     writeln!(
         out,
-        "{:<17} {:<14} {:<12} {:>7} {:>3} {:<8} TEXT",
-        "SEEN (UTC)", "SOURCE", "WATCH", "SENT.", "URG", "LEVEL"
+        "{:<17} {:<14} {:<12} {:>9} {:>3} {:<8} TEXT",
+        "SEEN (UTC)", "SOURCE", "WATCH", "SENTIMENT", "URG", "LEVEL"
     )?;
     for r in rows {
         let seen = DateTime::from_timestamp(r.seen_at, 0)
@@ -810,7 +820,7 @@ fn mentions(cfg: &Config, f: &MentionFilter, json: bool) -> Result<()> {
         .collect();
         writeln!(
             out,
-            "{seen:<17} {:<14} {:<12} {:>7.3} {:>3} {:<8} {text}",
+            "{seen:<17} {:<14} {:<12} {:>9.3} {:>3} {:<8} {text}",
             r.source_id,
             r.watches.join(","),
             r.compound,
