@@ -216,6 +216,18 @@ impl HttpFetcher {
         headers: &[(&str, &str)],
         state: &SourceState,
     ) -> Result<JsonReply, FetchError> {
+        let secrets: Vec<&str> = headers.iter().map(|(_, v)| *v).collect();
+        self.get_json_inner(url, headers, state)
+            .await
+            .map_err(|e| redact(e, &secrets))
+    }
+
+    async fn get_json_inner(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        state: &SourceState,
+    ) -> Result<JsonReply, FetchError> {
         let extra = request_headers(headers)?;
         let (fetched, host) = match classify(url)? {
             Target::File(path) => (self.read_file(&path).await?, None),
@@ -486,6 +498,34 @@ fn request_headers(headers: &[(&str, &str)]) -> Result<HeaderMap, FetchError> {
     Ok(map)
 }
 
+/// Shortest header value (or word of one) taken for a secret by [`redact`]: shorter ones
+/// (`1`, `json`) would blank out ordinary words.
+const MIN_SECRET_LEN: usize = 8;
+
+/// Removes request header values, and their long words (the token of `Bearer <token>`), from
+/// an error's text: a page that echoes our credentials must not carry them into logs or chat.
+fn redact(e: FetchError, secrets: &[&str]) -> FetchError {
+    let scrub = |mut msg: String| {
+        for secret in secrets {
+            let words = std::iter::once(secret.trim()).chain(secret.split_whitespace());
+            for word in words.filter(|w| w.len() >= MIN_SECRET_LEN) {
+                msg = msg.replace(word, "[redacted]");
+            }
+        }
+        msg
+    };
+    match e {
+        FetchError::Network(m) => FetchError::Network(scrub(m)),
+        FetchError::Unexpected(m) => FetchError::Unexpected(scrub(m)),
+        FetchError::Parse(m) => FetchError::Parse(scrub(m)),
+        FetchError::Io(m) => FetchError::Io(scrub(m)),
+        FetchError::Config(m) => FetchError::Config(scrub(m)),
+        other @ (FetchError::Status { .. }
+        | FetchError::Timeout(_)
+        | FetchError::TooLarge { .. }) => other,
+    }
+}
+
 /// Up to `limit` bytes of the body, whatever can be read: used to recognise an error page.
 async fn read_head(resp: &mut reqwest::Response, limit: usize) -> Vec<u8> {
     let mut head = Vec::new();
@@ -695,6 +735,149 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(f.blocked_for("a.example"), None);
     }
+
+    #[test]
+    fn html_pages_are_told_from_json() {
+        let cases: &[(Option<&str>, &str, bool)] = &[
+            (
+                None,
+                "<!DOCTYPE html><html><body>blocked</body></html>",
+                true,
+            ),
+            (None, "\n  <!doctype HTML>", true),
+            (None, "\u{feff}<html lang=en>", true),
+            (Some("application/json"), "<HTML><head>", true),
+            (Some("text/html; charset=utf-8"), "Access denied", true),
+            (Some("Text/HTML"), "", true),
+            (Some("text/html"), " {\"error\": \"forbidden\"}", false),
+            (Some("text/html"), "[1]", false),
+            (Some("application/json"), "{\"a\": 1}", false),
+            (None, "<?xml version=\"1.0\"?><rss/>", false),
+            (Some("text/plain"), "Too Many Requests", false),
+            (None, "", false),
+        ];
+        for (content_type, body, want) in cases {
+            assert_eq!(
+                looks_like_html(*content_type, body.as_bytes()),
+                *want,
+                "{content_type:?} {body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn page_titles_help_unless_they_look_like_urls() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "<html><head><title>whoa there,\n  pardner!</title>",
+                Some("whoa there, pardner!"),
+            ),
+            (
+                "<TITLE lang=en>Just a moment...</TITLE>",
+                Some("Just a moment..."),
+            ),
+            ("<title>Tom &amp; Jerry</title>", None), // `&` once decoded
+            ("<title>Ben &lt;3 API</title>", Some("Ben <3 API")),
+            ("<title>404 /api?token=abc</title>", None),
+            ("<title></title>", None),
+            ("<title>never closed", None),
+            ("<html><body>no title</body></html>", None),
+        ];
+        for (body, want) in cases {
+            assert_eq!(page_title(body.as_bytes()).as_deref(), *want, "{body:?}");
+        }
+        let long = format!("<title>{}</title>", "a".repeat(500));
+        assert_eq!(page_title(long.as_bytes()).map(|t| t.len()), Some(60));
+    }
+
+    #[test]
+    fn json_bodies_and_their_errors() {
+        let ok = parse_json(b"\xEF\xBB\xBF {\"data\": [1]}", Some("application/json"));
+        assert_eq!(ok, Ok(serde_json::json!({"data": [1]})));
+        assert_eq!(
+            parse_json(b"{\"a\": 1}", Some("text/html")),
+            Ok(serde_json::json!({"a": 1})),
+            "a JSON body under the wrong type is still JSON"
+        );
+        let cases: &[(&[u8], Option<&str>, &str)] = &[
+            (b"{\"data\": {\"children\": [", None, "stops early"),
+            (b"{\"a\": 1} trailing", None, "not valid JSON"),
+            (b"   ", None, "empty"),
+            (
+                b"<!doctype html><title>Log in</title>",
+                None,
+                "page title \"Log in\"",
+            ),
+            (b"Forbidden", Some("text/html"), "HTML page"),
+        ];
+        for (body, content_type, want) in cases {
+            let err = parse_json(body, *content_type).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(want), "{body:?}: {msg}");
+            assert!(msg.len() < 300, "short: {msg}");
+            let long_lived = msg.contains("HTML");
+            assert_eq!(err.is_long_lived(), long_lived, "{msg}");
+        }
+    }
+
+    #[test]
+    fn request_headers_are_sensitive_and_errors_name_nothing() {
+        let canary = "Bearer CANARY-7f3a";
+        let map = request_headers(&[("Authorization", canary), ("X-Api-Key", "k")]).unwrap();
+        assert!(map["authorization"].is_sensitive());
+        assert!(!format!("{map:?}").contains("CANARY"));
+        for bad in [
+            [("Authorization", "Bearer CANARY-7f3a\r\nX-Evil: 1")],
+            [("Authorization: Bearer CANARY-7f3a", "")],
+        ] {
+            let err = request_headers(&bad).unwrap_err();
+            assert!(matches!(err, FetchError::Config(_)), "{err:?}");
+            assert!(!format!("{err} {err:?}").contains("CANARY"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn redact_removes_header_values_and_their_tokens() {
+        let secrets = ["Bearer CANARY-7f3a9c", "json"];
+        let e = FetchError::Unexpected(
+            "title \"Denied: CANARY-7f3a9c\" and Bearer CANARY-7f3a9c, json".to_string(),
+        );
+        assert_eq!(
+            redact(e, &secrets),
+            FetchError::Unexpected("title \"Denied: [redacted]\" and [redacted], json".to_string())
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_budget_holds_the_host_until_the_reset() {
+        let f = HttpFetcher::new(FetchOptions::default()).unwrap();
+        let reddit = |remaining: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-ratelimit-remaining", remaining.parse().unwrap());
+            h.insert("x-ratelimit-used", "97".parse().unwrap());
+            h.insert("x-ratelimit-reset", "120".parse().unwrap());
+            h
+        };
+        assert_eq!(f.note_rate_limit("a.example", &reddit("3.0")), None);
+        assert_eq!(f.check_blocked("a.example"), Ok(()), "low is not spent");
+        assert_eq!(
+            f.note_rate_limit("a.example", &reddit("0.0")),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            f.check_blocked("a.example"),
+            Err(FetchError::Status {
+                status: 429,
+                retry_after: Some(Duration::from_secs(120))
+            })
+        );
+        assert_eq!(f.check_blocked("b.example"), Ok(()));
+        tokio::time::advance(Duration::from_secs(119)).await;
+        assert!(f.check_blocked("a.example").is_err());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(f.check_blocked("a.example"), Ok(()));
+    }
+
     use governor::clock::FakeRelativeClock;
 
     #[test]
