@@ -1,5 +1,16 @@
 //! The one HTTP helper every connector uses: timeouts, a body cap applied after decompression,
-//! a redirect limit, per-host rate limits (governor), conditional GET and `Retry-After`.
+//! a redirect limit, per-host rate limits (governor), conditional GET, `Retry-After` and the
+//! platforms' own rate-limit headers.
+//!
+//! Every reply, whatever its status, is read for rate-limit headers
+//! ([`crate::ratelimit::parse_rate_limit`]). Once a host says the budget is spent, every source on
+//! that host waits for the reset without sending a request, so no connector can go past a
+//! platform's limit. A budget that is low but not spent is left alone: the per-host spacing
+//! keeps us polite meanwhile, and the reply that spends the last unit is what holds the host.
+//!
+//! JSON APIs go through [`HttpFetcher::get_json`], which adds request headers (credentials),
+//! and turns an HTML page (a block page, a login wall) into a clear, long-lived
+//! [`FetchError::Unexpected`] rather than a parse error.
 //!
 //! A slow, endless or hostile server can cost one source one timeout, never stall the others
 //! or grow memory past the cap.
@@ -22,11 +33,13 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use reqwest::StatusCode;
 use reqwest::header::{
-    CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+    CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    LAST_MODIFIED,
 };
 use tokio::io::AsyncReadExt;
 use url::Url;
 
+use crate::ratelimit::{parse_rate_limit, stack_exchange_backoff};
 use crate::{FetchError, SourceState};
 
 /// Limits applied to every request. Defaults suit a polite poller.
@@ -71,6 +84,29 @@ pub enum Fetched {
     },
 }
 
+/// A JSON reply, or the news that nothing changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonReply {
+    NotModified,
+    Body {
+        value: serde_json::Value,
+        etag: Option<String>,
+        last_modified: Option<String>,
+        /// The URL after redirects (query string kept).
+        final_url: String,
+    },
+}
+
+/// What the caller will do with the body: decides how an error page is reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expect {
+    Anything,
+    Json,
+}
+
+/// How much of an error page is read to tell an HTML page from a JSON error.
+const SNIFF_BYTES: usize = 16 * 1024;
+
 /// One rate-limit state per host name, so two feeds on one host are spaced while feeds on
 /// different hosts do not wait for each other. Generic over the clock so that the spacing can
 /// be tested on a fake clock.
@@ -86,8 +122,9 @@ pub struct HttpFetcher {
     opts: Arc<FetchOptions>,
     /// Shared by clones, so that every task polling a host sees the same budget.
     limiter: Arc<HostLimiter>,
-    /// Hosts that answered 429/503 with `Retry-After`, and until when: every source on that
-    /// host waits, not only the one that was told.
+    /// Hosts that answered 429/503 with `Retry-After`, or whose rate-limit headers (or
+    /// Stack Exchange `backoff`) said the budget is spent, and until when: every source on
+    /// that host waits, not only the one that was told.
     blocked: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>>,
 }
 
@@ -145,36 +182,144 @@ impl HttpFetcher {
     ///
     /// Waits first for the host's rate limit; that wait is not part of `total_timeout`, which
     /// starts with the request. `file://` URLs and plain paths are read from disk instead.
+    ///
+    /// A host that is being held (a `Retry-After`, or a spent rate-limit budget) gives
+    /// `FetchError::Status { status: 429, retry_after }` without a request. The reply that
+    /// spent the budget is itself returned as usual.
     pub async fn get(&self, url: &str, state: &SourceState) -> Result<Fetched, FetchError> {
         match classify(url)? {
             Target::File(path) => self.read_file(&path).await,
             Target::Http(url) => {
-                let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-                if let Some(wait) = self.blocked_for(&host) {
-                    // Not even one request: the host asked all of us to wait.
-                    return Err(FetchError::Status {
-                        status: 429,
-                        retry_after: Some(wait),
-                    });
-                }
-                self.limiter.until_key_ready(&host).await;
-                // The client's own timeout covers the body too; this outer one is the
-                // guarantee, whatever the client does with a server that trickles bytes.
-                let total = self.opts.total_timeout;
-                let result = match tokio::time::timeout(total, self.get_http(url, state)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(FetchError::Timeout(total)),
-                };
-                if let Err(FetchError::Status {
-                    status: 429 | 503,
-                    retry_after: Some(wait),
-                }) = &result
-                {
-                    self.block(&host, *wait);
-                }
-                result
+                self.fetch_http(url, state, &HeaderMap::new(), Expect::Anything)
+                    .await
             }
         }
+    }
+
+    /// GET a JSON API: like [`HttpFetcher::get`], plus request `headers` (name, value), and
+    /// the body parsed.
+    ///
+    /// Header values may be secrets (`Authorization: Bearer ...`): they are marked sensitive,
+    /// and never appear in an error or a log line. A name or value that HTTP cannot carry is
+    /// a [`FetchError::Config`] that names neither.
+    ///
+    /// * An HTML page on a success, 401 or 403 (a block page, a login wall, a Cloudflare
+    ///   challenge) is [`FetchError::Unexpected`], which backs off long. Other error statuses
+    ///   stay [`FetchError::Status`] whatever their body: a 502 page from a proxy is transient.
+    /// * A body that is not JSON, or stops early, is [`FetchError::Parse`] (no body, no URL).
+    /// * A top-level `backoff` (Stack Exchange) holds the host for that long; the body is
+    ///   returned as usual. Stack Exchange asks it per method; holding the whole host is the
+    ///   cautious reading.
+    pub async fn get_json(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        state: &SourceState,
+    ) -> Result<JsonReply, FetchError> {
+        let secrets: Vec<&str> = headers.iter().map(|(_, v)| *v).collect();
+        self.get_json_inner(url, headers, state)
+            .await
+            .map_err(|e| redact(e, &secrets))
+    }
+
+    async fn get_json_inner(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        state: &SourceState,
+    ) -> Result<JsonReply, FetchError> {
+        let extra = request_headers(headers)?;
+        let (fetched, host) = match classify(url)? {
+            Target::File(path) => (self.read_file(&path).await?, None),
+            Target::Http(url) => {
+                let host = host_key(&url);
+                let fetched = self.fetch_http(url, state, &extra, Expect::Json).await?;
+                (fetched, Some(host))
+            }
+        };
+        let Fetched::Body {
+            bytes,
+            content_type,
+            etag,
+            last_modified,
+            final_url,
+        } = fetched
+        else {
+            return Ok(JsonReply::NotModified);
+        };
+        let value = parse_json(&bytes, content_type.as_deref())?;
+        if let (Some(host), Some(wait)) = (host, stack_exchange_backoff(&value)) {
+            tracing::debug!(
+                host,
+                wait_secs = wait.as_secs(),
+                "server asked for a backoff, holding the host"
+            );
+            self.block(&host, wait);
+        }
+        Ok(JsonReply::Body {
+            value,
+            etag,
+            last_modified,
+            final_url,
+        })
+    }
+
+    /// An HTTP GET within every limit: the host's block, its spacing, the total timeout.
+    async fn fetch_http(
+        &self,
+        url: Url,
+        state: &SourceState,
+        extra: &HeaderMap,
+        expect: Expect,
+    ) -> Result<Fetched, FetchError> {
+        let host = host_key(&url);
+        self.check_blocked(&host)?;
+        self.limiter.until_key_ready(&host).await;
+        // Another task's reply may have spent the budget while this one queued.
+        self.check_blocked(&host)?;
+        // The client's own timeout covers the body too; this outer one is the
+        // guarantee, whatever the client does with a server that trickles bytes.
+        let total = self.opts.total_timeout;
+        let request = self.get_http(url, &host, state, extra, expect);
+        let result = match tokio::time::timeout(total, request).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout(total)),
+        };
+        if let Err(FetchError::Status {
+            status: 429 | 503,
+            retry_after: Some(wait),
+        }) = &result
+        {
+            self.block(&host, *wait);
+        }
+        result
+    }
+
+    /// Not even one request while the host asked all of us to wait.
+    fn check_blocked(&self, host: &str) -> Result<(), FetchError> {
+        match self.blocked_for(host) {
+            Some(wait) => Err(FetchError::Status {
+                status: 429,
+                retry_after: Some(wait),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Holds `host` when a reply's rate-limit headers say the budget is spent, until the
+    /// reset they give; returns that wait. A low but non-zero budget holds nothing (see the
+    /// module documentation).
+    fn note_rate_limit(&self, host: &str, headers: &HeaderMap) -> Option<Duration> {
+        let wait = parse_rate_limit(headers, chrono::Utc::now())?
+            .wait()
+            .filter(|w| !w.is_zero())?;
+        tracing::debug!(
+            host,
+            wait_secs = wait.as_secs(),
+            "rate-limit budget spent, holding the host"
+        );
+        self.block(host, wait);
+        Some(wait)
     }
 
     /// How much longer `host` asked to be left alone, if it did.
@@ -198,8 +343,15 @@ impl HttpFetcher {
         *entry = (*entry).max(until);
     }
 
-    async fn get_http(&self, url: Url, state: &SourceState) -> Result<Fetched, FetchError> {
-        let mut req = self.client.get(url);
+    async fn get_http(
+        &self,
+        url: Url,
+        host: &str,
+        state: &SourceState,
+        extra: &HeaderMap,
+        expect: Expect,
+    ) -> Result<Fetched, FetchError> {
+        let mut req = self.client.get(url).headers(extra.clone());
         if let Some(etag) = state.etag.as_deref() {
             req = req.header(IF_NONE_MATCH, etag);
         }
@@ -207,6 +359,8 @@ impl HttpFetcher {
             req = req.header(IF_MODIFIED_SINCE, lm);
         }
         let mut resp = req.send().await.map_err(|e| self.map_err(e))?;
+        // Every reply, 304s and errors included: a spent budget is news whatever the status.
+        let limit_wait = self.note_rate_limit(host, resp.headers());
 
         let status = resp.status();
         if status == StatusCode::NOT_MODIFIED {
@@ -217,9 +371,19 @@ impl HttpFetcher {
             let retry_after = match status {
                 StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                     crate::ratelimit::retry_after(resp.headers(), chrono::Utc::now())
+                        .max(limit_wait)
                 }
-                _ => None,
+                _ => limit_wait,
             };
+            if expect == Expect::Json
+                && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+            {
+                let content_type = header(resp.headers(), CONTENT_TYPE.as_str());
+                let head = read_head(&mut resp, SNIFF_BYTES).await;
+                if looks_like_html(content_type.as_deref(), &head) {
+                    return Err(html_page_error(Some(status.as_u16()), &head));
+                }
+            }
             return Err(FetchError::Status {
                 status: status.as_u16(),
                 retry_after,
@@ -303,6 +467,162 @@ impl HttpFetcher {
         }
         FetchError::Network(chain(&e.without_url()))
     }
+}
+
+/// The host a block and the spacing are keyed on.
+fn host_key(url: &Url) -> String {
+    url.host_str().unwrap_or_default().to_ascii_lowercase()
+}
+
+/// A caller's request headers, values marked sensitive (kept out of `Debug` and of HTTP/2
+/// header compression tables). Errors name neither the header nor its value: a confused
+/// caller might have put the secret in the name.
+fn request_headers(headers: &[(&str, &str)]) -> Result<HeaderMap, FetchError> {
+    let mut map = HeaderMap::new();
+    for (i, (name, value)) in headers.iter().enumerate() {
+        let n = i + 1;
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+            FetchError::Config(format!(
+                "request header #{n} has an invalid name: use letters, digits and '-' only"
+            ))
+        })?;
+        let mut value = HeaderValue::from_str(value.trim()).map_err(|_| {
+            FetchError::Config(format!(
+                "request header #{n} has a value HTTP cannot carry (a line break or a \
+                 non-ASCII character?): check the credential for stray characters"
+            ))
+        })?;
+        value.set_sensitive(true);
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// Shortest header value (or word of one) taken for a secret by [`redact`]: shorter ones
+/// (`1`, `json`) would blank out ordinary words.
+const MIN_SECRET_LEN: usize = 8;
+
+/// Removes request header values, and their long words (the token of `Bearer <token>`), from
+/// an error's text: a page that echoes our credentials must not carry them into logs or chat.
+fn redact(e: FetchError, secrets: &[&str]) -> FetchError {
+    let scrub = |mut msg: String| {
+        for secret in secrets {
+            let words = std::iter::once(secret.trim()).chain(secret.split_whitespace());
+            for word in words.filter(|w| w.len() >= MIN_SECRET_LEN) {
+                msg = msg.replace(word, "[redacted]");
+            }
+        }
+        msg
+    };
+    match e {
+        FetchError::Network(m) => FetchError::Network(scrub(m)),
+        FetchError::Unexpected(m) => FetchError::Unexpected(scrub(m)),
+        FetchError::Parse(m) => FetchError::Parse(scrub(m)),
+        FetchError::Io(m) => FetchError::Io(scrub(m)),
+        FetchError::Config(m) => FetchError::Config(scrub(m)),
+        other @ (FetchError::Status { .. }
+        | FetchError::Timeout(_)
+        | FetchError::TooLarge { .. }) => other,
+    }
+}
+
+/// Up to `limit` bytes of the body, whatever can be read: used to recognise an error page.
+async fn read_head(resp: &mut reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut head = Vec::new();
+    while head.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                head.extend_from_slice(&chunk[..chunk.len().min(limit - head.len())])
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    head
+}
+
+/// The body without a UTF-8 byte-order mark and leading whitespace.
+fn body_start(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(body)
+        .trim_ascii_start()
+}
+
+/// An HTML document where something else was expected: it opens like one, or it is declared
+/// `text/html` and does not open like JSON.
+fn looks_like_html(content_type: Option<&str>, body: &[u8]) -> bool {
+    let start = body_start(body);
+    let opens_with = |p: &[u8]| {
+        start
+            .get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    let declared = content_type.is_some_and(|c| {
+        c.trim_start()
+            .get(..9)
+            .is_some_and(|t| t.eq_ignore_ascii_case("text/html"))
+    });
+    opens_with(b"<!doctype html")
+        || opens_with(b"<html")
+        || (declared && !matches!(start.first(), Some(b'{' | b'[')))
+}
+
+/// The error for an HTML page in place of JSON, with the page's title when it helps and
+/// cannot carry a URL (some error pages echo the request line, query string included).
+fn html_page_error(status: Option<u16>, body: &[u8]) -> FetchError {
+    let mut what: Vec<String> = status.map(|s| format!("HTTP {s}")).into_iter().collect();
+    what.extend(page_title(body).map(|t| format!("page title \"{t}\"")));
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", what.join(", "))
+    };
+    FetchError::Unexpected(format!(
+        "got an HTML page where JSON was expected (blocked or a login wall?){what}; open the \
+         API URL in a browser from this machine to see the page"
+    ))
+}
+
+/// The `<title>` of an HTML page, whitespace folded, at most 60 characters, and only if it
+/// holds nothing URL-like.
+fn page_title(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&body[..body.len().min(SNIFF_BYTES)]);
+    // ASCII lowercasing keeps byte offsets, so positions found in `lower` index `text`.
+    let lower = text.to_ascii_lowercase();
+    let tag = lower.find("<title")?;
+    let open = tag + lower[tag..].find('>')? + 1;
+    let close = open + lower[open..].find("</")?;
+    let decoded = html_escape::decode_html_entities(&text[open..close]);
+    let title: String = decoded
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(60)
+        .collect();
+    let url_like = title.contains(['/', '?', '=', '&', '@']);
+    (!title.is_empty() && !url_like).then_some(title)
+}
+
+/// Parses a JSON body; the errors carry neither the body nor the URL.
+fn parse_json(bytes: &[u8], content_type: Option<&str>) -> Result<serde_json::Value, FetchError> {
+    let body = body_start(bytes);
+    if body.is_empty() {
+        return Err(FetchError::Parse(
+            "the reply is empty where JSON was expected".to_string(),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        if looks_like_html(content_type, body) {
+            html_page_error(None, body)
+        } else if e.is_eof() {
+            FetchError::Parse(format!(
+                "the JSON reply stops early ({e}): the server or a proxy cut it short"
+            ))
+        } else {
+            FetchError::Parse(format!("the reply is not valid JSON ({e})"))
+        }
+    })
 }
 
 /// The error and its causes, `a: b: c`, so "connection refused" is not hidden behind
@@ -415,6 +735,149 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(f.blocked_for("a.example"), None);
     }
+
+    #[test]
+    fn html_pages_are_told_from_json() {
+        let cases: &[(Option<&str>, &str, bool)] = &[
+            (
+                None,
+                "<!DOCTYPE html><html><body>blocked</body></html>",
+                true,
+            ),
+            (None, "\n  <!doctype HTML>", true),
+            (None, "\u{feff}<html lang=en>", true),
+            (Some("application/json"), "<HTML><head>", true),
+            (Some("text/html; charset=utf-8"), "Access denied", true),
+            (Some("Text/HTML"), "", true),
+            (Some("text/html"), " {\"error\": \"forbidden\"}", false),
+            (Some("text/html"), "[1]", false),
+            (Some("application/json"), "{\"a\": 1}", false),
+            (None, "<?xml version=\"1.0\"?><rss/>", false),
+            (Some("text/plain"), "Too Many Requests", false),
+            (None, "", false),
+        ];
+        for (content_type, body, want) in cases {
+            assert_eq!(
+                looks_like_html(*content_type, body.as_bytes()),
+                *want,
+                "{content_type:?} {body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn page_titles_help_unless_they_look_like_urls() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "<html><head><title>whoa there,\n  pardner!</title>",
+                Some("whoa there, pardner!"),
+            ),
+            (
+                "<TITLE lang=en>Just a moment...</TITLE>",
+                Some("Just a moment..."),
+            ),
+            ("<title>Tom &amp; Jerry</title>", None), // `&` once decoded
+            ("<title>Ben &lt;3 API</title>", Some("Ben <3 API")),
+            ("<title>404 /api?token=abc</title>", None),
+            ("<title></title>", None),
+            ("<title>never closed", None),
+            ("<html><body>no title</body></html>", None),
+        ];
+        for (body, want) in cases {
+            assert_eq!(page_title(body.as_bytes()).as_deref(), *want, "{body:?}");
+        }
+        let long = format!("<title>{}</title>", "a".repeat(500));
+        assert_eq!(page_title(long.as_bytes()).map(|t| t.len()), Some(60));
+    }
+
+    #[test]
+    fn json_bodies_and_their_errors() {
+        let ok = parse_json(b"\xEF\xBB\xBF {\"data\": [1]}", Some("application/json"));
+        assert_eq!(ok, Ok(serde_json::json!({"data": [1]})));
+        assert_eq!(
+            parse_json(b"{\"a\": 1}", Some("text/html")),
+            Ok(serde_json::json!({"a": 1})),
+            "a JSON body under the wrong type is still JSON"
+        );
+        let cases: &[(&[u8], Option<&str>, &str)] = &[
+            (b"{\"data\": {\"children\": [", None, "stops early"),
+            (b"{\"a\": 1} trailing", None, "not valid JSON"),
+            (b"   ", None, "empty"),
+            (
+                b"<!doctype html><title>Log in</title>",
+                None,
+                "page title \"Log in\"",
+            ),
+            (b"Forbidden", Some("text/html"), "HTML page"),
+        ];
+        for (body, content_type, want) in cases {
+            let err = parse_json(body, *content_type).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(want), "{body:?}: {msg}");
+            assert!(msg.len() < 300, "short: {msg}");
+            let long_lived = msg.contains("HTML");
+            assert_eq!(err.is_long_lived(), long_lived, "{msg}");
+        }
+    }
+
+    #[test]
+    fn request_headers_are_sensitive_and_errors_name_nothing() {
+        let canary = "Bearer CANARY-7f3a";
+        let map = request_headers(&[("Authorization", canary), ("X-Api-Key", "k")]).unwrap();
+        assert!(map["authorization"].is_sensitive());
+        assert!(!format!("{map:?}").contains("CANARY"));
+        for bad in [
+            [("Authorization", "Bearer CANARY-7f3a\r\nX-Evil: 1")],
+            [("Authorization: Bearer CANARY-7f3a", "")],
+        ] {
+            let err = request_headers(&bad).unwrap_err();
+            assert!(matches!(err, FetchError::Config(_)), "{err:?}");
+            assert!(!format!("{err} {err:?}").contains("CANARY"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn redact_removes_header_values_and_their_tokens() {
+        let secrets = ["Bearer CANARY-7f3a9c", "json"];
+        let e = FetchError::Unexpected(
+            "title \"Denied: CANARY-7f3a9c\" and Bearer CANARY-7f3a9c, json".to_string(),
+        );
+        assert_eq!(
+            redact(e, &secrets),
+            FetchError::Unexpected("title \"Denied: [redacted]\" and [redacted], json".to_string())
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_budget_holds_the_host_until_the_reset() {
+        let f = HttpFetcher::new(FetchOptions::default()).unwrap();
+        let reddit = |remaining: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-ratelimit-remaining", remaining.parse().unwrap());
+            h.insert("x-ratelimit-used", "97".parse().unwrap());
+            h.insert("x-ratelimit-reset", "120".parse().unwrap());
+            h
+        };
+        assert_eq!(f.note_rate_limit("a.example", &reddit("3.0")), None);
+        assert_eq!(f.check_blocked("a.example"), Ok(()), "low is not spent");
+        assert_eq!(
+            f.note_rate_limit("a.example", &reddit("0.0")),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            f.check_blocked("a.example"),
+            Err(FetchError::Status {
+                status: 429,
+                retry_after: Some(Duration::from_secs(120))
+            })
+        );
+        assert_eq!(f.check_blocked("b.example"), Ok(()));
+        tokio::time::advance(Duration::from_secs(119)).await;
+        assert!(f.check_blocked("a.example").is_err());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(f.check_blocked("a.example"), Ok(()));
+    }
+
     use governor::clock::FakeRelativeClock;
 
     #[test]
