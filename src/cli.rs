@@ -69,26 +69,8 @@ pub enum Command {
     },
     /// List stored mentions, newest first.
     Mentions {
-        #[arg(long)]
-        watch: Option<String>,
-        #[arg(long)]
-        source: Option<String>,
-        /// Only mentions seen within this long (`24h`, `7d`).
-        #[arg(long, value_name = "DURATION")]
-        since: Option<String>,
-        /// Only mentions seen at or after this time (RFC 3339, e.g. 2026-05-01T00:00:00Z).
-        #[arg(long, value_name = "TIME", conflicts_with = "since")]
-        from: Option<String>,
-        /// Only mentions seen before this time (RFC 3339).
-        #[arg(long, value_name = "TIME")]
-        to: Option<String>,
-        /// Least urgency level: low, normal, high, critical.
-        #[arg(long, value_name = "LEVEL")]
-        min_urgency: Option<String>,
-        #[arg(long, value_enum)]
-        sentiment: Option<SentimentArg>,
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        #[command(flatten)]
+        select: MentionArgs,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -194,29 +176,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             status(&cfg, *json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Mentions {
-            watch,
-            source,
-            since,
-            from,
-            to,
-            min_urgency,
-            sentiment,
-            limit,
-            json,
-        } => {
+        Command::Mentions { select, json } => {
             let cfg = load(&path)?.config;
-            let args = MentionArgs {
-                watch,
-                source,
-                since,
-                from,
-                to,
-                min_urgency,
-                sentiment: *sentiment,
-                limit: *limit,
-            };
-            let filter = mentions_filter(&cfg, &args, Utc::now().timestamp())?;
+            let filter = mentions_filter(&cfg, select, Utc::now().timestamp())?;
             mentions(&cfg, &filter, *json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -243,15 +205,28 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// The flags of `earshot mentions` that select rows, as parsed by clap.
-struct MentionArgs<'a> {
-    watch: &'a Option<String>,
-    source: &'a Option<String>,
-    since: &'a Option<String>,
-    from: &'a Option<String>,
-    to: &'a Option<String>,
-    min_urgency: &'a Option<String>,
+/// The flags of `earshot mentions` that select rows.
+#[derive(Debug, clap::Args)]
+pub struct MentionArgs {
+    #[arg(long)]
+    watch: Option<String>,
+    #[arg(long)]
+    source: Option<String>,
+    /// Only mentions seen within this long (`24h`, `7d`).
+    #[arg(long, value_name = "DURATION")]
+    since: Option<String>,
+    /// Only mentions seen at or after this time (RFC 3339, e.g. 2026-05-01T00:00:00Z).
+    #[arg(long, value_name = "TIME", conflicts_with = "since")]
+    from: Option<String>,
+    /// Only mentions seen before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// Least urgency level: low, normal, high, critical.
+    #[arg(long, value_name = "LEVEL")]
+    min_urgency: Option<String>,
+    #[arg(long, value_enum)]
     sentiment: Option<SentimentArg>,
+    #[arg(long, default_value_t = 50)]
     limit: usize,
 }
 
@@ -267,7 +242,8 @@ fn mentions_filter(cfg: &Config, args: &MentionArgs, now: i64) -> Result<Mention
         min_urgency,
         sentiment,
         limit,
-    } = *args;
+    } = args;
+    let limit = *limit;
     if limit == 0 {
         bail!("--limit 0: give a positive number of mentions to list (default 50)");
     }
@@ -598,12 +574,7 @@ async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
     let now = Utc::now();
     let mut out = std::io::stdout().lock();
     for s in rt.config.sources.iter().filter(|s| s.enabled) {
-        let row = rt.store.source(&s.id)?;
-        let state = row
-            .as_ref()
-            .map(|r| earshot_connectors::SourceState::from(&r.state))
-            .unwrap_or_default();
-        let alert = row.as_ref().is_some_and(|r| r.seeded) || s.backfill;
+        let (_, state, alert) = rt.poll_state(s)?;
         let outcome = match runtime::connector_for(s).fetch(&rt.http, &state).await {
             Ok(o) => o,
             Err(e) => {
@@ -611,31 +582,20 @@ async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
                 continue;
             }
         };
-        let ids: Vec<String> = outcome
-            .mentions
-            .iter()
-            .map(|m| m.platform_id.clone())
-            .collect();
-        let unseen = rt.store.unseen(&s.id, &ids)?;
-        let judged: Vec<_> = outcome
-            .mentions
-            .into_iter()
-            .filter(|m| unseen.contains(&m.platform_id))
-            .filter_map(|m| rt.pipeline.evaluate(s, m, now, alert))
-            .collect();
+        let judged = rt.judge(s, outcome.mentions, alert, now)?;
         writeln!(
             out,
             "# {}: {} new item(s), {} matching{}",
             s.id,
-            unseen.len(),
-            judged.len(),
+            judged.new_items,
+            judged.mentions.len(),
             if alert {
                 ""
             } else {
                 " (first poll: would record without alerting)"
             }
         )?;
-        for m in judged {
+        for m in judged.mentions {
             for d in m.deliveries {
                 let preview = rt
                     .sink(&d.sink_id)

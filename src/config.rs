@@ -890,11 +890,18 @@ pub fn check_cron(expr: &str) -> Result<(), String> {
             "{expr:?} has {fields} fields; earshot's cron has six, starting with seconds: \"0 */10 * * * *\" is every 10 minutes"
         ));
     }
-    tokio_cron_scheduler::Job::new_async(expr, |_, _| Box::pin(async {}))
-        .map(|_| ())
-        .map_err(|e| {
-            format!("{expr:?} is not a valid cron expression ({e}); e.g. \"0 */10 * * * *\"")
-        })
+    parse_cron(expr).map(|_| ()).map_err(|e| {
+        format!("{expr:?} is not a valid cron expression ({e}); e.g. \"0 */10 * * * *\"")
+    })
+}
+
+/// Parses a cron expression exactly as tokio-cron-scheduler does (seconds required).
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
 }
 
 /// Deserialises one table, recording every problem it has under `path`, each with its key.

@@ -17,10 +17,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, trace, warn};
 
-use crate::config::{Config, DEFAULT_EVERY, SourceConfig, SourceKind};
+use crate::config::{Config, DEFAULT_EVERY, SourceConfig, SourceKind, parse_cron};
 use crate::pipeline::Pipeline;
 use crate::sink::{Retry, Sink};
-use crate::store::{CommitReport, PollCommit, Store, StoreError};
+use crate::store::{CommitReport, NewMention, PollCommit, SourceRow, Store, StoreError};
 
 /// Why the runtime could not be built. Each says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +128,17 @@ pub struct PollReport {
     pub error: Option<String>,
 }
 
+/// A poll's fetch, judged, before anything is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    /// Every platform id fetched, matching or not.
+    pub seen_ids: Vec<String>,
+    /// How many of them this source never showed before.
+    pub new_items: usize,
+    /// The new ones that matched a watch, with their deliveries.
+    pub mentions: Vec<NewMention>,
+}
+
 /// What one pass over the outbox did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DrainReport {
@@ -218,42 +229,60 @@ impl Runtime {
         self.poll_inner(source, now).instrument(span).await
     }
 
+    /// What to poll a source with: its stored state, and whether its new items may alert
+    /// (not on the first poll, unless `backfill`).
+    pub fn poll_state(
+        &self,
+        source: &SourceConfig,
+    ) -> Result<(Option<SourceRow>, SourceState, bool), StoreError> {
+        let row = self.store.source(&source.id)?;
+        let state = row.as_ref().map(|r| r.state.clone()).unwrap_or_default();
+        let alert = row.as_ref().is_some_and(|r| r.seeded) || source.backfill;
+        Ok((row, state, alert))
+    }
+
+    /// Judges what a poll fetched: the items this source never showed before, matched and
+    /// scored, with their deliveries. Writes nothing (`once --dry-run` shows it as is).
+    pub fn judge(
+        &self,
+        source: &SourceConfig,
+        fetched: Vec<earshot_connectors::Mention>,
+        alert: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Judged, StoreError> {
+        let seen_ids: Vec<String> = fetched.iter().map(|m| m.platform_id.clone()).collect();
+        let unseen = blocking(|| self.store.unseen(&source.id, &seen_ids))?;
+        let mentions = fetched
+            .into_iter()
+            .filter(|m| unseen.contains(&m.platform_id))
+            .filter_map(|m| self.pipeline.evaluate(source, m, now, alert))
+            .collect();
+        Ok(Judged {
+            seen_ids,
+            new_items: unseen.len(),
+            mentions,
+        })
+    }
+
     async fn poll_inner(
         &self,
         source: &SourceConfig,
         now: DateTime<Utc>,
     ) -> Result<PollReport, StoreError> {
-        let row = self.store.source(&source.id)?;
-        let state: SourceState = row
-            .as_ref()
-            .map(|r| SourceState::from(&r.state))
-            .unwrap_or_default();
-        let seeded = row.as_ref().is_some_and(|r| r.seeded);
+        let (row, state, alert) = self.poll_state(source)?;
         let mut report = PollReport {
             source_id: source.id.clone(),
             ..Default::default()
         };
         let connector = connector_for(source);
         let ts = now.timestamp();
-        trace!(seeded, "Fetching");
+        trace!(alert, "Fetching");
         match connector.fetch(&self.http, &state).await {
             Ok(outcome) => {
                 report.fetched = outcome.mentions.len();
                 report.not_modified = outcome.not_modified;
-                report.seeding = !seeded && !source.backfill;
-                let ids: Vec<String> = outcome
-                    .mentions
-                    .iter()
-                    .map(|m| m.platform_id.clone())
-                    .collect();
-                let unseen = blocking(|| self.store.unseen(&source.id, &ids))?;
-                let alert = seeded || source.backfill;
-                let mentions = outcome
-                    .mentions
-                    .into_iter()
-                    .filter(|m| unseen.contains(&m.platform_id))
-                    .filter_map(|m| self.pipeline.evaluate(source, m, now, alert))
-                    .collect();
+                report.seeding = !alert;
+                let judged = self.judge(source, outcome.mentions, alert, now)?;
                 let next_at = Schedule::of(source)
                     .next_after(now)
                     .map_or(ts + DEFAULT_EVERY.as_secs() as i64, |t| t.timestamp());
@@ -264,8 +293,8 @@ impl Runtime {
                         source_kind: connector.kind(),
                         now: ts,
                         state: &outcome.state,
-                        seen_ids: ids,
-                        mentions,
+                        seen_ids: judged.seen_ids,
+                        mentions: judged.mentions,
                         next_poll_at: next_at,
                     })
                 })?;
@@ -299,15 +328,11 @@ impl Runtime {
                         .and_then(|b| cron.next_after(b))
                         .map_or(backoff_end, |t| t.timestamp()),
                 };
-                self.store.record_failure(
-                    &source.id,
-                    connector.kind(),
-                    &e.to_string(),
-                    ts,
-                    next,
-                )?;
-                warn!(error = %e, consecutive_failures = errors, retry_in_s = wait.as_secs(), "Fetch failed");
-                report.error = Some(e.to_string());
+                let message = e.to_string();
+                self.store
+                    .record_failure(&source.id, connector.kind(), &message, ts, next)?;
+                warn!(error = %message, consecutive_failures = errors, retry_in_s = wait.as_secs(), "Fetch failed");
+                report.error = Some(message);
             }
         }
         Ok(report)
@@ -383,32 +408,27 @@ impl Runtime {
                                 return Ok(report);
                             }
                         }
-                        Retry::Later(after) if ts - d.created_at > give_up => {
-                            let msg =
-                                format!("gave up after {} attempts: {}", d.attempts + 1, e.message);
-                            self.store.mark_dead(d.id, &msg)?;
-                            report.dead += 1;
-                            warn!(error = %e.message, "Delivery kept failing; parked as dead");
-                            // The target is still failing: the rest of the queue waits as usual.
-                            let wait = delivery_backoff(d.attempts + 1, after, fastrand::f64());
-                            self.store
-                                .defer_sink(sink_id, ts + wait.as_secs().max(1) as i64)?;
-                            return Ok(report);
-                        }
                         Retry::Later(after) => {
                             let wait = delivery_backoff(d.attempts + 1, after, fastrand::f64());
                             let next = ts + wait.as_secs().max(1) as i64;
-                            self.store.mark_retry(d.id, next, &e.message)?;
+                            if ts - d.created_at > give_up {
+                                let msg = format!(
+                                    "gave up after {} attempts: {}",
+                                    d.attempts + 1,
+                                    e.message
+                                );
+                                self.store.mark_dead(d.id, &msg)?;
+                                report.dead += 1;
+                                warn!(error = %e.message, "Delivery kept failing; parked as dead");
+                            } else {
+                                self.store.mark_retry(d.id, next, &e.message)?;
+                                report.retrying += 1;
+                                warn!(error = %e.message, retry_in_s = wait.as_secs(), "Delivery failed; will retry");
+                            }
                             // The target is down or asked us to slow down: the rest of its
                             // queue waits too, instead of hammering it once per row.
                             let deferred = self.store.defer_sink(sink_id, next)?;
-                            report.retrying += 1;
-                            warn!(
-                                error = %e.message,
-                                retry_in_s = wait.as_secs(),
-                                deferred,
-                                "Delivery failed; this sink's queue waits before retrying"
-                            );
+                            debug!(deferred, "This sink's queue waits before retrying");
                             return Ok(report);
                         }
                     },
@@ -435,7 +455,8 @@ impl Runtime {
 }
 
 /// Runs a store call that may wait on SQLite (a busy lock, a slow disk) without stalling the
-/// other tasks of a multi-threaded runtime; inline on a single-threaded one (tests, `once`).
+/// other tasks of a multi-threaded runtime (the daemon's, `once`'s); inline on a
+/// single-threaded one (most tests).
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
@@ -521,15 +542,6 @@ impl Schedule {
                 .ok(),
         }
     }
-}
-
-/// Parses a cron expression exactly as tokio-cron-scheduler does (seconds required).
-pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(expr)
 }
 
 /// The cron expression that fires every `every`, shifted by `offset` (the source's jitter), when

@@ -60,7 +60,8 @@ impl std::fmt::Debug for Store {
 pub struct SourceRow {
     pub source_id: String,
     pub kind: String,
-    pub state: SourceStateRow,
+    /// Validators and cursor, handed back to the connector on the next poll.
+    pub state: SourceState,
     /// True once the first poll recorded history (later polls alert).
     pub seeded: bool,
     pub polls: i64,
@@ -71,24 +72,6 @@ pub struct SourceRow {
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
     pub next_poll_at: Option<i64>,
-}
-
-/// Serializable mirror of the connector's [`SourceState`].
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct SourceStateRow {
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-    pub cursor: Option<String>,
-}
-
-impl From<&SourceStateRow> for SourceState {
-    fn from(r: &SourceStateRow) -> Self {
-        SourceState {
-            etag: r.etag.clone(),
-            last_modified: r.last_modified.clone(),
-            cursor: r.cursor.clone(),
-        }
-    }
 }
 
 /// Scores of one mention.
@@ -718,7 +701,7 @@ fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRow> {
     Ok(SourceRow {
         source_id: r.get(0)?,
         kind: r.get(1)?,
-        state: SourceStateRow {
+        state: SourceState {
             etag: r.get(2)?,
             last_modified: r.get(3)?,
             cursor: r.get(4)?,

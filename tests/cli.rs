@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 
 use common::{Feed, item};
 
@@ -19,6 +19,23 @@ fn earshot(config: Option<&Path>, args: &[&str]) -> Command {
         .env_remove("RUST_LOG")
         .stdin(Stdio::null());
     c
+}
+
+/// Starts `earshot run` and reads its log until a line containing `until`; returns the
+/// process and the rest of its log.
+fn start_daemon(cfg: &Path, until: &str) -> (Child, std::io::Lines<BufReader<ChildStderr>>) {
+    let mut child = earshot(Some(cfg), &["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains(until) {
+            break;
+        }
+    }
+    (child, lines)
 }
 
 fn text(o: &Output) -> String {
@@ -281,18 +298,8 @@ fn run_stops_cleanly_on_sigterm() {
     let feed = dir.path().join("feed.xml");
     std::fs::write(&feed, common::rss(&[item("1", "Acme", "acme")])).unwrap();
     let cfg = write_config(dir.path(), &feed.display().to_string(), "");
-    let mut child = earshot(Some(&cfg), &["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     // Wait (by events, not time) until the first poll is done, then ask it to stop.
-    for line in lines.by_ref() {
-        if line.unwrap().contains("Polled") {
-            break;
-        }
-    }
+    let (mut child, lines) = start_daemon(&cfg, "Polled");
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -362,17 +369,7 @@ fn one_worker_per_state_directory() {
     let feed = dir.path().join("feed.xml");
     std::fs::write(&feed, common::rss(&[item("1", "Acme", "acme")])).unwrap();
     let cfg = write_config(dir.path(), &feed.display().to_string(), "");
-    let mut daemon = earshot(Some(&cfg), &["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(daemon.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().contains("earshot is running") {
-            break;
-        }
-    }
+    let (mut daemon, _lines) = start_daemon(&cfg, "earshot is running");
     let o = earshot(Some(&cfg), &["once"]).output().unwrap();
     assert!(!o.status.success());
     assert!(

@@ -19,6 +19,8 @@ struct World {
     _dir: tempfile::TempDir,
     rt: Runtime,
     stop: CancellationToken,
+    /// Local servers the world reads from or sends to, kept alive with it.
+    _servers: Vec<MockServer>,
 }
 
 /// A runtime reading `feed_url`, routing watch "acme" to a Slack, a Discord and a webhook receiver.
@@ -66,10 +68,29 @@ fn world(feed_url: &str, slack: &str, discord: &str, hook: &str, backfill: bool)
     );
     let cfg = Config::parse(&toml).unwrap().config;
     World {
+        _servers: Vec::new(),
         rt: Runtime::new(cfg).unwrap(),
         _dir: dir,
         stop: CancellationToken::new(),
     }
+}
+
+/// A world reading a feed of `items` (alerting from the first poll), whose Slack is `slack`
+/// and whose other targets answer 200.
+async fn world_with_slack(items: Vec<common::Item>, slack: &MockServer) -> World {
+    let feed = Feed::default();
+    feed.set(items);
+    let server = feed.serve().await;
+    let ok = receiver(200).await;
+    let mut w = world(
+        &format!("{}/feed.xml", server.uri()),
+        &slack.uri(),
+        &ok.uri(),
+        &ok.uri(),
+        true,
+    );
+    w._servers = vec![server, ok];
+    w
 }
 
 impl World {
@@ -246,13 +267,6 @@ async fn a_429_with_retry_after_is_waited_out() {
 
 #[tokio::test]
 async fn a_target_down_for_a_while_gets_everything_once_it_is_back() {
-    let feed = Feed::default();
-    feed.set(vec![
-        item("1", "Acme Cloud outage", "acme cloud is down"),
-        item("2", "Acme Cloud refund", "acme cloud refund please"),
-        item("3", "Acme Cloud question", "does acme cloud do sso?"),
-    ]);
-    let server = feed.serve().await;
     let slack = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(503))
@@ -263,14 +277,15 @@ async fn a_target_down_for_a_while_gets_everything_once_it_is_back() {
         .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
         .mount(&slack)
         .await;
-    let ok = receiver(200).await;
-    let w = world(
-        &format!("{}/feed.xml", server.uri()),
-        &slack.uri(),
-        &ok.uri(),
-        &ok.uri(),
-        true,
-    );
+    let w = world_with_slack(
+        vec![
+            item("1", "Acme Cloud outage", "acme cloud is down"),
+            item("2", "Acme Cloud refund", "acme cloud refund please"),
+            item("3", "Acme Cloud question", "does acme cloud do sso?"),
+        ],
+        &slack,
+    )
+    .await;
     w.poll(0).await;
     let first = w.deliver(0).await;
     // Discord and the webhook get their three; Slack refuses the first and its queue waits.
@@ -298,21 +313,15 @@ async fn a_target_down_for_a_while_gets_everything_once_it_is_back() {
 
 #[tokio::test]
 async fn a_permanent_failure_is_parked_without_holding_up_the_others() {
-    let feed = Feed::default();
-    feed.set(vec![
-        item("1", "Acme Cloud outage", "acme cloud is down"),
-        item("2", "Acme Cloud refund", "acme cloud refund"),
-    ]);
-    let server = feed.serve().await;
     let gone = receiver(404).await;
-    let ok = receiver(200).await;
-    let w = world(
-        &format!("{}/feed.xml", server.uri()),
-        &gone.uri(),
-        &ok.uri(),
-        &ok.uri(),
-        true,
-    );
+    let w = world_with_slack(
+        vec![
+            item("1", "Acme Cloud outage", "acme cloud is down"),
+            item("2", "Acme Cloud refund", "acme cloud refund"),
+        ],
+        &gone,
+    )
+    .await;
     w.poll(0).await;
     let d = w.deliver(0).await;
     // The other sinks get everything; the 404 parks one delivery as dead after one attempt
@@ -346,22 +355,16 @@ async fn a_permanent_failure_is_parked_without_holding_up_the_others() {
 
 #[tokio::test]
 async fn a_target_failing_past_the_give_up_time_is_not_hammered() {
-    let feed = Feed::default();
-    feed.set(vec![
-        item("1", "Acme Cloud outage", "acme cloud is down"),
-        item("2", "Acme Cloud refund", "acme cloud refund"),
-        item("3", "Acme Cloud bug", "acme cloud bug"),
-    ]);
-    let server = feed.serve().await;
     let down = receiver(503).await;
-    let ok = receiver(200).await;
-    let w = world(
-        &format!("{}/feed.xml", server.uri()),
-        &down.uri(),
-        &ok.uri(),
-        &ok.uri(),
-        true,
-    );
+    let w = world_with_slack(
+        vec![
+            item("1", "Acme Cloud outage", "acme cloud is down"),
+            item("2", "Acme Cloud refund", "acme cloud refund"),
+            item("3", "Acme Cloud bug", "acme cloud bug"),
+        ],
+        &down,
+    )
+    .await;
     w.poll(0).await;
     w.deliver(0).await;
     assert_eq!(down.received_requests().await.unwrap().len(), 1);
@@ -427,26 +430,20 @@ async fn a_broken_feed_backs_off_and_recovers() {
 
 #[tokio::test]
 async fn a_429_from_a_target_holds_its_whole_queue_for_retry_after() {
-    let feed = Feed::default();
-    feed.set(vec![
-        item("1", "Acme Cloud outage", "acme cloud is down"),
-        item("2", "Acme Cloud refund", "acme cloud refund"),
-        item("3", "Acme Cloud bug", "acme cloud bug"),
-    ]);
-    let server = feed.serve().await;
     let slack = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
         .mount(&slack)
         .await;
-    let ok = receiver(200).await;
-    let w = world(
-        &format!("{}/feed.xml", server.uri()),
-        &slack.uri(),
-        &ok.uri(),
-        &ok.uri(),
-        true,
-    );
+    let w = world_with_slack(
+        vec![
+            item("1", "Acme Cloud outage", "acme cloud is down"),
+            item("2", "Acme Cloud refund", "acme cloud refund"),
+            item("3", "Acme Cloud bug", "acme cloud bug"),
+        ],
+        &slack,
+    )
+    .await;
     w.poll(0).await;
     let d = w.deliver(0).await;
     assert_eq!((d.sent, d.retrying), (6, 1));
