@@ -427,7 +427,7 @@ fn check(path: &Path) -> ExitCode {
         println!(
             "    {:<20} {:<6} {when}{}",
             s.id,
-            s.kind.as_str(),
+            s.kind(),
             if flags.is_empty() {
                 String::new()
             } else {
@@ -575,7 +575,10 @@ async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for s in rt.config.sources.iter().filter(|s| s.enabled) {
         let (_, state, alert) = rt.poll_state(s)?;
-        let outcome = match runtime::connector_for(s).fetch(&rt.http, &state).await {
+        let Some(connector) = rt.connector(&s.id) else {
+            continue;
+        };
+        let outcome = match connector.fetch(&rt.http, &state).await {
             Ok(o) => o,
             Err(e) => {
                 writeln!(out, "# {}: fetch failed: {e}", s.id)?;
@@ -668,7 +671,7 @@ fn status(cfg: &Config, json: bool) -> Result<()> {
     let now = Utc::now().timestamp();
     println!("SOURCES");
     println!(
-        "  {:<20} {:<8} {:<14} {:<14} {:<14} LAST ERROR",
+        "  {:<20} {:<13} {:<14} {:<14} {:<14} NOTE",
         "ID", "KIND", "HEALTH", "LAST SUCCESS", "NEXT POLL"
     );
     for s in &cfg.sources {
@@ -677,6 +680,7 @@ fn status(cfg: &Config, json: bool) -> Result<()> {
             _ if !s.enabled => "disabled".to_string(),
             None => "not polled".to_string(),
             Some(r) if r.error_count > 0 => format!("failing ({})", r.error_count),
+            Some(r) if r.degraded => "degraded".to_string(),
             Some(_) => "ok".to_string(),
         };
         let next = match (runtime::Schedule::of(s), row) {
@@ -684,14 +688,16 @@ fn status(cfg: &Config, json: bool) -> Result<()> {
             (runtime::Schedule::Cron(c), _) => format!("cron {c}"),
             (_, r) => ago(now, r.and_then(|r| r.next_poll_at)),
         };
-        let err = row
-            .filter(|r| r.error_count > 0)
-            .and_then(|r| r.last_error.clone())
-            .unwrap_or_default();
+        // The failure if failing, else what the connector said (a degraded mode, a budget).
+        let err = match row {
+            Some(r) if r.error_count > 0 => r.last_error.clone().unwrap_or_default(),
+            Some(r) => r.notice.clone().unwrap_or_default(),
+            None => String::new(),
+        };
         println!(
-            "  {:<20} {:<8} {:<14} {:<14} {:<14} {}",
+            "  {:<20} {:<13} {:<14} {:<14} {:<14} {}",
             s.id,
-            s.kind.as_str(),
+            s.kind(),
             health,
             ago(now, row.and_then(|r| r.last_success_at)),
             next,

@@ -16,6 +16,7 @@ use crate::duration::Dur;
 use crate::query::Query;
 use crate::secret::Secret;
 use crate::urgency::Level;
+pub use earshot_connectors::Platform;
 
 /// Where `--config` points when neither the flag nor `$EARSHOT_CONFIG` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/earshot/earshot.toml";
@@ -117,43 +118,126 @@ impl Default for LevelThresholds {
     }
 }
 
-/// The platforms earshot can poll.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    Feed,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Feed => "feed",
-        }
-    }
-}
-
-/// One `[[source]]` table.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[source]]` table: the keys every source has, and its platform's own part (chosen
+/// by `kind`, see [`Platform`]).
+#[derive(Debug, Clone)]
 pub struct SourceConfig {
     /// Stable name: the store keys this source's mentions and state by it. Renaming it makes a new source.
     pub id: String,
-    pub kind: SourceKind,
-    /// Feed URL: `https://...`, `file:///...` or a plain path.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Poll interval (`"10m"`). Give `every` or `cron`; neither means every 10 minutes.
-    #[serde(default)]
+    /// Poll interval (`"10m"`). Give `every` or `cron`; neither means the platform's default.
     pub every: Option<Dur>,
     /// Six-field cron expression with seconds (`"0 */10 * * * *"`), in UTC.
-    #[serde(default)]
     pub cron: Option<String>,
     /// Alert on what the first poll finds. Off by default: the first poll seeds history silently.
-    #[serde(default)]
     pub backfill: bool,
     /// Set to false to keep the source configured but not polled.
-    #[serde(default = "yes")]
     pub enabled: bool,
+    /// `kind` and the platform's keys.
+    pub platform: Platform,
+}
+
+/// Every key some platform takes, found by asking each for the keys it expects.
+fn all_platform_keys() -> &'static [&'static str] {
+    static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut keys: Vec<&'static str> = Vec::new();
+        for kind in earshot_connectors::KINDS {
+            let mut probe = toml::Table::new();
+            probe.insert("kind".into(), toml::Value::String(kind.to_string()));
+            probe.insert("\u{1}".into(), toml::Value::Integer(0));
+            if let Err(e) = toml::Value::Table(probe).try_into::<Platform>() {
+                for f in expected_fields(e.message()) {
+                    let f: &'static str = Box::leak(f.to_string().into_boxed_str());
+                    if !keys.contains(&f) {
+                        keys.push(f);
+                    }
+                }
+            }
+        }
+        keys
+    })
+}
+
+/// The keys every `[[source]]` has, whatever its kind.
+const SOURCE_COMMON_KEYS: &[&str] = &["id", "every", "cron", "backfill", "enabled"];
+
+impl SourceConfig {
+    /// The platform's name (`feed`, `reddit`, ...).
+    pub fn kind(&self) -> &'static str {
+        self.platform.kind()
+    }
+}
+
+impl<'de> Deserialize<'de> for SourceConfig {
+    /// The common keys go to one struct, the rest to the platform's (which rejects keys it
+    /// does not know); an unknown key's suggestions cover both.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Common {
+            id: String,
+            #[serde(default)]
+            every: Option<Dur>,
+            #[serde(default)]
+            cron: Option<String>,
+            #[serde(default)]
+            backfill: bool,
+            #[serde(default = "yes")]
+            enabled: bool,
+        }
+        let mut rest = toml::Table::deserialize(d)?;
+        let mut common = toml::Table::new();
+        for key in SOURCE_COMMON_KEYS {
+            if let Some(v) = rest.remove(*key) {
+                common.insert(key.to_string(), v);
+            }
+        }
+        let common: Common = toml::Value::Table(common)
+            .try_into()
+            .map_err(|e| D::Error::custom(e.message().trim()))?;
+        let unknown = |key: &str, fields: &[&str]| {
+            let mut known: Vec<&str> = vec!["kind"];
+            known.extend(SOURCE_COMMON_KEYS);
+            known.extend(fields);
+            let list: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            D::Error::custom(format!(
+                "unknown field `{key}`, expected one of {}",
+                list.join(", ")
+            ))
+        };
+        // Without a readable kind there is no platform to ask: keys no platform knows are
+        // still reported, so that one bad `kind` does not hide them.
+        let kind_known = rest
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .is_some_and(|k| earshot_connectors::KINDS.contains(&k));
+        if !kind_known {
+            let all = all_platform_keys();
+            if let Some(key) = rest
+                .keys()
+                .find(|k| *k != "kind" && !all.contains(&k.as_str()))
+            {
+                return Err(unknown(key, all));
+            }
+        }
+        let platform: Result<Platform, _> = toml::Value::Table(rest).try_into();
+        let platform = platform.map_err(|e| {
+            let msg = e.message().trim().to_string();
+            match backticked(&msg, "unknown field `") {
+                Some(key) => unknown(&key, &expected_fields(&msg)),
+                None => D::Error::custom(msg),
+            }
+        })?;
+        Ok(SourceConfig {
+            id: common.id,
+            every: common.every,
+            cron: common.cron,
+            backfill: common.backfill,
+            enabled: common.enabled,
+            platform,
+        })
+    }
 }
 
 fn yes() -> bool {
@@ -341,11 +425,20 @@ impl Config {
             .parent()
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty());
-        for sink in &mut loaded.config.sinks {
-            for secret in [&mut sink.url, &mut sink.secret].into_iter().flatten() {
-                if let Secret::File { base: b, .. } = secret {
-                    *b = base.clone();
-                }
+        let sink_secrets = loaded
+            .config
+            .sinks
+            .iter_mut()
+            .flat_map(|sink| [&mut sink.url, &mut sink.secret].into_iter().flatten());
+        let source_secrets = loaded.config.sources.iter_mut().flat_map(|s| {
+            s.platform
+                .secrets_mut()
+                .into_iter()
+                .map(|(_, secret)| secret)
+        });
+        for secret in sink_secrets.chain(source_secrets) {
+            if let Secret::File { base: b, .. } = secret {
+                *b = base.clone();
             }
         }
         // Relative state_dir and feed paths are taken from the working directory, as with every
@@ -413,7 +506,18 @@ impl Config {
         known.sources = raw_names("source", "id");
         known.watches = raw_names("watch", "name");
         known.sinks = raw_names("sink", "id");
-        let warnings = cfg.validate(&known, &mut problems);
+        let mut warnings = cfg.validate(&known, &mut problems);
+        for (i, s) in cfg.sources.iter_mut().enumerate() {
+            let at = format!("source[{}] (id {:?})", at(&known.source_at, i), s.id);
+            for (key, secret) in s.platform.secrets_mut() {
+                if secret.is_inline() {
+                    warnings.push(Problem {
+                        path: format!("{at}.{key}"),
+                        message: "written in the config file: move it to { env = \"NAME\" } or { file = \"path\" } so the file can be shared".into(),
+                    });
+                }
+            }
+        }
         if problems.is_empty() {
             Ok(Loaded {
                 config: cfg,
@@ -577,16 +681,13 @@ impl Config {
                     "duplicate source id: each source needs its own".into(),
                 );
             }
-            match (&s.url, s.kind) {
-                (None, SourceKind::Feed) => p(
-                    format!("{at}.url"),
-                    "a feed needs url = \"https://...\" (or a file path)".into(),
-                ),
-                (Some(u), SourceKind::Feed) => {
-                    if let Err(m) = check_feed_url(u) {
-                        p(format!("{at}.url"), m);
-                    }
-                }
+            for problem in s.platform.validate() {
+                let path = if problem.key.is_empty() {
+                    at.clone()
+                } else {
+                    format!("{at}.{}", problem.key)
+                };
+                p(path, problem.message);
             }
             if s.every.is_some() && s.cron.is_some() {
                 p(
@@ -602,7 +703,7 @@ impl Config {
                             "{e} is out of range: write between \"1s\" and \"30d\"; most sources want \"5m\" or more"
                         ),
                     );
-                } else if e.0 < Duration::from_secs(60) && s.url.as_deref().is_some_and(is_remote) {
+                } else if e.0 < Duration::from_secs(60) && is_remote(&s.platform.endpoint()) {
                     warnings.push(Problem {
                         path: format!("{at}.every"),
                         message: "polling a remote server more often than once a minute is impolite; most want \"5m\" or more".into(),
@@ -832,13 +933,6 @@ fn check_id(id: &str, path: &str, p: &mut impl FnMut(String, String)) {
     }
 }
 
-fn check_feed_url(u: &str) -> Result<(), String> {
-    earshot_connectors::http::check_source_url(u).map_err(|e| match e {
-        earshot_connectors::FetchError::Config(m) => m,
-        other => other.to_string(),
-    })
-}
-
 /// True for an http(s) URL whose host is not this machine.
 fn is_remote(u: &str) -> bool {
     url::Url::parse(u).is_ok_and(|u| {
@@ -1059,36 +1153,6 @@ fn array<T: DeserializeOwned>(
     (out, positions)
 }
 
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Table {
-            env: Option<String>,
-            file: Option<PathBuf>,
-        }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Plain(String),
-            Table(Table),
-        }
-        const HINT: &str = "a secret is { env = \"NAME\" }, { file = \"path\" } or a string";
-        match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(HINT))? {
-            Raw::Plain(s) => Ok(Secret::Plain(s)),
-            Raw::Table(Table {
-                env: Some(env),
-                file: None,
-            }) => Ok(Secret::Env { env }),
-            Raw::Table(Table {
-                env: None,
-                file: Some(file),
-            }) => Ok(Secret::File { file, base: None }),
-            Raw::Table(_) => Err(serde::de::Error::custom(HINT)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1269,6 +1333,37 @@ mod table_problem_tests {
         // The source failed, but the watch's reference to it is not a second, false problem.
         assert!(!joined.contains("no source has id"), "{joined}");
         assert_eq!(problems.len(), 6, "{joined}");
+    }
+
+    #[test]
+    fn every_platform_key_is_known_without_a_kind() {
+        let keys = all_platform_keys();
+        for k in [
+            "url",
+            "query",
+            "subreddits",
+            "instances",
+            "app_id",
+            "base_url",
+            "monthly_budget",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
+        let problems =
+            Config::parse("[[source]]\nid = \"a\"\nsubreddits = [\"rust\"]\nsubredits = 1\n")
+                .unwrap_err();
+        let joined: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        let joined = joined.join("\n");
+        assert!(
+            joined.contains(
+                "source[0] (id \"a\").subredits: unknown key (did you mean \"subreddits\"?)"
+            ),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("source[0] (id \"a\").kind: missing"),
+            "{joined}"
+        );
     }
 
     #[test]

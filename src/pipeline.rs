@@ -178,7 +178,7 @@ fn make_alert(source: &SourceConfig, watch: &str, sink: &str, m: &Mention, s: &S
         id: alert_id(&source.id, &m.platform_id, sink),
         watch: watch.to_string(),
         source_id: source.id.clone(),
-        source_kind: source.kind.as_str().to_string(),
+        source_kind: source.kind().to_string(),
         url: m.url.clone(),
         title: m.title.clone(),
         text: m.text.clone(),

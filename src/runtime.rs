@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use earshot_connectors::feed::FeedConnector;
 use earshot_connectors::{Connector, FetchError, FetchOptions, HttpFetcher, SourceState};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, trace, warn};
 
-use crate::config::{Config, DEFAULT_EVERY, SourceConfig, SourceKind, parse_cron};
+use crate::config::{Config, DEFAULT_EVERY, SourceConfig, parse_cron};
 use crate::pipeline::Pipeline;
 use crate::sink::{Retry, Sink};
 use crate::store::{CommitReport, NewMention, PollCommit, SourceRow, Store, StoreError};
@@ -108,6 +107,8 @@ pub struct Runtime {
     pub http: HttpFetcher,
     pub pipeline: Pipeline,
     sinks: HashMap<String, SinkHandle>,
+    /// One connector per source, built once: tokens, sessions and caches live in them.
+    connectors: HashMap<String, Arc<Connector>>,
     /// Client for chat targets: never follows redirects (a 3xx is a failure, not a new target).
     client: reqwest::Client,
     /// Woken when a poll enqueues deliveries, so they go out at once.
@@ -197,8 +198,16 @@ impl Runtime {
                 .map(RateLimiter::direct);
             sinks.insert(sc.id.clone(), SinkHandle { sink, pace });
         }
+        let mut connectors = HashMap::new();
+        for s in &config.sources {
+            let connector = Connector::new(&s.platform).map_err(|e| {
+                RuntimeError::Config(format!("source {:?}: {}", s.id, source_error(&e)))
+            })?;
+            connectors.insert(s.id.clone(), Arc::new(connector));
+        }
         let pipeline = Pipeline::new(&config).map_err(RuntimeError::Config)?;
         Ok(Runtime {
+            connectors,
             config: Arc::new(config),
             store,
             http,
@@ -213,6 +222,11 @@ impl Runtime {
     /// The configured sink with this id.
     pub fn sink(&self, id: &str) -> Option<&Sink> {
         self.sinks.get(id).map(|h| &h.sink)
+    }
+
+    /// The connector of a configured source.
+    pub fn connector(&self, source_id: &str) -> Option<Arc<Connector>> {
+        self.connectors.get(source_id).cloned()
     }
 
     pub fn http_client(&self) -> &reqwest::Client {
@@ -274,7 +288,10 @@ impl Runtime {
             source_id: source.id.clone(),
             ..Default::default()
         };
-        let connector = connector_for(source);
+        let Some(connector) = self.connector(&source.id) else {
+            report.error = Some("not in the running config".to_string());
+            return Ok(report);
+        };
         let ts = now.timestamp();
         trace!(alert, "Fetching");
         match connector.fetch(&self.http, &state).await {
@@ -296,6 +313,7 @@ impl Runtime {
                         seen_ids: judged.seen_ids,
                         mentions: judged.mentions,
                         next_poll_at: next_at,
+                        notice: outcome.notice.as_ref(),
                     })
                 })?;
                 info!(
@@ -466,12 +484,11 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// The connector for a source's config: one arm per platform.
-pub fn connector_for(source: &SourceConfig) -> Connector {
-    match source.kind {
-        SourceKind::Feed => Connector::Feed(FeedConnector {
-            url: source.url.clone().unwrap_or_default(),
-        }),
+/// A connector error as the user should read it: a bad credential says which key.
+fn source_error(e: &FetchError) -> String {
+    match e {
+        FetchError::Config(m) => m.clone(),
+        other => other.to_string(),
     }
 }
 

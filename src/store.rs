@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use earshot_connectors::{Mention, SourceState};
+use earshot_connectors::{Mention, Notice, SourceState};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
@@ -20,7 +20,10 @@ use crate::sentiment::Sentiment;
 use crate::urgency::Level;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_source_notice.sql"),
+];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +75,10 @@ pub struct SourceRow {
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
     pub next_poll_at: Option<i64>,
+    /// What the last successful poll said beyond ok (a degraded mode, a budget left).
+    pub notice: Option<String>,
+    /// True when that notice says the source runs in a reduced mode.
+    pub degraded: bool,
 }
 
 /// Scores of one mention.
@@ -112,6 +119,8 @@ pub struct PollCommit<'a> {
     pub seen_ids: Vec<String>,
     pub mentions: Vec<NewMention>,
     pub next_poll_at: i64,
+    /// The connector's word on the source, replacing the last one (`None` clears it).
+    pub notice: Option<&'a Notice>,
 }
 
 /// What a commit changed.
@@ -364,6 +373,7 @@ impl Store {
                     "author": mention.author,
                     "engagement": mention.engagement,
                     "conversation": mention.conversation,
+                    "rating": mention.rating,
                 });
                 let inserted = ins.execute(params![
                     c.source_id,
@@ -408,11 +418,11 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO source_state (source_id, kind, etag, last_modified, cursor, seeded, polls,
-                    last_poll_at, last_success_at, error_count, next_poll_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 1, 1, ?6, ?6, 0, ?7)
+                    last_poll_at, last_success_at, error_count, next_poll_at, notice, degraded)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1, 1, ?6, ?6, 0, ?7, ?8, ?9)
                  ON CONFLICT (source_id) DO UPDATE SET kind = ?2, etag = ?3, last_modified = ?4, cursor = ?5,
                     seeded = 1, polls = polls + 1, last_poll_at = ?6, last_success_at = ?6, error_count = 0,
-                    next_poll_at = ?7",
+                    next_poll_at = ?7, notice = ?8, degraded = ?9",
                 params![
                     c.source_id,
                     c.source_kind,
@@ -420,7 +430,9 @@ impl Store {
                     c.state.last_modified,
                     c.state.cursor,
                     c.now,
-                    c.next_poll_at
+                    c.next_poll_at,
+                    c.notice.map(|n| n.message.as_str()),
+                    c.notice.is_some_and(|n| n.degraded),
                 ],
             )?;
         }
@@ -695,7 +707,8 @@ fn author_label(m: &Mention) -> Option<String> {
 
 const SOURCE_SELECT: &str =
     "SELECT source_id, kind, etag, last_modified, cursor, seeded, polls, last_poll_at,
-    last_success_at, error_count, last_error, last_error_at, next_poll_at FROM source_state";
+    last_success_at, error_count, last_error, last_error_at, next_poll_at, notice, degraded
+    FROM source_state";
 
 fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRow> {
     Ok(SourceRow {
@@ -714,6 +727,8 @@ fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRow> {
         last_error: r.get(10)?,
         last_error_at: r.get(11)?,
         next_poll_at: r.get(12)?,
+        notice: r.get(13)?,
+        degraded: r.get(14)?,
     })
 }
 

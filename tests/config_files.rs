@@ -89,7 +89,7 @@ fn demo_config_loads_and_points_at_the_bundled_feed() {
     let loaded = Config::parse(&read("config/demo.toml")).unwrap();
     let c = loaded.config;
     assert_eq!(c.daemon.state_dir, Path::new("./data"));
-    let url = c.sources[0].url.clone().unwrap();
+    let url = c.sources[0].platform.endpoint();
     assert!(
         Path::new(env!("CARGO_MANIFEST_DIR")).join(&url).exists(),
         "{url}"

@@ -62,6 +62,7 @@ fn commit(
             seen_ids: seen.iter().map(|s| s.to_string()).collect(),
             mentions,
             next_poll_at: now + 600,
+            notice: None,
         })
         .unwrap()
 }

@@ -47,8 +47,38 @@ use url::Url;
 use crate::http::Fetched;
 use crate::text::{html_to_text, unwrap_redirect};
 use crate::{
-    Author, Conversation, FetchError, FetchOutcome, HttpFetcher, Mention, MentionKind, SourceState,
+    Author, ConfigProblem, Conversation, FetchError, FetchOutcome, HttpFetcher, Mention,
+    MentionKind, SourceState,
 };
+use serde::Deserialize;
+
+/// The `[[source]]` keys of `kind = "feed"` (besides the common ones).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// `http(s)://...`, `file://...` or a plain path.
+    pub url: String,
+}
+
+impl FeedConfig {
+    /// The URL must be one the fetcher can read. Pure.
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        match crate::http::check_source_url(&self.url) {
+            Ok(()) => Vec::new(),
+            Err(FetchError::Config(m)) => vec![ConfigProblem::new("url", m)],
+            Err(e) => vec![ConfigProblem::new("url", e.to_string())],
+        }
+    }
+
+    /// Feeds carry no credentials (a token in the URL is redacted from everything we show).
+    pub fn secrets_mut(&mut self) -> Vec<(&'static str, &mut crate::secret::Secret)> {
+        Vec::new()
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.url.clone()
+    }
+}
 
 /// One configured feed.
 #[derive(Debug, Clone)]
@@ -58,6 +88,12 @@ pub struct FeedConnector {
 }
 
 impl FeedConnector {
+    pub fn new(config: &FeedConfig) -> Result<FeedConnector, FetchError> {
+        Ok(FeedConnector {
+            url: config.url.clone(),
+        })
+    }
+
     pub async fn fetch(
         &self,
         http: &HttpFetcher,
@@ -68,6 +104,7 @@ impl FeedConnector {
                 mentions: Vec::new(),
                 state: state.clone(),
                 not_modified: true,
+                notice: None,
             }),
             Fetched::Body {
                 bytes,
@@ -93,6 +130,7 @@ impl FeedConnector {
                         cursor: state.cursor.clone(),
                     },
                     not_modified: false,
+                    notice: None,
                 })
             }
         }
@@ -261,6 +299,7 @@ fn to_mention(feed: &Feed, entry: &Entry, base: Option<&Url>, kind: MentionKind)
             parent_id: None,
         },
         lang: nonempty(entry.language.as_deref()).or_else(|| nonempty(feed.language.as_deref())),
+        rating: None,
     }
 }
 

@@ -97,11 +97,88 @@ pub enum JsonReply {
     },
 }
 
-/// What the caller will do with the body: decides how an error page is reported.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Expect {
-    Anything,
-    Json,
+/// The body of a request to a JSON API (see [`HttpFetcher::api`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Body<'a> {
+    /// A GET.
+    None,
+    /// A POST of `application/x-www-form-urlencoded` fields. Values are kept out of errors.
+    Form(&'a [(&'a str, &'a str)]),
+    /// A POST of a JSON document. Its string values are kept out of errors.
+    Json(&'a serde_json::Value),
+}
+
+/// One request to a JSON API (see [`HttpFetcher::api`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRequest<'a> {
+    pub url: &'a str,
+    /// Extra headers, usually credentials: values are marked sensitive and kept out of errors.
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: Body<'a>,
+    /// ETag / Last-Modified to make a GET conditional.
+    pub state: Option<&'a SourceState>,
+}
+
+impl<'a> ApiRequest<'a> {
+    /// A plain GET of `url`.
+    pub fn get(url: &'a str) -> Self {
+        ApiRequest {
+            url,
+            headers: &[],
+            body: Body::None,
+            state: None,
+        }
+    }
+
+    /// The same request with these headers.
+    pub fn headers(self, headers: &'a [(&'a str, &'a str)]) -> Self {
+        ApiRequest { headers, ..self }
+    }
+}
+
+/// A JSON API's reply, whatever its status: connectors read platform error bodies
+/// (`quotaExceeded`, `rate_limit_error`, `backoff`) before deciding what a status means.
+#[derive(Debug, Clone)]
+pub struct ApiReply {
+    pub status: u16,
+    /// The parsed body: always present on a 2xx; on an error status only when it was JSON
+    /// (its first 16 KiB are read).
+    pub json: Option<serde_json::Value>,
+    pub headers: HeaderMap,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// The URL after redirects (query string kept: may hold a key, never show it).
+    pub final_url: String,
+    /// On an error status, what the server asked us to wait (`Retry-After`, rate-limit
+    /// headers), if anything.
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiReply {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The usual error for this reply's status (`HTTP 404`, `HTTP 429 (retry after 60s)`).
+    pub fn status_error(&self) -> FetchError {
+        FetchError::Status {
+            status: self.status,
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// The JSON of a success; [`FetchError::Status`] for anything else (a 304 included).
+    pub fn into_json(self) -> Result<serde_json::Value, FetchError> {
+        match self.json {
+            Some(v) if self.is_success() => Ok(v),
+            _ => Err(self.status_error()),
+        }
+    }
+
+    /// A response header, trimmed, if present and readable.
+    pub fn header(&self, name: &str) -> Option<String> {
+        header(&self.headers, name)
+    }
 }
 
 /// How much of an error page is read to tell an HTML page from a JSON error.
@@ -189,10 +266,7 @@ impl HttpFetcher {
     pub async fn get(&self, url: &str, state: &SourceState) -> Result<Fetched, FetchError> {
         match classify(url)? {
             Target::File(path) => self.read_file(&path).await,
-            Target::Http(url) => {
-                self.fetch_http(url, state, &HeaderMap::new(), Expect::Anything)
-                    .await
-            }
+            Target::Http(url) => self.fetch_http(url, state).await,
         }
     }
 
@@ -216,39 +290,98 @@ impl HttpFetcher {
         headers: &[(&str, &str)],
         state: &SourceState,
     ) -> Result<JsonReply, FetchError> {
-        let secrets: Vec<&str> = headers.iter().map(|(_, v)| *v).collect();
-        self.get_json_inner(url, headers, state)
-            .await
-            .map_err(|e| redact(e, &secrets))
+        let reply = self
+            .api(ApiRequest {
+                url,
+                headers,
+                body: Body::None,
+                state: Some(state),
+            })
+            .await?;
+        match reply.status {
+            304 => Ok(JsonReply::NotModified),
+            _ if reply.is_success() => Ok(JsonReply::Body {
+                etag: reply.etag.clone(),
+                last_modified: reply.last_modified.clone(),
+                final_url: reply.final_url.clone(),
+                value: reply.into_json()?,
+            }),
+            _ => Err(reply.status_error()),
+        }
     }
 
-    async fn get_json_inner(
-        &self,
-        url: &str,
-        headers: &[(&str, &str)],
-        state: &SourceState,
-    ) -> Result<JsonReply, FetchError> {
-        let extra = request_headers(headers)?;
-        let (fetched, host) = match classify(url)? {
-            Target::File(path) => (self.read_file(&path).await?, None),
-            Target::Http(url) => {
-                let host = host_key(&url);
-                let fetched = self.fetch_http(url, state, &extra, Expect::Json).await?;
-                (fetched, Some(host))
+    /// One request to a JSON API, within every limit [`HttpFetcher::get`] keeps (the host's
+    /// hold and spacing, timeouts, the body cap), returning the reply whatever its status so
+    /// that the connector can read the platform's own error body.
+    ///
+    /// Errors are only what leaves no reply to read:
+    /// * the host is held (`Status { 429, retry_after }` without a request);
+    /// * network, timeout and size errors;
+    /// * an HTML page on a success, 401 or 403 (a block page, a login wall): the long-lived
+    ///   [`FetchError::Unexpected`];
+    /// * a success whose body is not JSON, or stops early: [`FetchError::Parse`].
+    ///
+    /// A 429 or 503 with `Retry-After`, a spent rate-limit budget, and a Stack Exchange
+    /// `backoff` in any JSON body hold the host, as for `get`. Header values, form values and
+    /// the JSON body's strings never appear in an error. `file://` URLs and paths are read
+    /// (GET only) as a 200.
+    pub async fn api(&self, req: ApiRequest<'_>) -> Result<ApiReply, FetchError> {
+        let mut secrets: Vec<&str> = req.headers.iter().map(|(_, v)| *v).collect();
+        match req.body {
+            Body::None => {}
+            Body::Form(fields) => secrets.extend(fields.iter().map(|(_, v)| *v)),
+            Body::Json(v) => json_strings(v, &mut secrets),
+        }
+        self.api_inner(req).await.map_err(|e| redact(e, &secrets))
+    }
+
+    async fn api_inner(&self, req: ApiRequest<'_>) -> Result<ApiReply, FetchError> {
+        let extra = request_headers(req.headers)?;
+        let url = match classify(req.url)? {
+            Target::Http(url) => url,
+            Target::File(path) => {
+                if !matches!(req.body, Body::None) {
+                    return Err(FetchError::Config(
+                        "a local file can only be read, not posted to: use an http(s) URL"
+                            .to_string(),
+                    ));
+                }
+                let Fetched::Body {
+                    bytes,
+                    content_type,
+                    final_url,
+                    ..
+                } = self.read_file(&path).await?
+                else {
+                    unreachable!("a file read is never Not Modified")
+                };
+                return Ok(ApiReply {
+                    status: 200,
+                    json: Some(parse_json(&bytes, content_type.as_deref())?),
+                    headers: HeaderMap::new(),
+                    etag: None,
+                    last_modified: None,
+                    final_url,
+                    retry_after: None,
+                });
             }
         };
-        let Fetched::Body {
-            bytes,
-            content_type,
-            etag,
-            last_modified,
-            final_url,
-        } = fetched
-        else {
-            return Ok(JsonReply::NotModified);
+        let host = host_key(&url);
+        self.check_blocked(&host)?;
+        self.limiter.until_key_ready(&host).await;
+        self.check_blocked(&host)?;
+        let total = self.opts.total_timeout;
+        let request = self.send_api(url, &host, &extra, req);
+        let reply = match tokio::time::timeout(total, request).await {
+            Ok(result) => result?,
+            Err(_) => return Err(FetchError::Timeout(total)),
         };
-        let value = parse_json(&bytes, content_type.as_deref())?;
-        if let (Some(host), Some(wait)) = (host, stack_exchange_backoff(&value)) {
+        if matches!(reply.status, 429 | 503)
+            && let Some(wait) = reply.retry_after
+        {
+            self.block(&host, wait);
+        }
+        if let Some(wait) = reply.json.as_ref().and_then(stack_exchange_backoff) {
             tracing::debug!(
                 host,
                 wait_secs = wait.as_secs(),
@@ -256,22 +389,105 @@ impl HttpFetcher {
             );
             self.block(&host, wait);
         }
-        Ok(JsonReply::Body {
-            value,
-            etag,
-            last_modified,
+        Ok(reply)
+    }
+
+    async fn send_api(
+        &self,
+        url: Url,
+        host: &str,
+        extra: &HeaderMap,
+        req: ApiRequest<'_>,
+    ) -> Result<ApiReply, FetchError> {
+        let mut builder = match req.body {
+            Body::None => self.client.get(url),
+            Body::Form(fields) => {
+                let body = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(fields.iter())
+                    .finish();
+                self.client
+                    .post(url)
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body)
+            }
+            Body::Json(v) => self.client.post(url).json(v),
+        }
+        .headers(extra.clone());
+        if let Some(state) = req.state {
+            if let Some(etag) = state.etag.as_deref() {
+                builder = builder.header(IF_NONE_MATCH, etag);
+            }
+            if let Some(lm) = state.last_modified.as_deref() {
+                builder = builder.header(IF_MODIFIED_SINCE, lm);
+            }
+        }
+        if !req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("accept"))
+        {
+            builder = builder.header(reqwest::header::ACCEPT, "application/json");
+        }
+        let mut resp = builder.send().await.map_err(|e| self.map_err(e))?;
+        let limit_wait = self.note_rate_limit(host, resp.headers());
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let final_url = resp.url().to_string();
+        let content_type = header(&headers, CONTENT_TYPE.as_str());
+        let mut reply = ApiReply {
+            status: status.as_u16(),
+            json: None,
+            etag: header(&headers, ETAG.as_str()),
+            last_modified: header(&headers, LAST_MODIFIED.as_str()),
+            headers,
             final_url,
-        })
+            retry_after: None,
+        };
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(reply);
+        }
+        if !status.is_success() {
+            reply.retry_after = match status {
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                    crate::ratelimit::retry_after(&reply.headers, chrono::Utc::now())
+                        .max(limit_wait)
+                }
+                _ => limit_wait,
+            };
+            let head = read_head(&mut resp, SNIFF_BYTES).await;
+            if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+                && looks_like_html(content_type.as_deref(), &head)
+            {
+                return Err(html_page_error(Some(status.as_u16()), &head));
+            }
+            reply.json = serde_json::from_slice(body_start(&head)).ok();
+            return Ok(reply);
+        }
+        let bytes = self.read_body(&mut resp).await?;
+        reply.json = Some(parse_json(&bytes, content_type.as_deref())?);
+        Ok(reply)
+    }
+
+    /// The whole body, within the cap (counted after decompression).
+    async fn read_body(&self, resp: &mut reqwest::Response) -> Result<Vec<u8>, FetchError> {
+        let limit = self.opts.max_body;
+        // An honest Content-Length over the cap saves downloading anything. It is absent
+        // when the body is decompressed, so the loop below remains the real check.
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(FetchError::TooLarge { limit });
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.map_err(e))? {
+            if bytes.len() as u64 + chunk.len() as u64 > limit {
+                return Err(FetchError::TooLarge { limit });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     /// An HTTP GET within every limit: the host's block, its spacing, the total timeout.
-    async fn fetch_http(
-        &self,
-        url: Url,
-        state: &SourceState,
-        extra: &HeaderMap,
-        expect: Expect,
-    ) -> Result<Fetched, FetchError> {
+    async fn fetch_http(&self, url: Url, state: &SourceState) -> Result<Fetched, FetchError> {
         let host = host_key(&url);
         self.check_blocked(&host)?;
         self.limiter.until_key_ready(&host).await;
@@ -280,7 +496,7 @@ impl HttpFetcher {
         // The client's own timeout covers the body too; this outer one is the
         // guarantee, whatever the client does with a server that trickles bytes.
         let total = self.opts.total_timeout;
-        let request = self.get_http(url, &host, state, extra, expect);
+        let request = self.get_http(url, &host, state);
         let result = match tokio::time::timeout(total, request).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout(total)),
@@ -348,10 +564,8 @@ impl HttpFetcher {
         url: Url,
         host: &str,
         state: &SourceState,
-        extra: &HeaderMap,
-        expect: Expect,
     ) -> Result<Fetched, FetchError> {
-        let mut req = self.client.get(url).headers(extra.clone());
+        let mut req = self.client.get(url);
         if let Some(etag) = state.etag.as_deref() {
             req = req.header(IF_NONE_MATCH, etag);
         }
@@ -375,36 +589,15 @@ impl HttpFetcher {
                 }
                 _ => limit_wait,
             };
-            if expect == Expect::Json
-                && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-            {
-                let content_type = header(resp.headers(), CONTENT_TYPE.as_str());
-                let head = read_head(&mut resp, SNIFF_BYTES).await;
-                if looks_like_html(content_type.as_deref(), &head) {
-                    return Err(html_page_error(Some(status.as_u16()), &head));
-                }
-            }
             return Err(FetchError::Status {
                 status: status.as_u16(),
                 retry_after,
             });
         }
 
-        let limit = self.opts.max_body;
-        // An honest Content-Length over the cap saves downloading anything. It is absent
-        // when the body is decompressed, so the loop below remains the real check.
-        if resp.content_length().is_some_and(|n| n > limit) {
-            return Err(FetchError::TooLarge { limit });
-        }
         let headers = resp.headers().clone();
         let final_url = resp.url().to_string();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.map_err(e))? {
-            if bytes.len() as u64 + chunk.len() as u64 > limit {
-                return Err(FetchError::TooLarge { limit });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = self.read_body(&mut resp).await?;
         Ok(Fetched::Body {
             bytes,
             content_type: header(&headers, CONTENT_TYPE.as_str()),
@@ -523,6 +716,16 @@ fn redact(e: FetchError, secrets: &[&str]) -> FetchError {
         other @ (FetchError::Status { .. }
         | FetchError::Timeout(_)
         | FetchError::TooLarge { .. }) => other,
+    }
+}
+
+/// Every string inside a JSON document (a login body's password), for [`redact`].
+fn json_strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|i| json_strings(i, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|i| json_strings(i, out)),
+        _ => {}
     }
 }
 

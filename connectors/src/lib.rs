@@ -5,13 +5,31 @@
 //! fetches and normalises, nothing else. The daemon keeps each source's [`SourceState`] and hands
 //! it back on the next poll.
 //!
-//! Adding a platform: write one module (see [`feed`] for the shape), add one variant to
-//! [`Connector`] and one arm to [`Connector::fetch`], and one row to the conformance tests.
+//! Each platform is one module with two types: a `...Config` (its part of a `[[source]]`
+//! table, deserialised by the daemon's config loader, credentials as [`secret::Secret`]s) and a
+//! connector built once from it ([`Connector::new`]) that keeps what must outlive a poll
+//! (an OAuth token, a session, a follower-count cache) in memory, never in the database.
+//!
+//! Adding a platform: write one module (see [`hackernews`] for the shape), add one variant to
+//! [`Platform`] and [`Connector`] and their arms below, a replay test in `connectors/tests/`,
+//! and one case to the conformance suite (`tests/conformance/`).
 
+pub mod appstore;
+pub mod bluesky;
+pub mod discourse;
 pub mod feed;
+pub mod github;
+pub mod hackernews;
 pub mod http;
+pub mod lemmy;
+pub mod mastodon;
 pub mod ratelimit;
+pub mod reddit;
+pub mod secret;
+pub mod stackexchange;
 pub mod text;
+pub mod x;
+pub mod youtube;
 
 use std::time::Duration;
 
@@ -91,6 +109,8 @@ pub struct Mention {
     pub conversation: Conversation,
     /// Language code given by the platform (`en`), if any; the daemon detects it otherwise.
     pub lang: Option<String>,
+    /// A review's star rating, 1 (worst) to 5 (App Store): feeds urgency.
+    pub rating: Option<u8>,
 }
 
 /// What the daemon remembers of a source between polls and hands back to its connector.
@@ -113,6 +133,36 @@ pub struct FetchOutcome {
     pub state: SourceState,
     /// True when the server answered 304 Not Modified: nothing was parsed.
     pub not_modified: bool,
+    /// What `earshot status` should say about the source beyond ok/failing: a degraded mode
+    /// (Reddit without credentials) or a budget (Stack Exchange quota, YouTube searches left).
+    pub notice: Option<Notice>,
+}
+
+/// A line for `earshot status` about a source that works, but not fully.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Notice {
+    /// True when the source runs in a reduced mode (fewer fields, slower polls, stopped for
+    /// the day): `status` shows it as `degraded`.
+    pub degraded: bool,
+    /// What and why, for a person: "no credentials: reading .rss listings at most once a
+    /// minute, without scores", "quota 9,850 of 10,000 left today". Never a secret.
+    pub message: String,
+}
+
+impl Notice {
+    pub fn degraded(message: impl Into<String>) -> Option<Notice> {
+        Some(Notice {
+            degraded: true,
+            message: message.into(),
+        })
+    }
+
+    pub fn info(message: impl Into<String>) -> Option<Notice> {
+        Some(Notice {
+            degraded: false,
+            message: message.into(),
+        })
+    }
 }
 
 /// Why a poll failed. Every message is safe to show and store: it never carries a URL's
@@ -171,28 +221,245 @@ impl FetchError {
     }
 }
 
+/// Overlap of each poll's window with the last one: search indexes lag and cursors skip, so
+/// every time-bounded poll asks again for the last 10 minutes it already saw; the store's
+/// uniqueness absorbs what comes twice.
+pub const OVERLAP: Duration = Duration::from_secs(600);
+
+/// How far back a source's first poll looks, when the platform lets us choose.
+pub const FIRST_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// A problem with a platform's part of a `[[source]]` table: the key and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The key within the table (`query`, `subreddits`); empty for the table as a whole.
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl ConfigProblem {
+    pub fn new(key: &'static str, message: impl Into<String>) -> ConfigProblem {
+        ConfigProblem {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
+/// The platform part of a `[[source]]` table, chosen by its `kind`. The daemon's config
+/// loader takes the common keys (`id`, `every`, `cron`, `backfill`, `enabled`) and hands the
+/// rest here; each variant rejects keys it does not know.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Platform {
+    #[serde(rename = "feed")]
+    Feed(feed::FeedConfig),
+    #[serde(rename = "hackernews")]
+    HackerNews(hackernews::HackerNewsConfig),
+    #[serde(rename = "reddit")]
+    Reddit(reddit::RedditConfig),
+    #[serde(rename = "mastodon")]
+    Mastodon(mastodon::MastodonConfig),
+    #[serde(rename = "bluesky")]
+    Bluesky(bluesky::BlueskyConfig),
+    #[serde(rename = "github")]
+    GitHub(github::GitHubConfig),
+    #[serde(rename = "stackexchange")]
+    StackExchange(stackexchange::StackExchangeConfig),
+    #[serde(rename = "lemmy")]
+    Lemmy(lemmy::LemmyConfig),
+    #[serde(rename = "discourse")]
+    Discourse(discourse::DiscourseConfig),
+    #[serde(rename = "youtube")]
+    YouTube(youtube::YouTubeConfig),
+    #[serde(rename = "x")]
+    X(x::XConfig),
+    #[serde(rename = "appstore")]
+    AppStore(appstore::AppStoreConfig),
+}
+
+/// Every `kind` a source may have.
+pub const KINDS: &[&str] = &[
+    "feed",
+    "hackernews",
+    "reddit",
+    "mastodon",
+    "bluesky",
+    "github",
+    "stackexchange",
+    "lemmy",
+    "discourse",
+    "youtube",
+    "x",
+    "appstore",
+];
+
+/// Calls `$f` on the config inside any [`Platform`] variant.
+macro_rules! each_platform {
+    ($p:expr, $c:ident => $e:expr) => {
+        match $p {
+            Platform::Feed($c) => $e,
+            Platform::HackerNews($c) => $e,
+            Platform::Reddit($c) => $e,
+            Platform::Mastodon($c) => $e,
+            Platform::Bluesky($c) => $e,
+            Platform::GitHub($c) => $e,
+            Platform::StackExchange($c) => $e,
+            Platform::Lemmy($c) => $e,
+            Platform::Discourse($c) => $e,
+            Platform::YouTube($c) => $e,
+            Platform::X($c) => $e,
+            Platform::AppStore($c) => $e,
+        }
+    };
+}
+
+impl Platform {
+    /// The `kind` as written in the config and stored in the database.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Platform::Feed(_) => "feed",
+            Platform::HackerNews(_) => "hackernews",
+            Platform::Reddit(_) => "reddit",
+            Platform::Mastodon(_) => "mastodon",
+            Platform::Bluesky(_) => "bluesky",
+            Platform::GitHub(_) => "github",
+            Platform::StackExchange(_) => "stackexchange",
+            Platform::Lemmy(_) => "lemmy",
+            Platform::Discourse(_) => "discourse",
+            Platform::YouTube(_) => "youtube",
+            Platform::X(_) => "x",
+            Platform::AppStore(_) => "appstore",
+        }
+    }
+
+    /// What serde cannot check (a query or a list is needed, numbers in range, URLs readable).
+    /// Pure: no file, network or environment access.
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        each_platform!(self, c => c.validate())
+    }
+
+    /// The credentials in this table, with their keys: the loader resolves relative files
+    /// beside the config and warns about inline ones.
+    pub fn secrets_mut(&mut self) -> Vec<(&'static str, &mut secret::Secret)> {
+        each_platform!(self, c => c.secrets_mut())
+    }
+
+    /// The address polled, for `check` and the politeness warnings: the feed URL, or the API
+    /// root (`base_url` or the platform's default).
+    pub fn endpoint(&self) -> String {
+        each_platform!(self, c => c.endpoint())
+    }
+}
+
+/// `base_url` when given (without a trailing `/`), else the platform's `default`.
+pub fn api_root(base_url: Option<&str>, default: &str) -> String {
+    base_url
+        .unwrap_or(default)
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Checks an optional `base_url`: an http(s) URL with a host.
+pub fn check_base_url(base_url: Option<&str>, problems: &mut Vec<ConfigProblem>) {
+    let Some(u) = base_url else { return };
+    match url::Url::parse(u) {
+        Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => {}
+        _ => problems.push(ConfigProblem::new(
+            "base_url",
+            format!("{u:?} is not an http(s) URL: write the API root, e.g. \"https://host/api\""),
+        )),
+    }
+}
+
+/// Resolves a credential for a connector; the error names where it was looked for, never
+/// the value.
+pub fn resolve(key: &str, s: &secret::Secret) -> Result<secret::SecretValue, FetchError> {
+    s.resolve()
+        .map_err(|e| FetchError::Config(format!("{key}: {e}")))
+}
+
 /// A configured connector, one variant per platform.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Connector {
     Feed(feed::FeedConnector),
+    HackerNews(hackernews::HackerNews),
+    Reddit(reddit::Reddit),
+    Mastodon(mastodon::Mastodon),
+    Bluesky(bluesky::Bluesky),
+    GitHub(github::GitHub),
+    StackExchange(stackexchange::StackExchange),
+    Lemmy(lemmy::Lemmy),
+    Discourse(discourse::Discourse),
+    YouTube(youtube::YouTube),
+    X(x::X),
+    AppStore(appstore::AppStore),
+}
+
+macro_rules! each_connector {
+    ($p:expr, $c:ident => $e:expr) => {
+        match $p {
+            Connector::Feed($c) => $e,
+            Connector::HackerNews($c) => $e,
+            Connector::Reddit($c) => $e,
+            Connector::Mastodon($c) => $e,
+            Connector::Bluesky($c) => $e,
+            Connector::GitHub($c) => $e,
+            Connector::StackExchange($c) => $e,
+            Connector::Lemmy($c) => $e,
+            Connector::Discourse($c) => $e,
+            Connector::YouTube($c) => $e,
+            Connector::X($c) => $e,
+            Connector::AppStore($c) => $e,
+        }
+    };
 }
 
 impl Connector {
+    /// Builds the connector for a source, reading its credentials now (env and files).
+    pub fn new(platform: &Platform) -> Result<Connector, FetchError> {
+        Ok(match platform {
+            Platform::Feed(c) => Connector::Feed(feed::FeedConnector::new(c)?),
+            Platform::HackerNews(c) => Connector::HackerNews(hackernews::HackerNews::new(c)?),
+            Platform::Reddit(c) => Connector::Reddit(reddit::Reddit::new(c)?),
+            Platform::Mastodon(c) => Connector::Mastodon(mastodon::Mastodon::new(c)?),
+            Platform::Bluesky(c) => Connector::Bluesky(bluesky::Bluesky::new(c)?),
+            Platform::GitHub(c) => Connector::GitHub(github::GitHub::new(c)?),
+            Platform::StackExchange(c) => {
+                Connector::StackExchange(stackexchange::StackExchange::new(c)?)
+            }
+            Platform::Lemmy(c) => Connector::Lemmy(lemmy::Lemmy::new(c)?),
+            Platform::Discourse(c) => Connector::Discourse(discourse::Discourse::new(c)?),
+            Platform::YouTube(c) => Connector::YouTube(youtube::YouTube::new(c)?),
+            Platform::X(c) => Connector::X(x::X::new(c)?),
+            Platform::AppStore(c) => Connector::AppStore(appstore::AppStore::new(c)?),
+        })
+    }
+
     /// Polls the platform once. `state` is what the last successful poll returned.
     pub async fn fetch(
         &self,
         http: &HttpFetcher,
         state: &SourceState,
     ) -> Result<FetchOutcome, FetchError> {
-        match self {
-            Connector::Feed(c) => c.fetch(http, state).await,
-        }
+        each_connector!(self, c => c.fetch(http, state).await)
     }
 
     /// The platform's name as shown to users and used in the database (`feed`, `reddit`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
             Connector::Feed(_) => "feed",
+            Connector::HackerNews(_) => "hackernews",
+            Connector::Reddit(_) => "reddit",
+            Connector::Mastodon(_) => "mastodon",
+            Connector::Bluesky(_) => "bluesky",
+            Connector::GitHub(_) => "github",
+            Connector::StackExchange(_) => "stackexchange",
+            Connector::Lemmy(_) => "lemmy",
+            Connector::Discourse(_) => "discourse",
+            Connector::YouTube(_) => "youtube",
+            Connector::X(_) => "x",
+            Connector::AppStore(_) => "appstore",
         }
     }
 }

@@ -189,6 +189,90 @@ impl TextBuilder {
     }
 }
 
+/// Markdown (Reddit, GitHub, Lemmy, Discourse) to plain text, line by line.
+///
+/// Headings, quote and list markers, rules and code fences are dropped; `[text](url)` and
+/// `![alt](url)` keep their text; `**`, `__`, `~~`, `*` and backticks go. Inline HTML and
+/// entities then go through [`html_to_text`]. `_` alone is kept: it is more often part of
+/// a name (`snake_case`) than emphasis. Code stays as text: it is often what people quote.
+pub fn markdown_to_text(md: &str) -> String {
+    let mut lines = Vec::new();
+    for raw in md.lines() {
+        let mut line = raw.trim();
+        if line.starts_with("```") || line.starts_with("~~~") {
+            continue;
+        }
+        if line.len() >= 3
+            && line.chars().all(|c| matches!(c, '-' | '*' | '_' | ' '))
+            && line.chars().filter(|c| !c.is_whitespace()).count() >= 3
+        {
+            continue;
+        }
+        loop {
+            let before = line;
+            line = line.trim_start_matches('>').trim_start();
+            let hashes = line.len() - line.trim_start_matches('#').len();
+            if (1..=6).contains(&hashes) && line[hashes..].starts_with([' ', '\t']) {
+                line = line[hashes..].trim_start();
+            }
+            for marker in ["- ", "* ", "+ "] {
+                if let Some(rest) = line.strip_prefix(marker) {
+                    line = rest.trim_start();
+                }
+            }
+            let digits = line.len() - line.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if (1..=9).contains(&digits)
+                && (line[digits..].starts_with(". ") || line[digits..].starts_with(") "))
+            {
+                line = line[digits + 2..].trim_start();
+            }
+            if line == before {
+                break;
+            }
+        }
+        let text = html_to_text(&markdown_inline(line));
+        if !text.is_empty() {
+            lines.push(text);
+        }
+    }
+    lines.join("\n")
+}
+
+/// Links and images to their text, emphasis and code marks dropped.
+fn markdown_inline(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find('[') {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before.strip_suffix('!').unwrap_or(before));
+        // `[text](target)`: keep the text, drop the target.
+        let link = from.find("](").and_then(|close| {
+            let end = from[close + 2..].find(')')? + close + 2;
+            (!from[1..close].contains('[')).then_some((close, end))
+        });
+        match link {
+            Some((close, end)) => {
+                out.push_str(&from[1..close]);
+                rest = &from[end + 1..];
+            }
+            None => {
+                out.push('[');
+                rest = &from[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    let mut s = out
+        .replace("**", "")
+        .replace("__", "")
+        .replace("~~", "")
+        .replace('`', "");
+    if s.contains('*') {
+        s = s.replace('*', "");
+    }
+    s
+}
+
 /// Unwraps `https://www.google.com/url?...&url=<real>` (Google Alerts) to the real URL;
 /// any other URL comes back unchanged.
 ///
@@ -220,6 +304,33 @@ pub fn unwrap_redirect(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markdown_to_text_table() {
+        let cases: &[(&str, &str)] = &[
+            ("", ""),
+            ("# Acme is down", "Acme is down"),
+            ("> quoted **bold** text", "quoted bold text"),
+            ("- one\n- two\n1. three", "one\ntwo\nthree"),
+            (
+                "see [the docs](https://x.example/a) now",
+                "see the docs now",
+            ),
+            ("![logo](https://x.example/l.png) Acme", "logo Acme"),
+            ("```rust\nlet acme = 1;\n```", "let acme = 1;"),
+            ("---\ntext", "text"),
+            (
+                "use `acme_cli` and snake_case",
+                "use acme_cli and snake_case",
+            ),
+            ("Tom &amp; Jerry <b>x</b>", "Tom & Jerry x"),
+            ("[not a link", "[not a link"),
+            ("a ~~b~~ *c*", "a b c"),
+        ];
+        for (md, want) in cases {
+            assert_eq!(markdown_to_text(md), *want, "{md:?}");
+        }
+    }
 
     #[test]
     fn html_to_text_table() {
