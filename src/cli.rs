@@ -390,6 +390,15 @@ fn check(path: &Path) -> ExitCode {
     // Build every sink as `run` will, secrets read and URLs checked: a config that passes
     // here must not fail at start.
     let mut problems = Vec::new();
+    for s in &cfg.sources {
+        if let Err(e) = earshot_connectors::Connector::new(&s.platform) {
+            let msg = match e {
+                earshot_connectors::FetchError::Config(m) => m,
+                other => other.to_string(),
+            };
+            problems.push(format!("source {:?}: {msg}", s.id));
+        }
+    }
     for s in &cfg.sinks {
         if let Err(e) = crate::sink::Sink::from_config(s) {
             problems.push(e.to_string());
@@ -425,7 +434,7 @@ fn check(path: &Path) -> ExitCode {
         .collect::<Vec<_>>()
         .join(", ");
         println!(
-            "    {:<20} {:<6} {when}{}",
+            "    {:<20} {:<13} {when}{}",
             s.id,
             s.kind(),
             if flags.is_empty() {

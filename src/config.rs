@@ -137,7 +137,7 @@ pub struct SourceConfig {
 }
 
 /// Every key some platform takes, found by asking each for the keys it expects.
-fn all_platform_keys() -> &'static [&'static str] {
+pub fn all_platform_keys() -> &'static [&'static str] {
     static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| {
         let mut keys: Vec<&'static str> = Vec::new();
@@ -1333,6 +1333,71 @@ mod table_problem_tests {
         // The source failed, but the watch's reference to it is not a second, false problem.
         assert!(!joined.contains("no source has id"), "{joined}");
         assert_eq!(problems.len(), 6, "{joined}");
+    }
+
+    #[test]
+    fn a_source_of_every_kind_loads() {
+        let tables = [
+            ("feed", "url = \"https://example.com/feed.xml\""),
+            ("hackernews", "query = \"acme\""),
+            ("reddit", "subreddits = [\"acme\"]"),
+            (
+                "mastodon",
+                "instances = [\"mastodon.social\"]\nhashtags = [\"acme\"]",
+            ),
+            (
+                "bluesky",
+                "query = \"acme\"\nidentifier = \"acme.bsky.social\"\napp_password = { env = \"BSKY\" }",
+            ),
+            ("github", "query = \"acme\""),
+            ("stackexchange", "query = \"acme\""),
+            (
+                "lemmy",
+                "base_url = \"https://lemmy.world\"\nquery = \"acme\"",
+            ),
+            ("discourse", "base_url = \"https://forum.example.com\""),
+            ("youtube", "query = \"acme\"\napi_key = { env = \"YT\" }"),
+            (
+                "x",
+                "query = \"acme\"\nbearer_token = { env = \"XT\" }\nmonthly_budget = 10000",
+            ),
+            ("appstore", "app_id = 284882215"),
+        ];
+        assert_eq!(tables.len(), earshot_connectors::KINDS.len());
+        for (kind, keys) in tables {
+            let text = format!(
+                "[[source]]\nid = \"s\"\nkind = \"{kind}\"\nevery = \"15m\"\n{keys}\n[[watch]]\nname = \"w\"\nquery = \"acme\"\n"
+            );
+            let loaded = Config::parse(&text).unwrap_or_else(|p| panic!("{kind}: {p:?}"));
+            let s = &loaded.config.sources[0];
+            assert_eq!(s.kind(), kind);
+            assert_eq!(s.every, Some(Dur::secs(900)));
+            // A key of another platform is named, with what this kind takes.
+            let bad = text.replace("every = \"15m\"", "monthly_budgets = 1");
+            let p = Config::parse(&bad).unwrap_err();
+            assert!(
+                p.iter()
+                    .any(|p| p.path == "source[0] (id \"s\").monthly_budgets"
+                        && p.message.starts_with("unknown key")),
+                "{kind}: {p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn inline_source_credentials_are_warned_about() {
+        let text = "[[source]]\nid = \"yt\"\nkind = \"youtube\"\nquery = \"acme\"\napi_key = \"AIza-inline\"\n[[watch]]\nname = \"w\"\nquery = \"acme\"\n";
+        let loaded = Config::parse(text).unwrap();
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.path == "source[0] (id \"yt\").api_key"
+                    && w.message.contains("written in the config file")),
+            "{:?}",
+            loaded.warnings
+        );
+        assert!(!format!("{:?}", loaded.config).contains("AIza-inline"));
     }
 
     #[test]

@@ -151,6 +151,7 @@ pub fn score(mention: &Mention, rules: &Rules, now: Option<DateTime<Utc>>) -> Sc
     let ctx = Context {
         engagement: Some(&mention.engagement),
         reach: mention.author.reach,
+        rating: mention.rating,
         created_at: mention.created_at,
         now,
     };

@@ -543,7 +543,7 @@ impl Schedule {
         match (&source.cron, source.every) {
             (Some(c), _) => Schedule::Cron(c.clone()),
             (None, Some(e)) => Schedule::Every(e.0),
-            (None, None) => Schedule::Every(DEFAULT_EVERY),
+            (None, None) => Schedule::Every(source.platform.default_every()),
         }
     }
 

@@ -104,6 +104,10 @@ mod points {
     pub const ENGAGEMENT_MAX: i32 = 15;
     /// Most that the author's reach can add.
     pub const REACH_MAX: i32 = 15;
+    /// A review's star rating: 1 star is a customer telling the store's readers to stay away.
+    pub const ONE_STAR: i32 = 30;
+    pub const TWO_STARS: i32 = 20;
+    pub const THREE_STARS: i32 = 5;
     /// Posted within the last hour: still time to be first to answer.
     pub const FRESH: i32 = 5;
     /// Older than a day: the moment has mostly passed.
@@ -182,6 +186,8 @@ impl Rules {
 pub struct Context<'a> {
     pub engagement: Option<&'a Engagement>,
     pub reach: Option<u64>,
+    /// A review's stars, 1 to 5 (App Store).
+    pub rating: Option<u8>,
     pub created_at: Option<DateTime<Utc>>,
     pub now: Option<DateTime<Utc>>,
 }
@@ -248,6 +254,15 @@ pub fn urgency(text: &str, sentiment: &Sentiment, ctx: &Context<'_>, rules: &Rul
         if p > 0 {
             cues.push((p, format!("{} followers", compact(r))));
         }
+    }
+    let stars = match ctx.rating {
+        Some(1) => Some(points::ONE_STAR),
+        Some(2) => Some(points::TWO_STARS),
+        Some(3) => Some(points::THREE_STARS),
+        _ => None,
+    };
+    if let (Some(p), Some(r)) = (stars, ctx.rating) {
+        cues.push((p, format!("{r}-star review")));
     }
     if let (Some(at), Some(now)) = (ctx.created_at, ctx.now) {
         let age = now - at;
@@ -437,6 +452,7 @@ mod tests {
         let ctx = Context {
             engagement: Some(&e),
             reach: Some(12_000),
+            rating: None,
             created_at: Some(now),
             now: Some(now),
         };
@@ -464,6 +480,26 @@ mod tests {
         let u = urgency("refund", &s(0.0), &old, &rules);
         assert_eq!(u.score, 10);
         assert!(u.reasons.contains(&"posted 3 days ago".to_string()));
+    }
+
+    #[test]
+    fn low_star_ratings_raise_urgency() {
+        let rules = Rules::default();
+        let neutral = s(0.0);
+        let score = |rating| {
+            let ctx = Context {
+                rating,
+                ..Default::default()
+            };
+            urgency("the app", &neutral, &ctx, &rules)
+        };
+        assert_eq!(score(None).score, 0);
+        assert_eq!(score(Some(5)).score, 0);
+        assert_eq!(score(Some(3)).score, 5);
+        assert_eq!(score(Some(2)).score, 20);
+        let one = score(Some(1));
+        assert_eq!(one.score, 30);
+        assert_eq!(one.reasons, vec!["1-star review".to_string()]);
     }
 
     #[test]

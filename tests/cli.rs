@@ -404,3 +404,74 @@ fn score_survives_invalid_utf8() {
     assert!(o.status.success());
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
 }
+
+#[test]
+fn check_reads_source_credentials_and_names_the_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[[source]]\nid = \"yt\"\nkind = \"youtube\"\nquery = \"acme\"\napi_key = { env = \"EARSHOT_TEST_SURELY_UNSET_YT_KEY\" }";
+    let cfg = write_config(dir.path(), "feed.xml", extra);
+    let o = earshot(Some(&cfg), &["check"]).output().unwrap();
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("source \"yt\": api_key: environment variable EARSHOT_TEST_SURELY_UNSET_YT_KEY"),
+        "{t}"
+    );
+    let o = earshot(Some(&cfg), &["check"])
+        .env("EARSHOT_TEST_SURELY_UNSET_YT_KEY", "AIza-canary-value")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("youtube") && t.contains("every 15m"), "{t}");
+    assert!(!t.contains("AIza-canary-value"), "{t}");
+}
+
+#[test]
+fn status_shows_a_degraded_source_and_its_reason() {
+    use earshot::store::{PollCommit, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "feed.xml",
+        "[[source]]\nid = \"rd\"\nkind = \"reddit\"\nsubreddits = [\"acme\"]",
+    );
+    let store = Store::open(&dir.path().join("state").join("earshot.db")).unwrap();
+    let notice = earshot_connectors::Notice {
+        degraded: true,
+        message: "no Reddit credentials: reading .rss listings".into(),
+    };
+    store
+        .commit_poll(&PollCommit {
+            source_id: "rd",
+            source_kind: "reddit",
+            now: chrono::Utc::now().timestamp(),
+            state: &Default::default(),
+            seen_ids: vec![],
+            mentions: vec![],
+            next_poll_at: chrono::Utc::now().timestamp() + 600,
+            notice: Some(&notice),
+        })
+        .unwrap();
+    drop(store);
+    let o = earshot(Some(&cfg), &["status"]).output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let line = t.lines().find(|l| l.contains(" rd ")).unwrap_or_default();
+    assert!(
+        line.contains("reddit")
+            && line.contains("degraded")
+            && line.contains("no Reddit credentials: reading .rss listings"),
+        "{t}"
+    );
+    let o = earshot(Some(&cfg), &["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rd = v["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source_id"] == "rd")
+        .unwrap();
+    assert_eq!(rd["degraded"], true);
+    assert_eq!(rd["notice"], "no Reddit credentials: reading .rss listings");
+}

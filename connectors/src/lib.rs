@@ -333,6 +333,17 @@ impl Platform {
         }
     }
 
+    /// How often a source of this kind polls when the config gives neither `every` nor
+    /// `cron`: ten minutes, except where the platform's budget asks for less (YouTube's 100
+    /// searches a day, App Store reviews that move slowly).
+    pub fn default_every(&self) -> Duration {
+        match self {
+            Platform::YouTube(_) => Duration::from_secs(15 * 60),
+            Platform::AppStore(_) => Duration::from_secs(3600),
+            _ => Duration::from_secs(600),
+        }
+    }
+
     /// What serde cannot check (a query or a list is needed, numbers in range, URLs readable).
     /// Pure: no file, network or environment access.
     pub fn validate(&self) -> Vec<ConfigProblem> {
@@ -418,6 +429,10 @@ macro_rules! each_connector {
 impl Connector {
     /// Builds the connector for a source, reading its credentials now (env and files).
     pub fn new(platform: &Platform) -> Result<Connector, FetchError> {
+        // Every credential must be readable now, whatever the platform does with it later.
+        for (key, secret) in platform.clone().secrets_mut() {
+            resolve(key, secret)?;
+        }
         Ok(match platform {
             Platform::Feed(c) => Connector::Feed(feed::FeedConnector::new(c)?),
             Platform::HackerNews(c) => Connector::HackerNews(hackernews::HackerNews::new(c)?),
