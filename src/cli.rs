@@ -594,6 +594,10 @@ async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
                 continue;
             }
         };
+        if let Some(n) = &outcome.notice {
+            let what = if n.degraded { "degraded" } else { "note" };
+            writeln!(out, "# {}: {what}: {}", s.id, n.message)?;
+        }
         let judged = rt.judge(s, outcome.mentions, alert, now)?;
         writeln!(
             out,

@@ -323,6 +323,7 @@ impl Runtime {
                     new_mentions = report.commit.new_mentions,
                     enqueued = report.commit.enqueued,
                     seeding = report.seeding,
+                    notice = outcome.notice.as_ref().map_or("", |n| n.message.as_str()),
                     "Polled"
                 );
                 if report.commit.enqueued > 0 {
