@@ -376,7 +376,7 @@ impl HttpFetcher {
             Ok(result) => result?,
             Err(_) => return Err(FetchError::Timeout(total)),
         };
-        if matches!(reply.status, 429 | 503)
+        if matches!(reply.status, 403 | 429 | 503)
             && let Some(wait) = reply.retry_after
         {
             self.block(&host, wait);
@@ -448,7 +448,10 @@ impl HttpFetcher {
         }
         if !status.is_success() {
             reply.retry_after = match status {
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                // GitHub's secondary rate limits answer 403 with `Retry-After`.
+                StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::FORBIDDEN => {
                     crate::ratelimit::retry_after(&reply.headers, chrono::Utc::now())
                         .max(limit_wait)
                 }
@@ -502,7 +505,7 @@ impl HttpFetcher {
             Err(_) => Err(FetchError::Timeout(total)),
         };
         if let Err(FetchError::Status {
-            status: 429 | 503,
+            status: 403 | 429 | 503,
             retry_after: Some(wait),
         }) = &result
         {
@@ -583,7 +586,10 @@ impl HttpFetcher {
         }
         if !status.is_success() {
             let retry_after = match status {
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                // GitHub's secondary rate limits answer 403 with `Retry-After`.
+                StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::FORBIDDEN => {
                     crate::ratelimit::retry_after(resp.headers(), chrono::Utc::now())
                         .max(limit_wait)
                 }

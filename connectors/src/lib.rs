@@ -214,6 +214,11 @@ impl FetchError {
     /// (a block page, a missing feed, bad credentials).
     pub fn is_long_lived(&self) -> bool {
         match self {
+            // A 403 that says when to come back is a rate limit (GitHub's secondary limits).
+            FetchError::Status {
+                status: 403,
+                retry_after: Some(_),
+            } => false,
             FetchError::Status { status, .. } => matches!(status, 401 | 403 | 404 | 410),
             FetchError::Unexpected(_) | FetchError::Config(_) => true,
             _ => false,

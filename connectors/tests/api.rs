@@ -240,3 +240,34 @@ async fn a_local_file_reads_as_a_200_and_cannot_be_posted_to() {
         .unwrap_err();
     assert!(matches!(e, FetchError::Config(_)), "{e:?}");
 }
+
+#[tokio::test]
+async fn a_403_with_retry_after_is_a_rate_limit_that_holds_the_host() {
+    // GitHub's secondary rate limits.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("retry-after", "60")
+                .set_body_raw(
+                    r#"{"message": "You have exceeded a secondary rate limit."}"#,
+                    "application/json",
+                ),
+        )
+        .mount(&server)
+        .await;
+    let http = fetcher();
+    let url = format!("{}/search/issues", server.uri());
+    let reply = http.api(ApiRequest::get(&url)).await.unwrap();
+    let e = reply.status_error();
+    assert!(!e.is_long_lived(), "{e:?}");
+    assert_eq!(e.retry_after().map(|d| d.as_secs()), Some(60));
+    assert!(http.api(ApiRequest::get(&url)).await.is_err());
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    // Without Retry-After a 403 stays a long-lived refusal.
+    let plain = FetchError::Status {
+        status: 403,
+        retry_after: None,
+    };
+    assert!(plain.is_long_lived());
+}

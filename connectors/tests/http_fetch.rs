@@ -109,7 +109,7 @@ async fn no_conditional_headers_without_validators() {
 }
 
 #[tokio::test]
-async fn error_statuses_carry_retry_after_on_429_and_503_only() {
+async fn error_statuses_carry_retry_after_on_403_429_and_503_only() {
     let in_an_hour = (Utc::now() + chrono::Duration::seconds(3600))
         .format("%a, %d %b %Y %H:%M:%S GMT")
         .to_string();
@@ -124,7 +124,7 @@ async fn error_statuses_carry_retry_after_on_429_and_503_only() {
         (503, Some(in_an_hour.as_str()), Some((3500, 3600))),
         (500, Some("30"), None),
         (404, None, None),
-        (403, Some("30"), None),
+        (403, Some("30"), Some((29, 30))), // GitHub secondary rate limits
     ];
     for (status, retry_after, want) in cases {
         let server = MockServer::start().await;
