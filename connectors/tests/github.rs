@@ -192,6 +192,7 @@ async fn the_next_poll_asks_from_the_newest_seen_minus_the_overlap() {
     let first = gh.fetch(&http, &SourceState::default()).await.unwrap();
     assert!(first.state.cursor.is_some());
 
+    server.verify().await;
     server.reset().await;
     mount_search(
         &server,
@@ -216,6 +217,7 @@ async fn the_next_poll_asks_from_the_newest_seen_minus_the_overlap() {
     );
 
     // An older cursor never moves a newer one back.
+    server.verify().await;
     server.reset().await;
     mount_search(&server, read("search_issues.json")).await;
     Mock::given(method("GET"))
@@ -272,6 +274,7 @@ async fn search_pages_while_pages_are_full() {
     assert_eq!(out.mentions.len(), 150, "incomplete_results is accepted");
 
     // A full page whose total says nothing more is there: no second request.
+    server.verify().await;
     server.reset().await;
     Mock::given(path("/search/issues"))
         .respond_with(json(page(0..100, 100)))
@@ -284,6 +287,7 @@ async fn search_pages_while_pages_are_full() {
         .unwrap();
 
     // The 1,000-result cap: ten pages at most, however large the total.
+    server.verify().await;
     server.reset().await;
     Mock::given(path("/search/issues"))
         .respond_with(json(page(0..100, 54_321)))
@@ -316,6 +320,7 @@ async fn without_a_token_no_authorization_and_a_notice() {
 }
 
 async fn error_of(server: &MockServer, reply: ResponseTemplate) -> FetchError {
+    server.verify().await;
     server.reset().await;
     Mock::given(path("/search/issues"))
         .respond_with(reply)

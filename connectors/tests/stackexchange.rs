@@ -148,6 +148,7 @@ async fn the_next_poll_asks_from_the_newest_seen_minus_the_overlap() {
     let se = connector(&server, true, &[]);
     let http = fetcher();
     let first = se.fetch(&http, &SourceState::default()).await.unwrap();
+    server.verify().await;
     server.reset().await;
     Mock::given(path("/2.3/search/advanced"))
         .and(query_param("fromdate", (1777638600 - 600).to_string()))
@@ -211,6 +212,7 @@ async fn pages_while_has_more_up_to_the_cap() {
         .collect();
     assert_eq!(ids, ["q3", "q2"]);
 
+    server.verify().await;
     server.reset().await;
     Mock::given(path("/2.3/search/advanced"))
         .respond_with(reply(wrapper(json!([question(3, 300)]), true, json!({}))))
@@ -319,6 +321,7 @@ async fn a_spent_quota_pauses_until_utc_midnight() {
         cursor: Some(format!(r#"{{"since":700,"paused_until":{}}}"#, now - 1)),
         ..Default::default()
     };
+    server.verify().await;
     server.reset().await;
     mount(&server, wrapper(json!([]), false, json!({}))).await;
     let resumed = se.fetch(&http, &past).await.unwrap();
@@ -328,6 +331,7 @@ async fn a_spent_quota_pauses_until_utc_midnight() {
 }
 
 async fn error_of(server: &MockServer, reply: ResponseTemplate) -> FetchError {
+    server.verify().await;
     server.reset().await;
     Mock::given(path("/2.3/search/advanced"))
         .respond_with(reply)
