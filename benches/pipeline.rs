@@ -119,6 +119,7 @@ fn store_bench(c: &mut Criterion) {
                             state: &state,
                             seen_ids: ids,
                             mentions,
+                            notice: None,
                             next_poll_at: 0,
                         })
                         .unwrap()
