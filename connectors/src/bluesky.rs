@@ -91,12 +91,7 @@ impl BlueskyConfig {
     pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
         check_base_url(self.base_url.as_deref(), &mut p);
-        if self.query.trim().is_empty() {
-            p.push(ConfigProblem::new(
-                "query",
-                "query is empty: write the words to search for, e.g. \"acme\"",
-            ));
-        }
+        crate::check_query(&self.query, "acme", &mut p);
         let id = self.identifier.trim();
         if id.is_empty() || id.contains(char::is_whitespace) || id.contains('/') {
             p.push(ConfigProblem::new(

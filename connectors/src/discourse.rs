@@ -150,11 +150,7 @@ pub struct Discourse {
 impl Discourse {
     /// Reads the credentials now; fails with a [`FetchError::Config`] naming the key.
     pub fn new(config: &DiscourseConfig) -> Result<Discourse, FetchError> {
-        let api_key = config
-            .api_key
-            .as_ref()
-            .map(|k| crate::resolve("api_key", k))
-            .transpose()?;
+        let api_key = crate::resolve_opt("api_key", config.api_key.as_ref())?;
         Ok(Discourse {
             config: config.clone(),
             base: config.endpoint(),

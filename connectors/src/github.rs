@@ -92,12 +92,7 @@ impl GitHubConfig {
     pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
         check_base_url(self.base_url.as_deref(), &mut p);
-        if self.query.trim().is_empty() {
-            p.push(ConfigProblem::new(
-                "query",
-                "is empty: write the words to search for, e.g. \"acme in:title,body\"",
-            ));
-        }
+        crate::check_query(&self.query, "acme in:title,body", &mut p);
         for repo in &self.repos {
             if !is_repo_name(repo) {
                 p.push(ConfigProblem::new(
@@ -215,10 +210,7 @@ struct Reactions {
 impl GitHub {
     /// Reads the credentials now; fails with a [`FetchError::Config`] naming the key.
     pub fn new(config: &GitHubConfig) -> Result<GitHub, FetchError> {
-        let token = match &config.token {
-            Some(s) => Some(crate::resolve("token", s)?),
-            None => None,
-        };
+        let token = crate::resolve_opt("token", config.token.as_ref())?;
         Ok(GitHub {
             config: config.clone(),
             token,

@@ -119,12 +119,7 @@ impl LemmyConfig {
     pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
         check_base_url(Some(&self.base_url), &mut p);
-        if self.query.trim().is_empty() {
-            p.push(ConfigProblem::new(
-                "query",
-                "the search query is empty: write the words to search for, e.g. \"acme\"",
-            ));
-        }
+        crate::check_query(&self.query, "acme", &mut p);
         if let Some(c) = &self.community {
             let ok = !c.trim().is_empty()
                 && !c.starts_with(['!', '@'])
@@ -175,11 +170,7 @@ pub struct Lemmy {
 impl Lemmy {
     /// Reads the credentials now; fails with a [`FetchError::Config`] naming the key.
     pub fn new(config: &LemmyConfig) -> Result<Lemmy, FetchError> {
-        let token = config
-            .token
-            .as_ref()
-            .map(|t| crate::resolve("token", t))
-            .transpose()?;
+        let token = crate::resolve_opt("token", config.token.as_ref())?;
         let known = (config.api != LemmyApi::Auto).then_some(config.api);
         Ok(Lemmy {
             config: config.clone(),

@@ -388,6 +388,24 @@ pub fn check_base_url(base_url: Option<&str>, problems: &mut Vec<ConfigProblem>)
     }
 }
 
+/// A search query must hold something to search for; `example` shows what to write.
+pub fn check_query(query: &str, example: &str, problems: &mut Vec<ConfigProblem>) {
+    if query.trim().is_empty() {
+        problems.push(ConfigProblem::new(
+            "query",
+            format!("is empty: write the words to search for, e.g. query = {example:?}"),
+        ));
+    }
+}
+
+/// Resolves an optional credential (see [`resolve`]).
+pub fn resolve_opt(
+    key: &str,
+    s: Option<&secret::Secret>,
+) -> Result<Option<secret::SecretValue>, FetchError> {
+    s.map(|s| resolve(key, s)).transpose()
+}
+
 /// Resolves a credential for a connector; the error names where it was looked for, never
 /// the value.
 pub fn resolve(key: &str, s: &secret::Secret) -> Result<secret::SecretValue, FetchError> {

@@ -217,10 +217,7 @@ struct Owner {
 impl StackExchange {
     /// Reads the credentials now; fails with a [`FetchError::Config`] naming the key.
     pub fn new(config: &StackExchangeConfig) -> Result<StackExchange, FetchError> {
-        let key = match &config.key {
-            Some(s) => Some(crate::resolve("key", s)?),
-            None => None,
-        };
+        let key = crate::resolve_opt("key", config.key.as_ref())?;
         Ok(StackExchange {
             config: config.clone(),
             key,

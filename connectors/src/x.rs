@@ -85,12 +85,7 @@ impl XConfig {
     pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
         check_base_url(self.base_url.as_deref(), &mut p);
-        if self.query.trim().is_empty() {
-            p.push(ConfigProblem::new(
-                "query",
-                "the search query is empty: write what to search for, e.g. \"acme OR @acme\"",
-            ));
-        }
+        crate::check_query(&self.query, "acme OR @acme", &mut p);
         if self.monthly_budget < MIN_PAGE {
             p.push(ConfigProblem::new(
                 "monthly_budget",

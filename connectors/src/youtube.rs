@@ -98,12 +98,7 @@ impl YouTubeConfig {
     pub fn validate(&self) -> Vec<ConfigProblem> {
         let mut p = Vec::new();
         check_base_url(self.base_url.as_deref(), &mut p);
-        if self.query.trim().is_empty() {
-            p.push(ConfigProblem::new(
-                "query",
-                "the search query is empty: write the words to search for, e.g. \"acme\"",
-            ));
-        }
+        crate::check_query(&self.query, "acme", &mut p);
         if !(1..=10_000).contains(&self.daily_searches) {
             p.push(ConfigProblem::new(
                 "daily_searches",
