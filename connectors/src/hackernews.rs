@@ -35,13 +35,26 @@
 //! # Limits and what is left out
 //!
 //! Algolia allows about 10,000 requests an hour per IP and sends no rate-limit headers;
-//! a 429 or 403 is returned as is (the fetcher holds the host on `Retry-After`). Author karma
-//! (`/users/<name>`) is not fetched: it would cost one request per new author.
+//! a 429 or 403 is returned as is (the fetcher holds the host on `Retry-After`).
+//!
+//! # Author karma
+//!
+//! `author.reach` is the author's karma, from `GET {root}/users/<name>` (`karma`): one request
+//! per distinct author of the mentions a poll returns, at most [`MAX_LOOKUPS`] per poll (the
+//! others keep no reach this poll and are looked up on a later one). Answers, a 404 included
+//! (kept as "no karma"), are cached in memory for [`REACH_TTL`], so a known author costs
+//! nothing for a day; the cache is lost on restart. A lookup that fails (network, 429, 5xx,
+//! an HTML page, another shape) never fails the poll: the mention keeps no reach, nothing is
+//! cached, and after a 429, a held host, a timeout or a network error no further author is
+//! looked up in that poll.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex as StdMutex;
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use crate::http::{ApiRequest, HttpFetcher};
 use crate::secret::Secret;
@@ -62,6 +75,12 @@ pub const MAX_HITS: u64 = 1000;
 
 /// Requests one poll may send before it stops (with a degraded notice).
 pub const MAX_REQUESTS: usize = 40;
+
+/// Authors not in the karma cache looked up per poll, at most.
+pub const MAX_LOOKUPS: usize = 10;
+
+/// How long an author's karma (or its absence, on a 404) is kept.
+pub const REACH_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The tags Algolia knows as item types.
 const KNOWN_TAGS: &[&str] = &[
@@ -356,6 +375,27 @@ pub struct HackerNews {
     config: HackerNewsConfig,
     root: String,
     terms: Terms,
+    /// Author karma by user name (`None`: the user is unknown), with when it was read.
+    karma: StdMutex<HashMap<String, (Option<u64>, Instant)>>,
+}
+
+/// What one karma lookup gave.
+enum Lookup {
+    /// An answer to cache: the karma, or `None` (no such user, no karma in the reply).
+    Answer(Option<u64>),
+    /// Nothing learnt; try again on a later poll.
+    Failed,
+    /// Nothing learnt, and the host should not be asked again in this poll.
+    Stop,
+}
+
+/// True for a name HN allows (letters, digits, `-`, `_`): only those are looked up.
+fn user_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl HackerNews {
@@ -365,7 +405,81 @@ impl HackerNews {
             root: config.endpoint(),
             terms: Terms::parse(&config.query),
             config: config.clone(),
+            karma: StdMutex::new(HashMap::new()),
         })
+    }
+
+    /// One author's karma from `/users/<name>`.
+    async fn lookup(&self, http: &HttpFetcher, name: &str) -> Lookup {
+        let url = format!("{}/users/{name}", self.root);
+        let reply = match http.api(ApiRequest::get(&url)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("hackernews: karma lookup failed: {e}");
+                return match e {
+                    FetchError::Status { .. } | FetchError::Timeout(_) | FetchError::Network(_) => {
+                        Lookup::Stop
+                    }
+                    _ => Lookup::Failed,
+                };
+            }
+        };
+        if reply.status == 404 {
+            return Lookup::Answer(None);
+        }
+        if reply.status == 429 || reply.retry_after.is_some() {
+            return Lookup::Stop;
+        }
+        #[derive(Deserialize)]
+        struct User {
+            #[serde(default)]
+            karma: Option<i64>,
+        }
+        match reply.into_json().map(serde_json::from_value::<User>) {
+            Ok(Ok(user)) => Lookup::Answer(user.karma.map(|k| k.max(0) as u64)),
+            _ => Lookup::Failed,
+        }
+    }
+
+    /// Sets `author.reach` from the karma cache, first looking up (at most [`MAX_LOOKUPS`])
+    /// the authors it does not hold. Never fails.
+    async fn add_reach(&self, http: &HttpFetcher, mentions: &mut [Mention]) {
+        let wanted: Vec<String> = {
+            let mut cache = self.karma.lock().expect("the karma cache is never poisoned");
+            let now = Instant::now();
+            cache.retain(|_, (_, at)| now.duration_since(*at) < REACH_TTL);
+            let mut wanted: Vec<String> = Vec::new();
+            for name in mentions.iter().filter_map(|m| m.author.handle.as_deref()) {
+                if user_name_ok(name)
+                    && !cache.contains_key(name)
+                    && !wanted.iter().any(|w| w == name)
+                {
+                    wanted.push(name.to_string());
+                }
+            }
+            wanted
+        };
+        for name in wanted.into_iter().take(MAX_LOOKUPS) {
+            match self.lookup(http, &name).await {
+                Lookup::Answer(karma) => {
+                    self.karma
+                        .lock()
+                        .expect("the karma cache is never poisoned")
+                        .insert(name, (karma, Instant::now()));
+                }
+                Lookup::Failed => {}
+                Lookup::Stop => break,
+            }
+        }
+        let cache = self.karma.lock().expect("the karma cache is never poisoned");
+        for m in mentions {
+            m.author.reach = m
+                .author
+                .handle
+                .as_deref()
+                .and_then(|h| cache.get(h))
+                .and_then(|(karma, _)| *karma);
+        }
     }
 
     fn url(&self, window: Window, page: u64) -> Result<String, FetchError> {
@@ -475,6 +589,7 @@ impl HackerNews {
                 }
             }
         }
+        self.add_reach(http, &mut mentions).await;
         let since = match (cursor.since, newest) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),

@@ -27,13 +27,25 @@
 //!
 //! Posts: `title`, `selftext` (markdown to text), `https://www.reddit.com` + `permalink`,
 //! `score`, `num_comments`. Comments: `body`, `link_title`, thread `link_id`, parent
-//! `parent_id`. `subreddit_subscribers` is community size, not the author's reach, so
-//! `author.reach` stays empty (karma is not fetched: one request per author).
+//! `parent_id`. `subreddit_subscribers` is community size, not the author's reach.
+//!
+//! # Author karma (OAuth only)
+//!
+//! `author.reach` is the author's karma, from `GET {api}/user/<name>/about?raw_json=1` (the
+//! same bearer token): `data.total_karma`, else `link_karma + comment_karma`. One request per
+//! distinct author of the mentions a poll returns (`[deleted]` and missing authors skipped),
+//! at most [`MAX_LOOKUPS`] per poll (the others keep no reach this poll and are looked up on a
+//! later one). Answers, a 404 included (kept as "no karma"), are cached in memory for
+//! [`REACH_TTL`], so a known author costs nothing for a day; the cache is lost on restart. A
+//! lookup that fails (network, 429, 5xx, an HTML page, another shape) never fails the poll:
+//! the mention keeps no reach, nothing is cached, and after a 429, a held host (a spent
+//! budget), a timeout or a network error no further author is looked up in that poll. The RSS
+//! mode looks up nothing.
 //!
 //! # Limits
 //!
-//! 100 requests a minute per client id; the fetcher reads the `x-ratelimit-*` headers and holds
-//! the host when they say the budget is spent.
+//! 100 requests a minute per client id, karma lookups included; the fetcher reads the
+//! `x-ratelimit-*` headers and holds the host when they say the budget is spent.
 //!
 //! # Without credentials (degraded)
 //!
@@ -44,6 +56,7 @@
 //! ETag when there is only one. Items have no score or comment count. Every poll says so
 //! in a degraded notice.
 
+use std::collections::HashMap;
 use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
@@ -71,6 +84,12 @@ pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// At most one RSS request per this long, per source.
 pub const RSS_SPACING: Duration = Duration::from_secs(60);
+
+/// Authors not in the karma cache looked up per poll, at most.
+pub const MAX_LOOKUPS: usize = 10;
+
+/// How long an author's karma (or its absence, on a 404) is kept.
+pub const REACH_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The notice of the degraded (RSS) mode.
 pub const RSS_NOTICE: &str = "no Reddit credentials: reading .rss listings, at most one a minute, without scores or comment counts; set client_id and client_secret for the API";
@@ -252,6 +271,51 @@ pub struct Reddit {
     credentials: Option<(SecretValue, SecretValue)>,
     token: tokio::sync::Mutex<Option<Token>>,
     rss: StdMutex<RssState>,
+    /// Author karma by user name (`None`: no such user, or no karma given), with when it was read.
+    karma: StdMutex<HashMap<String, (Option<u64>, Instant)>>,
+}
+
+/// What one karma lookup gave.
+enum Lookup {
+    /// An answer to cache: the karma, or `None` (no such user, no karma in the reply).
+    Answer(Option<u64>),
+    /// Nothing learnt; try again on a later poll.
+    Failed,
+    /// Nothing learnt, and the host should not be asked again in this poll.
+    Stop,
+}
+
+/// An `about` reply: `{"kind":"t2","data":{...}}`.
+#[derive(Debug, Deserialize)]
+struct About {
+    data: AboutData,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AboutData {
+    total_karma: Option<i64>,
+    link_karma: Option<i64>,
+    comment_karma: Option<i64>,
+}
+
+impl AboutData {
+    fn karma(&self) -> Option<u64> {
+        let k = match (self.total_karma, self.link_karma, self.comment_karma) {
+            (Some(t), _, _) => t,
+            (None, None, None) => return None,
+            (None, l, c) => l.unwrap_or(0) + c.unwrap_or(0),
+        };
+        Some(k.max(0) as u64)
+    }
+}
+
+/// True for a user name Reddit allows (letters, digits, `-`, `_`): only those are looked up.
+fn user_name_ok(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl std::fmt::Debug for Reddit {
@@ -426,6 +490,7 @@ impl Reddit {
             credentials,
             token: tokio::sync::Mutex::new(None),
             rss: StdMutex::new(RssState::default()),
+            karma: StdMutex::new(HashMap::new()),
             config: Box::new(config.clone()),
         })
     }
@@ -570,6 +635,78 @@ impl Reddit {
         Ok(value)
     }
 
+    /// One author's karma from `/user/<name>/about`.
+    async fn lookup(&self, http: &HttpFetcher, bearer: &str, name: &str) -> Lookup {
+        let url = format!("{}/user/{name}/about?raw_json=1", self.api);
+        let reply = match http
+            .api(ApiRequest::get(&url).headers(&[("Authorization", bearer)]))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("reddit: karma lookup failed: {e}");
+                return match e {
+                    FetchError::Status { .. } | FetchError::Timeout(_) | FetchError::Network(_) => {
+                        Lookup::Stop
+                    }
+                    _ => Lookup::Failed,
+                };
+            }
+        };
+        if reply.status == 404 {
+            return Lookup::Answer(None);
+        }
+        if reply.status == 429 || reply.retry_after.is_some() {
+            return Lookup::Stop;
+        }
+        match reply.into_json().map(serde_json::from_value::<About>) {
+            Ok(Ok(about)) => Lookup::Answer(about.data.karma()),
+            _ => Lookup::Failed,
+        }
+    }
+
+    /// Sets `author.reach` from the karma cache, first looking up (at most [`MAX_LOOKUPS`])
+    /// the authors it does not hold. Never fails.
+    async fn add_reach(&self, http: &HttpFetcher, bearer: &str, mentions: &mut [Mention]) {
+        let name = |m: &Mention| {
+            m.author
+                .handle
+                .as_deref()
+                .and_then(|h| h.strip_prefix("u/"))
+                .map(str::to_string)
+        };
+        let wanted: Vec<String> = {
+            let mut cache = self.karma.lock().expect("the karma cache is never poisoned");
+            let now = Instant::now();
+            cache.retain(|_, (_, at)| now.duration_since(*at) < REACH_TTL);
+            let mut wanted: Vec<String> = Vec::new();
+            for n in mentions.iter().filter_map(name) {
+                if user_name_ok(&n) && !cache.contains_key(&n) && !wanted.contains(&n) {
+                    wanted.push(n);
+                }
+            }
+            wanted
+        };
+        for n in wanted.into_iter().take(MAX_LOOKUPS) {
+            match self.lookup(http, bearer, &n).await {
+                Lookup::Answer(karma) => {
+                    self.karma
+                        .lock()
+                        .expect("the karma cache is never poisoned")
+                        .insert(n, (karma, Instant::now()));
+                }
+                Lookup::Failed => {}
+                Lookup::Stop => break,
+            }
+        }
+        let cache = self.karma.lock().expect("the karma cache is never poisoned");
+        for m in mentions {
+            m.author.reach = name(m)
+                .and_then(|n| cache.get(&n))
+                .and_then(|(karma, _)| *karma);
+        }
+    }
+
     async fn fetch_api(
         &self,
         http: &HttpFetcher,
@@ -593,6 +730,11 @@ impl Reddit {
                 mentions.extend(parse_listing(reply.into_json()?)?);
                 break;
             }
+        }
+        // The token just used, from memory: no request. Without one, no lookups.
+        if let Ok(token) = self.token(http, id, secret, false).await {
+            let bearer = format!("bearer {}", token.expose());
+            self.add_reach(http, &bearer, &mut mentions).await;
         }
         Ok(FetchOutcome {
             state: SourceState {

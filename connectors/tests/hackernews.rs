@@ -4,6 +4,7 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::Utc;
 use earshot_connectors::hackernews::{HackerNews, HackerNewsConfig, MAX_REQUESTS};
@@ -25,6 +26,10 @@ fn hn(server: &MockServer, query: &str) -> HackerNews {
 
 fn fixture(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(data(&format!("hackernews/{name}"))).unwrap()).unwrap()
+}
+
+fn fixture_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(data(&format!("hackernews/{name}"))).unwrap()
 }
 
 fn cursor(since: i64) -> SourceState {
@@ -541,4 +546,194 @@ async fn truncated_json_and_a_wrong_shape_are_parse_errors() {
             .unwrap_err();
         assert!(matches!(err, FetchError::Parse(_)), "{body}: {err:?}");
     }
+}
+
+/// Stories by `authors`, one each, all matching `acme`.
+fn stories_by(authors: &[&str]) -> Value {
+    let now = Utc::now().timestamp();
+    let hits = authors
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let id = 48000 + i as u64 * 10;
+            hit_2026(
+                id,
+                now - 60 - i as i64,
+                &["story"],
+                json!({"author": a, "title": format!("acme {id}"), "points": 1, "num_comments": 0}),
+            )
+        })
+        .collect();
+    page_2026(hits, 0, 1)
+}
+
+/// The user names looked up so far, in order.
+async fn user_lookups(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.url.path().strip_prefix("/users/").map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn author_karma_is_looked_up_once_and_cached() {
+    let server = MockServer::start().await;
+    serve(&server, stories_by(&["pg", "pg"])).await;
+    Mock::given(method("GET"))
+        .and(path("/users/pg"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture_bytes("09_users_pg.json"), "application/json"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let source = hn(&server, "acme");
+    let http = fetcher();
+    for _ in 0..2 {
+        let out = source.fetch(&http, &SourceState::default()).await.unwrap();
+        assert_eq!(out.mentions.len(), 2);
+        for m in &out.mentions {
+            assert_eq!(m.author.handle.as_deref(), Some("pg"));
+            assert_eq!(m.author.reach, Some(154666), "the recorded karma");
+        }
+    }
+    server.verify().await;
+    assert_eq!(user_lookups(&server).await, ["pg"]);
+}
+
+#[tokio::test]
+async fn cached_karma_is_read_again_after_a_day() {
+    let server = MockServer::start().await;
+    serve(&server, stories_by(&["pg"])).await;
+    Mock::given(path("/users/pg"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"username": "pg", "karma": 7})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let source = hn(&server, "acme");
+    let http = fetcher();
+    source.fetch(&http, &SourceState::default()).await.unwrap();
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(23 * 3600)).await;
+    tokio::time::resume();
+    source.fetch(&http, &SourceState::default()).await.unwrap();
+    assert_eq!(user_lookups(&server).await.len(), 1, "still cached at 23h");
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(3600 + 1)).await;
+    tokio::time::resume();
+    let out = source.fetch(&http, &SourceState::default()).await.unwrap();
+    assert_eq!(out.mentions[0].author.reach, Some(7));
+    server.verify().await;
+}
+
+/// Answers every `/users/<name>` with karma = the length of the name times 100.
+struct Karma;
+
+impl Respond for Karma {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let name = req.url.path().trim_start_matches("/users/");
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"username": name, "karma": name.len() as u64 * 100}))
+    }
+}
+
+#[tokio::test]
+async fn at_most_ten_authors_are_looked_up_per_poll() {
+    let server = MockServer::start().await;
+    let authors: Vec<String> = (1..=12).map(|i| format!("user{}", "x".repeat(i))).collect();
+    let names: Vec<&str> = authors.iter().map(String::as_str).collect();
+    serve(&server, stories_by(&names)).await;
+    Mock::given(wiremock::matchers::path_regex("^/users/"))
+        .respond_with(Karma)
+        .mount(&server)
+        .await;
+    let source = hn(&server, "acme");
+    let http = fetcher();
+    let out = source.fetch(&http, &SourceState::default()).await.unwrap();
+    assert_eq!(out.mentions.len(), 12);
+    let first = user_lookups(&server).await;
+    assert_eq!(first.len(), 10, "{first:?}");
+    let with_reach = |out: &earshot_connectors::FetchOutcome| {
+        out.mentions
+            .iter()
+            .filter(|m| {
+                let name = m.author.handle.as_deref().unwrap();
+                m.author.reach == Some(name.len() as u64 * 100)
+            })
+            .count()
+    };
+    assert_eq!(with_reach(&out), 10);
+    assert!(
+        out.mentions
+            .iter()
+            .filter(|m| m.author.reach.is_none())
+            .all(|m| !first.contains(&m.author.handle.clone().unwrap())),
+        "only the authors not looked up lack a reach"
+    );
+
+    let out = source.fetch(&http, &SourceState::default()).await.unwrap();
+    let all = user_lookups(&server).await;
+    assert_eq!(all.len(), 12, "the remaining two, and nobody twice: {all:?}");
+    let mut distinct = all.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 12);
+    assert_eq!(with_reach(&out), 12);
+}
+
+#[tokio::test]
+async fn failed_lookups_leave_no_reach_and_the_poll_succeeds() {
+    let server = MockServer::start().await;
+    serve(&server, stories_by(&["broken", "gone", "walled"])).await;
+    // A 500 is not cached: asked again next poll.
+    Mock::given(path("/users/broken"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(2)
+        .mount(&server)
+        .await;
+    // A 404 is an answer: cached, not asked again.
+    Mock::given(path("/users/gone"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": "Not Found"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/users/walled"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/html")
+                .set_body_string("<!doctype html><html><body>blocked</body></html>"),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    let source = hn(&server, "acme");
+    let http = fetcher();
+    for _ in 0..2 {
+        let out = source.fetch(&http, &SourceState::default()).await.unwrap();
+        assert_eq!(out.mentions.len(), 3);
+        assert!(out.mentions.iter().all(|m| m.author.reach.is_none()));
+        assert_eq!(out.notice, None);
+    }
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_429_stops_the_lookups_of_this_poll() {
+    let server = MockServer::start().await;
+    serve(&server, stories_by(&["aa", "bb", "cc"])).await;
+    Mock::given(wiremock::matchers::path_regex("^/users/"))
+        .respond_with(ResponseTemplate::new(429))
+        .mount(&server)
+        .await;
+    let out = hn(&server, "acme")
+        .fetch(&fetcher(), &SourceState::default())
+        .await
+        .unwrap();
+    assert_eq!(out.mentions.len(), 3);
+    assert!(out.mentions.iter().all(|m| m.author.reach.is_none()));
+    assert_eq!(user_lookups(&server).await, ["aa"]);
 }
