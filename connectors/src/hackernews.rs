@@ -445,7 +445,10 @@ impl HackerNews {
     /// the authors it does not hold. Never fails.
     async fn add_reach(&self, http: &HttpFetcher, mentions: &mut [Mention]) {
         let wanted: Vec<String> = {
-            let mut cache = self.karma.lock().expect("the karma cache is never poisoned");
+            let mut cache = self
+                .karma
+                .lock()
+                .expect("the karma cache is never poisoned");
             let now = Instant::now();
             cache.retain(|_, (_, at)| now.duration_since(*at) < REACH_TTL);
             let mut wanted: Vec<String> = Vec::new();
@@ -471,7 +474,10 @@ impl HackerNews {
                 Lookup::Stop => break,
             }
         }
-        let cache = self.karma.lock().expect("the karma cache is never poisoned");
+        let cache = self
+            .karma
+            .lock()
+            .expect("the karma cache is never poisoned");
         for m in mentions {
             m.author.reach = m
                 .author

@@ -676,7 +676,10 @@ impl Reddit {
                 .map(str::to_string)
         };
         let wanted: Vec<String> = {
-            let mut cache = self.karma.lock().expect("the karma cache is never poisoned");
+            let mut cache = self
+                .karma
+                .lock()
+                .expect("the karma cache is never poisoned");
             let now = Instant::now();
             cache.retain(|_, (_, at)| now.duration_since(*at) < REACH_TTL);
             let mut wanted: Vec<String> = Vec::new();
@@ -699,7 +702,10 @@ impl Reddit {
                 Lookup::Stop => break,
             }
         }
-        let cache = self.karma.lock().expect("the karma cache is never poisoned");
+        let cache = self
+            .karma
+            .lock()
+            .expect("the karma cache is never poisoned");
         for m in mentions {
             m.author.reach = name(m)
                 .and_then(|n| cache.get(&n))
@@ -715,6 +721,7 @@ impl Reddit {
         secret: &SecretValue,
     ) -> Result<FetchOutcome, FetchError> {
         let mut mentions = Vec::new();
+        let mut last_bearer = None;
         for url in self.api_urls()? {
             let mut retried = false;
             loop {
@@ -728,12 +735,14 @@ impl Reddit {
                     continue;
                 }
                 mentions.extend(parse_listing(reply.into_json()?)?);
+                last_bearer = Some(bearer);
                 break;
             }
         }
-        // The token just used, from memory: no request. Without one, no lookups.
-        if let Ok(token) = self.token(http, id, secret, false).await {
-            let bearer = format!("bearer {}", token.expose());
+        // The lookups use the token the listings were read with: no token request.
+        if let Some(bearer) = last_bearer
+            && !mentions.is_empty()
+        {
             self.add_reach(http, &bearer, &mut mentions).await;
         }
         Ok(FetchOutcome {

@@ -610,7 +610,9 @@ async fn cached_karma_is_read_again_after_a_day() {
     let server = MockServer::start().await;
     serve(&server, stories_by(&["pg"])).await;
     Mock::given(path("/users/pg"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"username": "pg", "karma": 7})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"username": "pg", "karma": 7})),
+        )
         .expect(2)
         .mount(&server)
         .await;
@@ -677,7 +679,11 @@ async fn at_most_ten_authors_are_looked_up_per_poll() {
 
     let out = source.fetch(&http, &SourceState::default()).await.unwrap();
     let all = user_lookups(&server).await;
-    assert_eq!(all.len(), 12, "the remaining two, and nobody twice: {all:?}");
+    assert_eq!(
+        all.len(),
+        12,
+        "the remaining two, and nobody twice: {all:?}"
+    );
     let mut distinct = all.clone();
     distinct.sort();
     distinct.dedup();

@@ -10,7 +10,9 @@ use earshot_connectors::reddit::{RSS_NOTICE, Reddit, RedditConfig};
 use earshot_connectors::secret::Secret;
 use earshot_connectors::{FetchError, MentionKind, SourceState};
 use serde_json::{Value, json};
-use wiremock::matchers::{body_string, method, path, query_param, query_param_is_missing};
+use wiremock::matchers::{
+    body_string, method, path, path_regex, query_param, query_param_is_missing,
+};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use common::{data, fetcher, header_is};
@@ -547,4 +549,265 @@ async fn rss_search_without_subreddits() {
         matches!(err, FetchError::Status { status: 429, .. }),
         "{err:?}"
     );
+}
+
+/// A search listing of posts by `authors` (`None`: no author field), all about `acme`.
+fn posts_by(authors: &[Option<&str>]) -> ResponseTemplate {
+    let children: Vec<Value> = authors
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut data = json!({
+                "name": format!("t3_k{i}"), "id": format!("k{i}"), "subreddit": "rust",
+                "title": format!("acme {i}"), "selftext": "", "score": 1, "num_comments": 0,
+                "permalink": format!("/r/rust/comments/k{i}/acme/"),
+                "created_utc": 1767225600.0 - i as f64,
+            });
+            if let Some(a) = a {
+                data["author"] = json!(a);
+            }
+            json!({"kind": "t3", "data": data})
+        })
+        .collect();
+    ResponseTemplate::new(200).set_body_json(json!({"kind": "Listing", "data": {
+        "after": null, "before": null, "dist": children.len(), "modhash": "", "children": children}}))
+}
+
+/// Reddit's `t2` about reply.
+fn about(name: &str, total: Option<i64>, link: i64, comment: i64) -> ResponseTemplate {
+    let mut data = json!({"name": name, "id": "abc12", "link_karma": link,
+        "comment_karma": comment, "is_suspended": false, "created_utc": 1300000000.0});
+    if let Some(t) = total {
+        data["total_karma"] = json!(t);
+    }
+    ResponseTemplate::new(200).set_body_json(json!({"kind": "t2", "data": data}))
+}
+
+/// An OAuth source searching `acme`, its token served, the search answered with `listing`.
+async fn searching(server: &MockServer, listing: ResponseTemplate) -> Reddit {
+    mount_token(server, json_reply("access_token.json"), 1).await;
+    Mock::given(method("GET"))
+        .and(path("/search"))
+        .respond_with(listing)
+        .mount(server)
+        .await;
+    let mut c = config(server);
+    c.query = Some("acme".to_string());
+    Reddit::new(&c).unwrap()
+}
+
+/// The user names whose `about` was asked for, in order.
+async fn about_lookups(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            r.url
+                .path()
+                .strip_prefix("/user/")?
+                .strip_suffix("/about")
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn author_karma_comes_from_the_about_reply_once() {
+    let server = MockServer::start().await;
+    let reddit = searching(&server, json_reply("r_all_search.json")).await;
+    // `total_karma` is preferred to the sum of the two.
+    Mock::given(method("GET"))
+        .and(path("/user/dClauzel/about"))
+        .and(header_is("authorization", BEARER))
+        .and(query_param("raw_json", "1"))
+        .respond_with(about("dClauzel", Some(5000), 100, 200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Without it (older accounts' replies), link + comment karma.
+    Mock::given(method("GET"))
+        .and(path("/user/nmtake/about"))
+        .and(header_is("authorization", BEARER))
+        .respond_with(about("nmtake", None, 30, 12))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let http = fetcher();
+    for _ in 0..2 {
+        let out = reddit.fetch(&http, &SourceState::default()).await.unwrap();
+        let reach = |handle: &str| {
+            out.mentions
+                .iter()
+                .find(|m| m.author.handle.as_deref() == Some(handle))
+                .unwrap()
+                .author
+                .reach
+        };
+        assert_eq!(reach("u/dClauzel"), Some(5000));
+        assert_eq!(reach("u/nmtake"), Some(42));
+        assert_eq!(
+            reach("u/Ouiski"),
+            None,
+            "a 404 (unmatched here) is no reach"
+        );
+    }
+    server.verify().await;
+    // Six distinct authors, each asked once over both polls (404s are cached too).
+    let asked = about_lookups(&server).await;
+    assert_eq!(asked.len(), 6, "{asked:?}");
+}
+
+#[tokio::test]
+async fn deleted_and_missing_authors_are_not_looked_up() {
+    let server = MockServer::start().await;
+    let reddit = searching(
+        &server,
+        posts_by(&[Some("[deleted]"), None, Some("alice"), Some("alice")]),
+    )
+    .await;
+    Mock::given(path("/user/alice/about"))
+        .respond_with(about("alice", Some(77), 50, 27))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = reddit
+        .fetch(&fetcher(), &SourceState::default())
+        .await
+        .unwrap();
+    let reach: Vec<Option<u64>> = out.mentions.iter().map(|m| m.author.reach).collect();
+    assert_eq!(reach, [None, None, Some(77), Some(77)]);
+    assert_eq!(about_lookups(&server).await, ["alice"]);
+}
+
+/// Answers every `about` with total karma = the length of the name times 100.
+struct Karma;
+
+impl wiremock::Respond for Karma {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        let name = req.url.path().split('/').nth(2).unwrap_or_default();
+        about(name, Some(name.len() as i64 * 100), 0, 0)
+    }
+}
+
+#[tokio::test]
+async fn at_most_ten_authors_are_looked_up_per_poll() {
+    let server = MockServer::start().await;
+    let authors: Vec<String> = (1..=12).map(|i| format!("user{}", "x".repeat(i))).collect();
+    let names: Vec<Option<&str>> = authors.iter().map(|a| Some(a.as_str())).collect();
+    let reddit = searching(&server, posts_by(&names)).await;
+    Mock::given(path_regex("^/user/[^/]+/about$"))
+        .respond_with(Karma)
+        .mount(&server)
+        .await;
+    let http = fetcher();
+    let with_reach = |out: &earshot_connectors::FetchOutcome| {
+        out.mentions
+            .iter()
+            .filter(|m| {
+                let name = m.author.handle.as_deref().unwrap().trim_start_matches("u/");
+                m.author.reach == Some(name.len() as u64 * 100)
+            })
+            .count()
+    };
+    let out = reddit.fetch(&http, &SourceState::default()).await.unwrap();
+    assert_eq!(out.mentions.len(), 12);
+    let first = about_lookups(&server).await;
+    assert_eq!(first.len(), 10, "{first:?}");
+    assert_eq!(with_reach(&out), 10);
+
+    let out = reddit.fetch(&http, &SourceState::default()).await.unwrap();
+    let mut all = about_lookups(&server).await;
+    assert_eq!(all.len(), 12, "the remaining two, nobody twice: {all:?}");
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 12);
+    assert_eq!(with_reach(&out), 12);
+}
+
+#[tokio::test]
+async fn failed_lookups_leave_no_reach_and_the_poll_succeeds() {
+    let server = MockServer::start().await;
+    let reddit = searching(
+        &server,
+        posts_by(&[Some("broken"), Some("gone"), Some("walled")]),
+    )
+    .await;
+    // A 500 is not cached: asked again next poll.
+    Mock::given(path("/user/broken/about"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(2)
+        .mount(&server)
+        .await;
+    // A 404 (Reddit's reply for an unknown user) is an answer: cached.
+    Mock::given(path("/user/gone/about"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found", "error": 404})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/user/walled/about"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/html")
+                .set_body_string("<!doctype html><html><body>blocked</body></html>"),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    let http = fetcher();
+    for _ in 0..2 {
+        let out = reddit.fetch(&http, &SourceState::default()).await.unwrap();
+        assert_eq!(out.mentions.len(), 3);
+        assert!(out.mentions.iter().all(|m| m.author.reach.is_none()));
+    }
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_429_stops_the_lookups_of_this_poll() {
+    let server = MockServer::start().await;
+    let reddit = searching(&server, posts_by(&[Some("aa"), Some("bb"), Some("cc")])).await;
+    Mock::given(path_regex("^/user/"))
+        .respond_with(ResponseTemplate::new(429))
+        .mount(&server)
+        .await;
+    let out = reddit
+        .fetch(&fetcher(), &SourceState::default())
+        .await
+        .unwrap();
+    assert!(out.mentions.iter().all(|m| m.author.reach.is_none()));
+    assert_eq!(about_lookups(&server).await, ["aa"]);
+}
+
+#[tokio::test]
+async fn rss_mode_looks_up_no_author() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/r/homelab/new/.rss"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(file("r_homelab_new.rss"), "application/atom+xml"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path_regex("^/user/"))
+        .respond_with(about("x", Some(1), 0, 0))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let mut c = rss_config(&server);
+    c.subreddits = vec!["homelab".to_string()];
+    let out = Reddit::new(&c)
+        .unwrap()
+        .fetch(&fetcher(), &SourceState::default())
+        .await
+        .unwrap();
+    assert_eq!(out.mentions.len(), 25);
+    assert!(out.mentions[0].author.handle.is_some(), "authors are known");
+    assert!(out.mentions.iter().all(|m| m.author.reach.is_none()));
+    server.verify().await;
 }

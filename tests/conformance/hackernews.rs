@@ -1,5 +1,6 @@
 //! Conformance case for `kind = "hackernews"`: Algolia `search_by_date` replies in today's
-//! shape (documented in PLATFORMS.md A2), no credential, no rate-limit headers.
+//! shape (documented in PLATFORMS.md A2), and the authors' `/users/<name>` (karma); no
+//! credential, no rate-limit headers.
 
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -69,5 +70,21 @@ impl Conformance for HackerNews {
             .respond_with(reply)
             .mount(server)
             .await;
+        // Author karma, one lookup per new author (cached a day).
+        for (name, karma) in [("alice", 4210), ("bob", 87)] {
+            let mut reply = ResponseTemplate::new(200).set_body_json(json!({
+                "id": 1, "username": name, "about": "", "karma": karma,
+                "created_at": "2012-01-01T00:00:00.000Z", "created_at_i": 1325376000,
+                "objectID": name,
+            }));
+            for (k, v) in headers {
+                reply = reply.insert_header(*k, *v);
+            }
+            Mock::given(method("GET"))
+                .and(path(format!("/users/{name}")))
+                .respond_with(reply)
+                .mount(server)
+                .await;
+        }
     }
 }

@@ -1,6 +1,7 @@
-//! Conformance case for `kind = "reddit"`: the app-only token and `/search?sort=new`, replies
-//! shaped as the recorded PRAW cassettes (`fixtures/reddit-praw/`); the client secret is
-//! read from a file and travels only in the token request's Basic authorisation.
+//! Conformance case for `kind = "reddit"`: the app-only token, `/search?sort=new` and the
+//! author's `/user/<name>/about` (karma), replies shaped as the recorded PRAW cassettes
+//! (`fixtures/reddit-praw/`); the client secret is read from a file and travels only in the
+//! token request's Basic authorisation.
 
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -64,6 +65,15 @@ impl Conformance for Reddit {
         Mock::given(method("GET"))
             .and(path("/search"))
             .respond_with(with(ResponseTemplate::new(200).set_body_json(listing)))
+            .mount(server)
+            .await;
+        // The author's karma (one lookup, cached a day), Reddit's `t2` about reply.
+        let about = json!({"kind": "t2", "data": {"name": "alice", "id": "1abc",
+            "total_karma": 1520, "link_karma": 900, "comment_karma": 620,
+            "created_utc": 1300000000.0, "is_suspended": false}});
+        Mock::given(method("GET"))
+            .and(path("/user/alice/about"))
+            .respond_with(with(ResponseTemplate::new(200).set_body_json(about)))
             .mount(server)
             .await;
     }
