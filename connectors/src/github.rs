@@ -12,6 +12,15 @@
 //!   paged while full (at most [`MAX_PAGES`] pages). Every new comment is returned, whether or
 //!   not it matches `query`: the daemon's watches decide. These are [`MentionKind::Comment`]s.
 //!
+//! * With a `token` only: `GET /users/{login}` for the author's `followers` (`author.reach`),
+//!   at most [`MAX_LOOKUPS`] per poll, each distinct login once, bots (`type: "Bot"`, a login
+//!   ending in `[bot]`) never. Answers, a `404` included (reach unknown), are kept in memory
+//!   for [`REACH_TTL`], so a returning author costs nothing for a day; authors beyond the cap
+//!   come without reach and are looked up on a later poll. A failed lookup (network, `5xx`,
+//!   HTML) never fails the poll: that author's reach stays empty; a rate-limit answer stops
+//!   the lookups for the rest of the poll. These calls count against the 5,000-an-hour core
+//!   limit (at most 10 a poll: 2,880 a day at one poll every 5 minutes).
+//!
 //! Headers: `Accept: application/vnd.github+json`, `X-GitHub-Api-Version: 2022-11-28` and,
 //! when a `token` is configured, `Authorization: Bearer <token>`.
 //!
@@ -39,10 +48,12 @@
 //! # Degraded
 //!
 //! Without a token it works at the lower limits: the poll's [`Notice::info`] says so. Follower
-//! counts (`GET /users/{login}`) are not fetched: `author.reach` stays empty.
+//! counts are then not fetched (60 core requests an hour would not last): `author.reach` stays
+//! empty.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -69,6 +80,12 @@ pub const MAX_PAGES: u32 = 10;
 
 /// What a secondary-limit `403` without `retry-after` waits: GitHub asks for at least a minute.
 const SECONDARY_WAIT: Duration = Duration::from_secs(60);
+
+/// Follower lookups (`GET /users/{login}`) made per poll at most.
+pub const MAX_LOOKUPS: usize = 10;
+
+/// How long a looked-up follower count (or its absence) is kept.
+pub const REACH_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The `[[source]]` keys of `kind = "github"` (besides `id`, `every`, `cron`, `backfill`, `enabled`).
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +150,8 @@ fn is_repo_name(s: &str) -> bool {
 pub struct GitHub {
     config: GitHubConfig,
     token: Option<SecretValue>,
+    /// Followers per login (`None`: not found or not given), with when it was looked up.
+    reach: Mutex<HashMap<String, (Option<u64>, Instant)>>,
 }
 
 /// The cursor kept between polls.
@@ -199,6 +218,34 @@ struct User {
     login: Option<String>,
     #[serde(default)]
     html_url: Option<String>,
+    /// `"User"`, `"Bot"`, `"Organization"`.
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+impl User {
+    /// The login of a bot account, whose follower count means nothing.
+    fn bot_login(&self) -> Option<&str> {
+        let login = self.login.as_deref()?;
+        (self.kind.as_deref() == Some("Bot") || login.ends_with("[bot]")).then_some(login)
+    }
+}
+
+/// `GET /users/{login}`, only what is read.
+#[derive(Debug, Deserialize)]
+struct Profile {
+    #[serde(default)]
+    followers: Option<u64>,
+}
+
+/// What one follower lookup gave.
+enum Lookup {
+    /// An answer to keep: the count, or `None` (not found, not given).
+    Found(Option<u64>),
+    /// Failed this time (network, `5xx`, HTML, a reply of another shape): ask again later.
+    Failed,
+    /// Rate limited: no more lookups this poll.
+    Limited,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,6 +261,7 @@ impl GitHub {
         Ok(GitHub {
             config: config.clone(),
             token,
+            reach: Mutex::new(HashMap::new()),
         })
     }
 
@@ -243,6 +291,7 @@ impl GitHub {
         }
 
         let mut mentions = Vec::new();
+        let mut bots = HashSet::new();
         let since = window_start(old.since, now);
         let q = format!("{} created:>={}", self.config.query.trim(), iso(since));
         for page in 1..=MAX_PAGES {
@@ -269,6 +318,7 @@ impl GitHub {
                 if let Some(t) = issue.created_at {
                     cursor.since = cursor.since.max(Some(t));
                 }
+                note_bot(issue.user.as_ref(), &mut bots);
                 mentions.push(issue_mention(issue));
             }
             let total = result.total_count.unwrap_or(0).min(SEARCH_CAP);
@@ -312,6 +362,7 @@ impl GitHub {
                         let e = cursor.repos.entry(repo.clone()).or_insert(t);
                         *e = (*e).max(t);
                     }
+                    note_bot(c.user.as_ref(), &mut bots);
                     mentions.push(comment_mention(c));
                 }
                 if n < PER_PAGE {
@@ -322,10 +373,12 @@ impl GitHub {
 
         let notice = if self.token.is_none() {
             Notice::info(
-                "no token: 10 searches a minute and 60 other requests an hour; add `token` for \
-                 30 and 5,000",
+                "no token: 10 searches a minute and 60 other requests an hour, no follower \
+                 counts; add `token` for 30 and 5,000",
             )
         } else {
+            self.add_reach(http, &root, &headers, &bots, &mut mentions)
+                .await;
             None
         };
         let cursor = if cursor == Cursor::default() {
@@ -373,6 +426,114 @@ impl GitHub {
             )));
         }
         Err(reply.status_error())
+    }
+
+    /// Sets `author.reach` from the cache and from at most [`MAX_LOOKUPS`] new lookups.
+    async fn add_reach(
+        &self,
+        http: &HttpFetcher,
+        root: &str,
+        headers: &[(&str, &str)],
+        bots: &HashSet<String>,
+        mentions: &mut [Mention],
+    ) {
+        let mut logins: Vec<String> = Vec::new();
+        for m in mentions.iter() {
+            if let Some(login) = m.author.handle.as_deref()
+                && !login.is_empty()
+                && !login.ends_with("[bot]")
+                && !bots.contains(login)
+                && !logins.iter().any(|l| l == login)
+            {
+                logins.push(login.to_string());
+            }
+        }
+        let mut known: HashMap<String, Option<u64>> = HashMap::new();
+        let mut lookups = 0;
+        for login in logins {
+            let now = Instant::now();
+            if let Some(reach) = self.cached(&login, now) {
+                known.insert(login, reach);
+                continue;
+            }
+            if lookups == MAX_LOOKUPS {
+                continue;
+            }
+            lookups += 1;
+            match self.lookup(http, root, headers, &login).await {
+                Lookup::Found(reach) => {
+                    self.lock_reach().insert(login.clone(), (reach, now));
+                    known.insert(login, reach);
+                }
+                Lookup::Failed => {}
+                Lookup::Limited => break,
+            }
+        }
+        for m in mentions.iter_mut() {
+            if let Some(reach) = m.author.handle.as_deref().and_then(|l| known.get(l)) {
+                m.author.reach = *reach;
+            }
+        }
+    }
+
+    fn lock_reach(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Option<u64>, Instant)>> {
+        self.reach.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A cached answer younger than [`REACH_TTL`] (expired ones are dropped).
+    fn cached(&self, login: &str, now: Instant) -> Option<Option<u64>> {
+        let mut cache = self.lock_reach();
+        match cache.get(login) {
+            Some(&(reach, at)) if now.saturating_duration_since(at) < REACH_TTL => Some(reach),
+            Some(_) => {
+                cache.remove(login);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// One `GET /users/{login}`; never an error.
+    async fn lookup(
+        &self,
+        http: &HttpFetcher,
+        root: &str,
+        headers: &[(&str, &str)],
+        login: &str,
+    ) -> Lookup {
+        let Ok(mut url) = url::Url::parse(root) else {
+            return Lookup::Failed;
+        };
+        match url.path_segments_mut() {
+            Ok(mut p) => {
+                p.pop_if_empty().extend(["users", login]);
+            }
+            Err(()) => return Lookup::Failed,
+        }
+        let reply = match http
+            .api(ApiRequest::get(url.as_str()).headers(headers))
+            .await
+        {
+            Ok(r) => r,
+            Err(FetchError::Status { status: 429, .. }) => return Lookup::Limited,
+            Err(e) => {
+                tracing::debug!(error = %e, "github: follower lookup failed");
+                return Lookup::Failed;
+            }
+        };
+        if reply.is_success() {
+            return match reply.into_json().map(serde_json::from_value::<Profile>) {
+                Ok(Ok(p)) => Lookup::Found(p.followers),
+                _ => Lookup::Failed,
+            };
+        }
+        if rate_limited(&reply).is_some() {
+            return Lookup::Limited;
+        }
+        if reply.status == 404 {
+            return Lookup::Found(None);
+        }
+        Lookup::Failed
     }
 
     /// A server's message, without the token should it have been echoed back.
@@ -428,6 +589,13 @@ fn error_message(j: &serde_json::Value) -> String {
     parts.join(": ").chars().take(300).collect()
 }
 
+/// Remembers a bot's login, which gets no follower lookup.
+fn note_bot(user: Option<&User>, bots: &mut HashSet<String>) {
+    if let Some(login) = user.and_then(User::bot_login) {
+        bots.insert(login.to_string());
+    }
+}
+
 /// Where a window starts: the newest time seen minus the overlap, or the first window.
 fn window_start(newest: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
     match newest {
@@ -469,6 +637,7 @@ fn author(user: Option<User>) -> Author {
     let user = user.unwrap_or(User {
         login: None,
         html_url: None,
+        kind: None,
     });
     Author {
         handle: user.login,
@@ -575,6 +744,23 @@ mod tests {
             repo_from_url("https://api.github.com/repos/acme/widget"),
             Some("acme/widget".to_string())
         );
+    }
+
+    #[test]
+    fn cached_reach_expires_after_a_day() {
+        let gh = GitHub::new(&config("acme", &[])).unwrap();
+        let at = Instant::now();
+        gh.lock_reach().insert("octocat".to_string(), (Some(5), at));
+        gh.lock_reach().insert("ghost".to_string(), (None, at));
+        assert_eq!(gh.cached("octocat", at + REACH_TTL / 2), Some(Some(5)));
+        assert_eq!(
+            gh.cached("ghost", at + REACH_TTL / 2),
+            Some(None),
+            "not found is kept"
+        );
+        assert_eq!(gh.cached("nobody", at), None);
+        assert_eq!(gh.cached("octocat", at + REACH_TTL), None, "expired");
+        assert!(!gh.lock_reach().contains_key("octocat"), "and dropped");
     }
 
     #[test]

@@ -10,13 +10,19 @@
 //!   for the videos of that search (at most 50 ids, 1 unit of the shared 10,000-unit bucket).
 //!   A failure of that call does not fail the poll: the videos come without counts and the
 //!   notice says so.
+//! * With `statistics = true` too, `GET {root}/channels?part=statistics&id=<channel ids>&key=<key>`
+//!   once per poll for the channels of those videos not already in memory (at most 50 ids,
+//!   1 unit of the same 10,000-unit bucket, not the search bucket): `subscriberCount` becomes
+//!   `author.reach`, unless `hiddenSubscriberCount` is true. Answers (a hidden or unknown channel
+//!   as `None`) are kept for [`REACH_TTL`], so a poll whose channels are all known makes no call.
+//!   A failure leaves reach empty, adds a note to the notice and does not fail the poll.
 //!
 //! # Ids and fields
 //!
 //! `platform_id` is `id.videoId`; the URL `https://www.youtube.com/watch?v=<id>`. Title and
 //! description come with HTML entities (`&#39;`): both are decoded. The author is the channel
-//! (`channelTitle`, `https://www.youtube.com/channel/<channelId>`), without a subscriber count
-//! (that would cost a `channels.list` call per poll). Engagement: `likes` = `likeCount`,
+//! (`channelTitle`, `https://www.youtube.com/channel/<channelId>`), its subscriber count as reach
+//! (see above). Engagement: `likes` = `likeCount`,
 //! `replies` = `commentCount`, and `score` = `viewCount`, the one number YouTube gives for how
 //! much attention a video has had (hidden counts stay `None`). Everything is a
 //! [`MentionKind::Post`]: comments are searchable only per video.
@@ -46,8 +52,9 @@
 //! Google wants the API key in the query string. The fetcher never prints URLs, and every error
 //! this module returns is scrubbed of the key as well, in case a server echoes it in a page title.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -65,6 +72,12 @@ pub const DEFAULT_ROOT: &str = "https://www.googleapis.com/youtube/v3";
 
 /// Results asked per search: the API's maximum.
 const PAGE_SIZE: &str = "50";
+
+/// Where a channel's page starts; the rest of `author.url` is its id.
+const CHANNEL_URL: &str = "https://www.youtube.com/channel/";
+
+/// How long a channel's subscriber count (or its absence) is kept.
+pub const REACH_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The `[[source]]` keys of `kind = "youtube"` (besides `id`, `every`, `cron`, `backfill`, `enabled`).
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +167,8 @@ pub struct YouTube {
     key: SecretValue,
     /// Searches made today, also when the poll that made them failed (its cursor is lost).
     used: Mutex<Option<DayCount>>,
+    /// Subscribers per channel id (`None`: hidden or unknown), with when it was looked up.
+    reach: Mutex<HashMap<String, (Option<u64>, Instant)>>,
 }
 
 /// The Pacific day of `now`, approximated as UTC−8 (see the module doc).
@@ -179,6 +194,7 @@ impl YouTube {
             root: config.endpoint(),
             key: crate::resolve("api_key", &config.api_key)?,
             used: Mutex::new(None),
+            reach: Mutex::new(HashMap::new()),
         })
     }
 
@@ -285,6 +301,19 @@ impl YouTube {
                 "{used} of {limit} searches used today; view, like and comment counts missing this poll ({e})"
             ));
         }
+        let reach = if self.config.statistics && !mentions.is_empty() {
+            self.add_reach(http, &mut mentions).await
+        } else {
+            Ok(())
+        };
+        if let Err(e) = reach {
+            let e = scrub(e, self.key.expose());
+            tracing::warn!(error = %e, "youtube: channels.list failed; authors kept without subscriber counts");
+            let before = notice.map(|n| n.message).unwrap_or_default();
+            notice = Notice::degraded(format!(
+                "{before}; subscriber counts missing this poll ({e})"
+            ));
+        }
 
         let newest = mentions
             .iter()
@@ -378,6 +407,91 @@ impl YouTube {
         }
         Ok(())
     }
+}
+
+impl YouTube {
+    fn lock_reach(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Option<u64>, Instant)>> {
+        self.reach.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets `author.reach` from the cache and from one `channels.list` call for the channels
+    /// not in it (none when all are known).
+    async fn add_reach(
+        &self,
+        http: &HttpFetcher,
+        mentions: &mut [Mention],
+    ) -> Result<(), FetchError> {
+        let now = Instant::now();
+        let mut known: HashMap<String, Option<u64>> = HashMap::new();
+        let mut missing: Vec<String> = Vec::new();
+        {
+            let mut cache = self.lock_reach();
+            cache.retain(|_, (_, at)| now.saturating_duration_since(*at) < REACH_TTL);
+            for id in mentions.iter().filter_map(channel_id) {
+                if let Some((reach, _)) = cache.get(id) {
+                    known.insert(id.to_string(), *reach);
+                } else if missing.len() < 50 && !missing.iter().any(|m| m == id) {
+                    missing.push(id.to_string());
+                }
+            }
+        }
+        let result = if missing.is_empty() {
+            Ok(())
+        } else {
+            self.lookup_channels(http, &missing).await.map(|found| {
+                let mut cache = self.lock_reach();
+                for id in missing {
+                    let reach = found.get(&id).copied().flatten();
+                    cache.insert(id.clone(), (reach, now));
+                    known.insert(id, reach);
+                }
+            })
+        };
+        for m in mentions.iter_mut() {
+            if let Some(reach) = channel_id(m).and_then(|id| known.get(id)).copied() {
+                m.author.reach = reach;
+            }
+        }
+        result
+    }
+
+    /// One `channels.list` call: subscribers per channel id, `None` when hidden.
+    async fn lookup_channels(
+        &self,
+        http: &HttpFetcher,
+        ids: &[String],
+    ) -> Result<HashMap<String, Option<u64>>, FetchError> {
+        let url = self.url(
+            "channels",
+            &[("part", "statistics"), ("id", &ids.join(","))],
+        )?;
+        let reply = http.api(ApiRequest::get(url.as_str())).await?;
+        if !reply.is_success() {
+            return Err(reply.status_error());
+        }
+        let body: ChannelsReply = serde_json::from_value(reply.into_json()?)
+            .map_err(|e| FetchError::Parse(format!("channels.list reply: {e}")))?;
+        Ok(body
+            .items
+            .into_iter()
+            .map(|c| {
+                let reach = c
+                    .statistics
+                    .filter(|s| !s.hidden_subscriber_count)
+                    .and_then(|s| s.subscriber_count.as_ref().and_then(count));
+                (c.id, reach)
+            })
+            .collect())
+    }
+}
+
+/// The channel id of a video's author, from its channel URL.
+fn channel_id(m: &Mention) -> Option<&str> {
+    m.author
+        .url
+        .as_deref()?
+        .strip_prefix(CHANNEL_URL)
+        .filter(|id| !id.is_empty())
 }
 
 fn state_with(state: &SourceState, cursor: &Cursor) -> SourceState {
@@ -485,6 +599,29 @@ struct Statistics {
     comment_count: Option<serde_json::Value>,
 }
 
+#[derive(Debug, Deserialize)]
+struct ChannelsReply {
+    #[serde(default)]
+    items: Vec<Channel>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Channel {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    statistics: Option<ChannelStatistics>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChannelStatistics {
+    #[serde(default)]
+    subscriber_count: Option<serde_json::Value>,
+    #[serde(default)]
+    hidden_subscriber_count: bool,
+}
+
 /// One search result as a mention; `None` for a result that is not a video.
 fn to_mention(item: SearchItem) -> Option<Mention> {
     let id = item.id?.video_id.filter(|v| !v.is_empty())?;
@@ -502,7 +639,7 @@ fn to_mention(item: SearchItem) -> Option<Mention> {
             url: s
                 .channel_id
                 .filter(|c| !c.is_empty())
-                .map(|c| format!("https://www.youtube.com/channel/{c}")),
+                .map(|c| format!("{CHANNEL_URL}{c}")),
         },
         title: decode(s.title),
         text: decode(s.description).unwrap_or_default(),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use earshot_connectors::github::{GitHub, GitHubConfig};
 use earshot_connectors::secret::Secret;
 use earshot_connectors::{FetchError, MentionKind, SourceState};
-use wiremock::matchers::{header, method, path, query_param};
+use wiremock::matchers::{header, method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use common::{data, fetcher, header_is};
@@ -540,4 +540,254 @@ async fn an_unknown_repository_is_named() {
         matches!(&e, FetchError::Config(m) if m.contains("acme/gone")),
         "{e:?}"
     );
+}
+
+/// A `GET /users/{login}` reply with `followers`.
+fn profile(login: &str, followers: u64) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "login": login, "id": 1, "type": "User", "followers": followers, "following": 0,
+        "html_url": format!("https://github.com/{login}")
+    }))
+}
+
+/// A search reply whose issues are written by `users` (`(login, type)`), one issue each.
+fn search_by(users: &[(&str, &str)]) -> String {
+    let items: Vec<_> = users
+        .iter()
+        .enumerate()
+        .map(|(i, (login, kind))| {
+            serde_json::json!({
+                "id": 1000 + i, "number": i + 1,
+                "html_url": format!("https://github.com/a/b/issues/{}", i + 1),
+                "repository_url": "https://api.github.com/repos/a/b",
+                "title": "acme", "body": "acme", "comments": 0,
+                "created_at": "2026-05-01T10:00:00Z",
+                "user": {"login": login, "type": kind}
+            })
+        })
+        .collect();
+    serde_json::json!({"total_count": items.len(), "incomplete_results": false, "items": items})
+        .to_string()
+}
+
+fn reach_of(out: &earshot_connectors::FetchOutcome, login: &str) -> Option<u64> {
+    out.mentions
+        .iter()
+        .find(|m| m.author.handle.as_deref() == Some(login))
+        .unwrap_or_else(|| panic!("no mention by {login}"))
+        .author
+        .reach
+}
+
+#[tokio::test]
+async fn followers_become_reach_once_a_day_per_author() {
+    let server = MockServer::start().await;
+    mount_search(&server, read("search_issues.json")).await;
+    Mock::given(path("/repos/acme/widget/issues/comments"))
+        .respond_with(json(read("issue_comments.json")))
+        .mount(&server)
+        .await;
+    for (login, followers) in [("octocat", 9876), ("monalisa", 42)] {
+        Mock::given(method("GET"))
+            .and(path(format!("/users/{login}")))
+            .and(header_is("accept", "application/vnd.github+json"))
+            .and(header("x-github-api-version", "2022-11-28"))
+            .and(header_is("authorization", "Bearer ghp_TESTTOKEN123"))
+            .respond_with(profile(login, followers))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    // hubot is not found: reach unknown, and not asked again either.
+    Mock::given(path("/users/hubot"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(serde_json::json!({"message": "Not Found"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let gh = connector(&server, &["acme/widget"], true);
+    let http = fetcher();
+    let first = gh.fetch(&http, &SourceState::default()).await.unwrap();
+    assert_eq!(reach_of(&first, "octocat"), Some(9876));
+    assert_eq!(reach_of(&first, "monalisa"), Some(42));
+    assert_eq!(reach_of(&first, "hubot"), None);
+
+    // The same authors again: answered from memory, no new lookup (the expect(1)s above).
+    let second = gh.fetch(&http, &first.state).await.unwrap();
+    assert_eq!(reach_of(&second, "octocat"), Some(9876));
+    assert_eq!(reach_of(&second, "monalisa"), Some(42));
+    assert_eq!(reach_of(&second, "hubot"), None);
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn without_a_token_no_follower_lookups() {
+    let server = MockServer::start().await;
+    mount_search(&server, read("search_issues.json")).await;
+    Mock::given(path_regex("^/users/"))
+        .respond_with(profile("octocat", 5))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let out = connector(&server, &[], false)
+        .fetch(&fetcher(), &SourceState::default())
+        .await
+        .unwrap();
+    assert_eq!(reach_of(&out, "octocat"), None);
+    assert!(
+        out.notice.unwrap().message.contains("no follower counts"),
+        "the notice says why reach is missing"
+    );
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn bots_are_not_looked_up() {
+    let server = MockServer::start().await;
+    mount_search(
+        &server,
+        search_by(&[
+            ("dependabot[bot]", "Bot"),
+            ("renovate", "Bot"),
+            ("alice", "User"),
+        ]),
+    )
+    .await;
+    Mock::given(path("/users/alice"))
+        .respond_with(profile("alice", 7))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = connector(&server, &[], true)
+        .fetch(&fetcher(), &SourceState::default())
+        .await
+        .unwrap();
+    assert_eq!(reach_of(&out, "alice"), Some(7));
+    assert_eq!(reach_of(&out, "renovate"), None);
+    let users: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().starts_with("/users/"))
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert_eq!(users, ["/users/alice"]);
+}
+
+#[tokio::test]
+async fn at_most_ten_lookups_a_poll_the_rest_later() {
+    let server = MockServer::start().await;
+    let logins: Vec<String> = (1..=12).map(|i| format!("user{i:02}")).collect();
+    // user01 writes two issues: still one lookup.
+    let mut users: Vec<(&str, &str)> = logins.iter().map(|l| (l.as_str(), "User")).collect();
+    users.insert(1, ("user01", "User"));
+    mount_search(&server, search_by(&users)).await;
+    for (i, login) in logins.iter().enumerate() {
+        Mock::given(path(format!("/users/{login}")))
+            .respond_with(profile(login, 100 + i as u64))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let gh = connector(&server, &[], true);
+    let http = fetcher();
+    let first = gh.fetch(&http, &SourceState::default()).await.unwrap();
+    let looked_up = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().starts_with("/users/"))
+        .count();
+    assert_eq!(looked_up, 10);
+    assert_eq!(reach_of(&first, "user01"), Some(100));
+    assert!(
+        first.mentions[..2]
+            .iter()
+            .all(|m| m.author.reach == Some(100))
+    );
+    assert_eq!(reach_of(&first, "user10"), Some(109));
+    assert_eq!(reach_of(&first, "user11"), None, "over the cap this poll");
+    assert_eq!(reach_of(&first, "user12"), None);
+
+    // The next poll looks up the two left over, and only them.
+    let second = gh.fetch(&http, &first.state).await.unwrap();
+    assert_eq!(reach_of(&second, "user11"), Some(110));
+    assert_eq!(reach_of(&second, "user12"), Some(111));
+    assert_eq!(reach_of(&second, "user05"), Some(104));
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn failed_lookups_leave_reach_empty_and_the_poll_succeeds() {
+    let server = MockServer::start().await;
+    mount_search(
+        &server,
+        search_by(&[("down", "User"), ("blocked", "User"), ("fine", "User")]),
+    )
+    .await;
+    Mock::given(path("/users/down"))
+        .respond_with(ResponseTemplate::new(502))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(path("/users/blocked"))
+        .respond_with(ResponseTemplate::new(403).set_body_raw(
+            "<!DOCTYPE html><html><head><title>Access denied</title></head></html>",
+            "text/html",
+        ))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(path("/users/fine"))
+        .respond_with(profile("fine", 3))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let gh = connector(&server, &[], true);
+    let http = fetcher();
+    let out = gh.fetch(&http, &SourceState::default()).await.unwrap();
+    assert_eq!(out.mentions.len(), 3);
+    assert_eq!(reach_of(&out, "down"), None);
+    assert_eq!(reach_of(&out, "blocked"), None);
+    assert_eq!(
+        reach_of(&out, "fine"),
+        Some(3),
+        "one failure does not stop the others"
+    );
+    // Failures are not remembered: the next poll asks again (the expect(2)s).
+    let again = gh.fetch(&http, &out.state).await.unwrap();
+    assert_eq!(reach_of(&again, "fine"), Some(3));
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_rate_limited_lookup_stops_the_lookups_of_the_poll() {
+    let server = MockServer::start().await;
+    mount_search(
+        &server,
+        search_by(&[("first", "User"), ("second", "User"), ("third", "User")]),
+    )
+    .await;
+    Mock::given(path("/users/first"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(
+            serde_json::json!({"message": "You have exceeded a secondary rate limit."}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path_regex("^/users/(second|third)$"))
+        .respond_with(profile("x", 1))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let out = connector(&server, &[], true)
+        .fetch(&fetcher(), &SourceState::default())
+        .await
+        .unwrap();
+    assert_eq!(out.mentions.len(), 3);
+    assert!(out.mentions.iter().all(|m| m.author.reach.is_none()));
+    server.verify().await;
 }

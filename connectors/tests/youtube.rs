@@ -87,6 +87,21 @@ fn videos_reply() -> Value {
     })
 }
 
+fn channels_reply() -> Value {
+    json!({
+        "kind": "youtube#channelListResponse",
+        "pageInfo": {"totalResults": 2, "resultsPerPage": 5},
+        "items": [
+            {"kind": "youtube#channel", "id": "UCacmeChannel000000000",
+             "statistics": {"viewCount": "1000000", "subscriberCount": "48200",
+                            "hiddenSubscriberCount": false, "videoCount": "310"}},
+            {"kind": "youtube#channel", "id": "UCother0000000000000000",
+             "statistics": {"viewCount": "500", "subscriberCount": "0",
+                            "hiddenSubscriberCount": true, "videoCount": "4"}}
+        ]
+    })
+}
+
 fn google_error(code: u16, reason: &str) -> Value {
     json!({"error": {"code": code, "message": "The request cannot be completed.",
         "errors": [{"message": "The request cannot be completed.", "domain": "youtube.quota", "reason": reason}]}})
@@ -121,6 +136,19 @@ async fn a_search_is_normalised_with_statistics() {
         .and(query_param("id", "vid00000002,vid00000001"))
         .and(query_param("key", KEY))
         .respond_with(ResponseTemplate::new(200).set_body_json(videos_reply()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // One channels.list call for both videos' channels.
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/channels"))
+        .and(query_param("part", "statistics"))
+        .and(query_param(
+            "id",
+            "UCacmeChannel000000000,UCother0000000000000000",
+        ))
+        .and(query_param("key", KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(channels_reply()))
         .expect(1)
         .mount(&server)
         .await;
@@ -163,7 +191,7 @@ async fn a_search_is_normalised_with_statistics() {
         m.author.url.as_deref(),
         Some("https://www.youtube.com/channel/UCacmeChannel000000000")
     );
-    assert_eq!(m.author.reach, None);
+    assert_eq!(m.author.reach, Some(48200), "subscriberCount");
     assert_eq!(m.created_at, Some("2026-05-01T12:30:00Z".parse().unwrap()));
     assert_eq!(m.kind, MentionKind::Post);
     assert_eq!(m.engagement.score, Some(15230));
@@ -173,6 +201,10 @@ async fn a_search_is_normalised_with_statistics() {
     assert_eq!(hidden.engagement.score, Some(12));
     assert_eq!(hidden.engagement.likes, None, "hidden likes stay unknown");
     assert_eq!(hidden.text, "");
+    assert_eq!(
+        hidden.author.reach, None,
+        "hiddenSubscriberCount: unknown, not 0"
+    );
 
     let c = cursor(&out.state);
     assert_eq!(c["day"], json!(today()));
@@ -519,4 +551,168 @@ fn validation() {
     }
     assert_eq!(cfg(json!({"query": "  "}))[0].key, "query");
     assert_eq!(cfg(json!({"base_url": "ftp://x"}))[0].key, "base_url");
+}
+
+/// A search reply with one video per `(video id, channel id)`.
+fn search_of(videos: &[(&str, &str)]) -> Value {
+    let items: Vec<Value> = videos
+        .iter()
+        .map(|(v, c)| {
+            json!({"kind": "youtube#searchResult", "id": {"kind": "youtube#video", "videoId": v},
+                "snippet": {"publishedAt": "2026-05-01T12:00:00Z", "channelId": c,
+                    "title": "acme", "description": "", "channelTitle": c}})
+        })
+        .collect();
+    json!({"items": items})
+}
+
+fn channel(id: &str, subscribers: &str) -> Value {
+    json!({"kind": "youtube#channel", "id": id,
+        "statistics": {"subscriberCount": subscribers, "hiddenSubscriberCount": false}})
+}
+
+#[tokio::test]
+async fn subscriber_counts_are_looked_up_once_per_channel_and_kept() {
+    let server = MockServer::start().await;
+    // Poll 1: three videos, two of them from channel A.
+    Mock::given(path("/youtube/v3/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(search_of(&[
+            ("v1", "UCa"),
+            ("v2", "UCb"),
+            ("v3", "UCa"),
+        ])))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    // Poll 2: channel A again and a new channel C.
+    Mock::given(path("/youtube/v3/search"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(search_of(&[("v4", "UCa"), ("v5", "UCc")])),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/youtube/v3/videos"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .mount(&server)
+        .await;
+    Mock::given(path("/youtube/v3/channels"))
+        .and(query_param("id", "UCa,UCb"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [
+            channel("UCa", "1500"),
+            // UCb is not in the reply (deleted, say): unknown, and kept as such.
+        ]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/youtube/v3/channels"))
+        .and(query_param("id", "UCc"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"items": [channel("UCc", "77")]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let yt = connector(&server, json!({}));
+    let http = common::fetcher();
+    let first = yt.fetch(&http, &SourceState::default()).await.unwrap();
+    let reach: Vec<Option<u64>> = first.mentions.iter().map(|m| m.author.reach).collect();
+    assert_eq!(reach, [Some(1500), None, Some(1500)]);
+    assert_eq!(
+        first.notice.unwrap().message,
+        "1 of 100 searches used today"
+    );
+
+    let second = yt.fetch(&http, &first.state).await.unwrap();
+    let reach: Vec<Option<u64>> = second.mentions.iter().map(|m| m.author.reach).collect();
+    assert_eq!(
+        reach,
+        [Some(1500), Some(77)],
+        "A from memory, C asked alone"
+    );
+    server.verify().await;
+
+    // Poll 3: only known channels: no channels.list call at all (the expect(1)s).
+    let third = yt.fetch(&http, &second.state).await.unwrap();
+    assert_eq!(third.mentions[1].author.reach, Some(77));
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn without_statistics_no_channels_call() {
+    let server = MockServer::start().await;
+    Mock::given(path("/youtube/v3/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(search_reply()))
+        .mount(&server)
+        .await;
+    Mock::given(path("/youtube/v3/channels"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(channels_reply()))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let out = connector(&server, json!({"statistics": false}))
+        .fetch(&common::fetcher(), &SourceState::default())
+        .await
+        .unwrap();
+    assert!(out.mentions.iter().all(|m| m.author.reach.is_none()));
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_failed_channels_call_keeps_the_poll_and_says_so() {
+    let server = MockServer::start().await;
+    Mock::given(path("/youtube/v3/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(search_reply()))
+        .mount(&server)
+        .await;
+    Mock::given(path("/youtube/v3/videos"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(videos_reply()))
+        .mount(&server)
+        .await;
+    // An HTML page echoing the key, then a 403 quota error: neither is kept as an answer.
+    Mock::given(path("/youtube/v3/channels"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("content-type", "text/html")
+                .set_body_string(format!(
+                    "<html><head><title>Unavailable {KEY}</title></head></html>"
+                )),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/youtube/v3/channels"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(google_error(403, "quotaExceeded")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let yt = connector(&server, json!({}));
+    let http = common::fetcher();
+    let out = yt.fetch(&http, &SourceState::default()).await.unwrap();
+    assert_eq!(out.mentions.len(), 2);
+    assert!(out.mentions.iter().all(|m| m.author.reach.is_none()));
+    assert_eq!(
+        out.mentions[0].engagement.likes,
+        Some(412),
+        "counts still there"
+    );
+    let notice = out.notice.unwrap();
+    assert!(notice.degraded);
+    assert!(
+        notice
+            .message
+            .starts_with("1 of 100 searches used today; subscriber counts missing this poll ("),
+        "{}",
+        notice.message
+    );
+    assert!(!notice.message.contains(KEY), "{}", notice.message);
+
+    // Not cached: the next poll asks again, and a quota error does not fail the poll either.
+    let next = yt.fetch(&http, &out.state).await.unwrap();
+    assert_eq!(next.mentions.len(), 2);
+    let notice = next.notice.unwrap();
+    assert!(notice.message.contains("HTTP 403"), "{}", notice.message);
+    // The search budget is untouched by it: the day is not spent.
+    assert_eq!(cursor(&next.state)["searches"], json!(2));
+    server.verify().await;
 }

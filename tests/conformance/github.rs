@@ -1,5 +1,5 @@
-//! Conformance case for `kind = "github"`: issue search plus one repository's comments, in
-//! the shapes GitHub documents (no recorded replies exist).
+//! Conformance case for `kind = "github"`: issue search plus one repository's comments and the
+//! authors' follower lookups, in the shapes GitHub documents (no recorded replies exist).
 
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -97,5 +97,15 @@ impl Conformance for GitHub {
             .respond_with(reply(Value::Array(comments)))
             .mount(server)
             .await;
+        // Follower lookups for the two authors (a token is configured).
+        for (login, followers) in [("octocat", 9000), ("monalisa", 120)] {
+            Mock::given(method("GET"))
+                .and(path(format!("/users/{login}")))
+                .respond_with(reply(
+                    json!({"login": login, "type": "User", "followers": followers}),
+                ))
+                .mount(server)
+                .await;
+        }
     }
 }

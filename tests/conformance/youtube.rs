@@ -1,5 +1,5 @@
-//! Conformance case for `kind = "youtube"`: `search.list` and `videos.list` replies shaped as
-//! PLATFORMS.md A8 documents. Google sends no rate-limit headers, so `SPENT` is empty.
+//! Conformance case for `kind = "youtube"`: `search.list`, `videos.list` and `channels.list`
+//! replies shaped as PLATFORMS.md A8 documents. Google sends no rate-limit headers, so `SPENT` is empty.
 
 use serde_json::{Value, json};
 use wiremock::matchers::path;
@@ -74,6 +74,14 @@ impl Conformance for YouTube {
             .respond_with(with(
                 ResponseTemplate::new(200).set_body_json(json!({"kind": "youtube#videoListResponse", "items": ids})),
             ))
+            .mount(server)
+            .await;
+        Mock::given(path("/channels"))
+            .respond_with(with(ResponseTemplate::new(200).set_body_json(json!({
+                "kind": "youtube#channelListResponse",
+                "items": [{"kind": "youtube#channel", "id": "UCconformance0000000000",
+                    "statistics": {"subscriberCount": "1200", "hiddenSubscriberCount": false}}]
+            }))))
             .mount(server)
             .await;
     }
