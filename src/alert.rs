@@ -32,6 +32,9 @@ pub struct Alert {
     pub level: Level,
     /// Why it is urgent, most important first ("negative (-0.81)", "'charged twice'").
     pub reasons: Vec<String>,
+    /// The conversation it belongs to (`source:thread root`), for targets that thread messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
 }
 
 impl Alert {
@@ -53,6 +56,7 @@ impl Alert {
             urgency: 78,
             level: Level::Critical,
             reasons: vec!["'charged twice'".into(), "negative (-0.48)".into(), "question to the brand".into()],
+            thread: Some("acme-blog:https://example.com/blog/launch".into()),
         }
     }
 }

@@ -270,7 +270,31 @@ pub enum SinkKind {
     Discord,
     Webhook,
     Stdout,
+    Teams,
+    #[serde(rename = "googlechat")]
+    GoogleChat,
+    Mattermost,
+    Telegram,
+    Zulip,
+    #[serde(rename = "rocketchat")]
+    RocketChat,
+    Ntfy,
 }
+
+/// Every sink kind, as written in the config.
+pub const SINK_KINDS: &[SinkKind] = &[
+    SinkKind::Slack,
+    SinkKind::Discord,
+    SinkKind::Webhook,
+    SinkKind::Stdout,
+    SinkKind::Teams,
+    SinkKind::GoogleChat,
+    SinkKind::Mattermost,
+    SinkKind::Telegram,
+    SinkKind::Zulip,
+    SinkKind::RocketChat,
+    SinkKind::Ntfy,
+];
 
 impl SinkKind {
     pub fn as_str(self) -> &'static str {
@@ -279,11 +303,73 @@ impl SinkKind {
             SinkKind::Discord => "discord",
             SinkKind::Webhook => "webhook",
             SinkKind::Stdout => "stdout",
+            SinkKind::Teams => "teams",
+            SinkKind::GoogleChat => "googlechat",
+            SinkKind::Mattermost => "mattermost",
+            SinkKind::Telegram => "telegram",
+            SinkKind::Zulip => "zulip",
+            SinkKind::RocketChat => "rocketchat",
+            SinkKind::Ntfy => "ntfy",
         }
     }
 
-    fn needs_url(self) -> bool {
-        !matches!(self, SinkKind::Stdout)
+    /// The keys this kind must have, and what to write for each.
+    pub fn required_keys(self) -> &'static [(&'static str, &'static str)] {
+        const URL: (&str, &str) = ("url", "url = { env = \"NAME\" } (or { file = \"path\" })");
+        match self {
+            SinkKind::Stdout => &[],
+            SinkKind::Telegram => &[
+                (
+                    "token",
+                    "token = { file = \"telegram-token\" } (the bot token from @BotFather)",
+                ),
+                ("chat_id", "chat_id = -1001234567890 (or \"@channelname\")"),
+            ],
+            SinkKind::Zulip => &[
+                ("base_url", "base_url = \"https://acme.zulipchat.com\""),
+                ("email", "email = \"earshot-bot@acme.zulipchat.com\""),
+                ("api_key", "api_key = { file = \"zulip-api-key\" }"),
+                ("stream", "stream = \"support\""),
+            ],
+            SinkKind::Ntfy => &[(
+                "topic",
+                "topic = { file = \"ntfy-topic\" } (on ntfy.sh the topic name is the password)",
+            )],
+            _ => &[URL],
+        }
+    }
+
+    /// The optional keys this kind also takes (besides `id`, `kind`, `max_per_second`).
+    pub fn optional_keys(self) -> &'static [&'static str] {
+        match self {
+            SinkKind::Discord | SinkKind::Mattermost | SinkKind::RocketChat => &["username"],
+            SinkKind::Webhook => &["secret"],
+            SinkKind::Stdout => &["format"],
+            SinkKind::Telegram => &["topic_id", "base_url"],
+            SinkKind::Ntfy => &["token", "base_url"],
+            _ => &[],
+        }
+    }
+}
+
+/// A Telegram chat id: a number (`-1001234567890`) or a public `@channelname`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatId(pub String);
+
+impl<'de> Deserialize<'de> for ChatId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(i64),
+            Name(String),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("a chat id is a number (-1001234567890) or \"@channelname\"")
+        })? {
+            Raw::Number(n) => Ok(ChatId(n.to_string())),
+            Raw::Name(s) => Ok(ChatId(s)),
+        }
     }
 }
 
@@ -318,6 +404,104 @@ pub struct SinkConfig {
     /// Most messages per second to this target; defaults to the platform's documented pace.
     #[serde(default)]
     pub max_per_second: Option<f64>,
+    /// Bot token (telegram) or access token (ntfy). A secret.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// Bot API key (zulip). A secret.
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Server root of token-based APIs: telegram (`https://api.telegram.org`), zulip (your
+    /// organisation, required), ntfy (`https://ntfy.sh`); self-hosted servers and tests.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The chat to post to (telegram).
+    #[serde(default)]
+    pub chat_id: Option<ChatId>,
+    /// A forum topic of that chat (`message_thread_id`, telegram).
+    #[serde(default)]
+    pub topic_id: Option<i64>,
+    /// The bot's email address (zulip).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The channel (stream) to post to; each watch gets its own topic (zulip).
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// The topic to publish to (ntfy): on a public server its name is the password, so it is a secret.
+    #[serde(default)]
+    pub topic: Option<Secret>,
+}
+
+impl SinkConfig {
+    /// A table with only `id` and `kind` (and every optional key left out), for code and tests
+    /// that fill in the rest.
+    pub fn new(id: &str, kind: SinkKind) -> SinkConfig {
+        SinkConfig {
+            id: id.to_string(),
+            kind,
+            url: None,
+            secret: None,
+            username: None,
+            format: StdoutFormat::Text,
+            max_per_second: None,
+            token: None,
+            api_key: None,
+            base_url: None,
+            chat_id: None,
+            topic_id: None,
+            email: None,
+            stream: None,
+            topic: None,
+        }
+    }
+
+    /// The optional keys given in this table, by name.
+    fn keys_given(&self) -> Vec<&'static str> {
+        [
+            ("url", self.url.is_some()),
+            ("secret", self.secret.is_some()),
+            ("username", self.username.is_some()),
+            ("format", self.format != StdoutFormat::Text),
+            ("token", self.token.is_some()),
+            ("api_key", self.api_key.is_some()),
+            ("base_url", self.base_url.is_some()),
+            ("chat_id", self.chat_id.is_some()),
+            ("topic_id", self.topic_id.is_some()),
+            ("email", self.email.is_some()),
+            ("stream", self.stream.is_some()),
+            ("topic", self.topic.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, given)| given.then_some(k))
+        .collect()
+    }
+
+    /// Every secret of this table, with its key.
+    pub fn secrets_mut(&mut self) -> Vec<(&'static str, &mut Secret)> {
+        [
+            ("url", self.url.as_mut()),
+            ("secret", self.secret.as_mut()),
+            ("token", self.token.as_mut()),
+            ("api_key", self.api_key.as_mut()),
+            ("topic", self.topic.as_mut()),
+        ]
+        .into_iter()
+        .filter_map(|(k, s)| s.map(|s| (k, s)))
+        .collect()
+    }
+
+    /// Every secret of this table, with its key.
+    pub fn secrets(&self) -> Vec<(&'static str, &Secret)> {
+        [
+            ("url", self.url.as_ref()),
+            ("secret", self.secret.as_ref()),
+            ("token", self.token.as_ref()),
+            ("api_key", self.api_key.as_ref()),
+            ("topic", self.topic.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, s)| s.map(|s| (k, s)))
+        .collect()
+    }
 }
 
 /// One `[[route]]` table: which watch's mentions go to which sinks.
@@ -429,7 +613,7 @@ impl Config {
             .config
             .sinks
             .iter_mut()
-            .flat_map(|sink| [&mut sink.url, &mut sink.secret].into_iter().flatten());
+            .flat_map(|sink| sink.secrets_mut().into_iter().map(|(_, secret)| secret));
         let source_secrets = loaded.config.sources.iter_mut().flat_map(|s| {
             s.platform
                 .secrets_mut()
@@ -770,45 +954,59 @@ impl Config {
             if !sink_ids.insert(s.id.as_str()) {
                 p(format!("{at}.id"), "duplicate sink id".into());
             }
-            if s.kind.needs_url() && s.url.is_none() {
-                p(
-                    format!("{at}.url"),
-                    format!(
-                        "a {} sink needs url = {{ env = \"NAME\" }} (or {{ file = \"path\" }})",
-                        s.kind.as_str()
-                    ),
-                );
+            let given = s.keys_given();
+            for (key, hint) in s.kind.required_keys() {
+                let present = given.contains(key);
+                if !present {
+                    p(
+                        format!("{at}.{key}"),
+                        format!("a {} sink needs {hint}", s.kind.as_str()),
+                    );
+                }
             }
-            if !s.kind.needs_url() && s.url.is_some() {
-                p(
-                    format!("{at}.url"),
-                    "the stdout sink takes no url: remove it".into(),
-                );
+            for key in &given {
+                let allowed = s.kind.required_keys().iter().any(|(k, _)| k == key)
+                    || s.kind.optional_keys().contains(key);
+                if !allowed {
+                    let takers: Vec<&str> = SINK_KINDS
+                        .iter()
+                        .filter(|k| {
+                            k.required_keys().iter().any(|(r, _)| r == key)
+                                || k.optional_keys().contains(key)
+                        })
+                        .map(|k| k.as_str())
+                        .collect();
+                    p(
+                        format!("{at}.{key}"),
+                        format!(
+                            "a {} sink takes no `{key}` (only {} do): remove it",
+                            s.kind.as_str(),
+                            takers.join(", ")
+                        ),
+                    );
+                }
             }
-            if s.secret.is_some() && s.kind != SinkKind::Webhook {
-                p(
-                    format!("{at}.secret"),
-                    "only kind = \"webhook\" signs its requests: remove `secret`".into(),
-                );
-            }
-            for (name, secret) in [("url", &s.url), ("secret", &s.secret)] {
-                if let Some(sec) = secret
-                    && sec.is_inline()
-                {
+            for (name, sec) in s.secrets() {
+                if sec.is_inline() {
                     warnings.push(Problem {
                             path: format!("{at}.{name}"),
                             message: "written in the config file: move it to { env = \"NAME\" } or { file = \"path\" } so the file can be shared".into(),
                         });
                 }
             }
+            if let Some(b) = &s.base_url
+                && !url::Url::parse(b)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            {
+                p(
+                    format!("{at}.base_url"),
+                    format!(
+                        "{b:?} is not an http(s) URL: write the server's root, e.g. \"https://chat.example.com\""
+                    ),
+                );
+            }
             if let Some(r) = s.max_per_second {
                 check_rate(r, &format!("{at}.max_per_second"), &mut p);
-            }
-            if s.username.is_some() && s.kind != SinkKind::Discord {
-                p(
-                    format!("{at}.username"),
-                    "only Discord sinks take a username: remove it".into(),
-                );
             }
             if let Some(u) = &s.username {
                 let lower = u.to_lowercase();

@@ -174,6 +174,18 @@ pub fn alert_id(source_id: &str, platform_id: &str, sink_id: &str) -> String {
     format!("msg_{}", &hex::encode(h.finalize())[..24])
 }
 
+/// The conversation a mention belongs to, as one key: its thread's root within its source, or
+/// the mention itself when it starts a thread. Chat targets that thread messages (Google Chat's
+/// `threadKey`) group by it.
+pub fn thread_key(source_id: &str, m: &Mention) -> String {
+    let root = m
+        .conversation
+        .thread_id
+        .as_deref()
+        .unwrap_or(&m.platform_id);
+    format!("{source_id}:{root}")
+}
+
 fn make_alert(source: &SourceConfig, watch: &str, sink: &str, m: &Mention, s: &Scores) -> Alert {
     Alert {
         id: alert_id(&source.id, &m.platform_id, sink),
@@ -195,5 +207,6 @@ fn make_alert(source: &SourceConfig, watch: &str, sink: &str, m: &Mention, s: &S
         urgency: s.urgency,
         level: s.level,
         reasons: s.reasons.clone(),
+        thread: Some(thread_key(&source.id, m)),
     }
 }

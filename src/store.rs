@@ -775,6 +775,7 @@ fn unreadable_alert() -> Alert {
         urgency: 0,
         level: Level::Low,
         reasons: Vec::new(),
+        thread: None,
     }
 }
 

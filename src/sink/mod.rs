@@ -12,10 +12,17 @@
 //!   redacted snippet of the body, and never the URL ([`reqwest::Error::without_url`]).
 
 pub mod discord;
+pub mod googlechat;
+pub mod mattermost;
+pub mod ntfy;
+pub mod rocketchat;
 pub mod slack;
 pub mod stdout;
+pub mod teams;
+pub mod telegram;
 pub mod text;
 pub mod webhook;
+pub mod zulip;
 
 use std::time::Duration;
 
@@ -26,9 +33,16 @@ use crate::config::{SinkConfig, SinkKind};
 use crate::secret::{Secret, SecretValue};
 
 pub use discord::Discord;
+pub use googlechat::GoogleChat;
+pub use mattermost::Mattermost;
+pub use ntfy::Ntfy;
+pub use rocketchat::RocketChat;
 pub use slack::Slack;
 pub use stdout::Stdout;
+pub use teams::Teams;
+pub use telegram::Telegram;
 pub use webhook::Webhook;
+pub use zulip::Zulip;
 
 /// A configured sink with its secrets resolved.
 #[derive(Debug, Clone)]
@@ -37,6 +51,13 @@ pub enum Sink {
     Discord(Discord),
     Webhook(Webhook),
     Stdout(Stdout),
+    Teams(Teams),
+    GoogleChat(GoogleChat),
+    Mattermost(Mattermost),
+    Telegram(Telegram),
+    Zulip(Zulip),
+    RocketChat(RocketChat),
+    Ntfy(Ntfy),
 }
 
 /// A delivery the target accepted (2xx).
@@ -109,6 +130,13 @@ impl Sink {
                     .map_err(err)
             }
             SinkKind::Stdout => Ok(Sink::Stdout(Stdout::new(&cfg.id, cfg.format, pace))),
+            SinkKind::Teams => Teams::from_config(cfg).map(Sink::Teams),
+            SinkKind::GoogleChat => GoogleChat::from_config(cfg).map(Sink::GoogleChat),
+            SinkKind::Mattermost => Mattermost::from_config(cfg).map(Sink::Mattermost),
+            SinkKind::Telegram => Telegram::from_config(cfg).map(Sink::Telegram),
+            SinkKind::Zulip => Zulip::from_config(cfg).map(Sink::Zulip),
+            SinkKind::RocketChat => RocketChat::from_config(cfg).map(Sink::RocketChat),
+            SinkKind::Ntfy => Ntfy::from_config(cfg).map(Sink::Ntfy),
         }
     }
 
@@ -120,6 +148,13 @@ impl Sink {
             Sink::Discord(s) => s.send(client, alert).await,
             Sink::Webhook(s) => s.send(alert).await,
             Sink::Stdout(s) => s.send(alert),
+            Sink::Teams(s) => s.send(client, alert).await,
+            Sink::GoogleChat(s) => s.send(client, alert).await,
+            Sink::Mattermost(s) => s.send(client, alert).await,
+            Sink::Telegram(s) => s.send(client, alert).await,
+            Sink::Zulip(s) => s.send(client, alert).await,
+            Sink::RocketChat(s) => s.send(client, alert).await,
+            Sink::Ntfy(s) => s.send(client, alert).await,
         }
     }
 
@@ -130,6 +165,13 @@ impl Sink {
             Sink::Discord(s) => &s.id,
             Sink::Webhook(s) => &s.id,
             Sink::Stdout(s) => &s.id,
+            Sink::Teams(s) => &s.id,
+            Sink::GoogleChat(s) => &s.id,
+            Sink::Mattermost(s) => &s.id,
+            Sink::Telegram(s) => &s.id,
+            Sink::Zulip(s) => &s.id,
+            Sink::RocketChat(s) => &s.id,
+            Sink::Ntfy(s) => &s.id,
         }
     }
 
@@ -140,6 +182,13 @@ impl Sink {
             Sink::Discord(_) => "discord",
             Sink::Webhook(_) => "webhook",
             Sink::Stdout(_) => "stdout",
+            Sink::Teams(_) => "teams",
+            Sink::GoogleChat(_) => "googlechat",
+            Sink::Mattermost(_) => "mattermost",
+            Sink::Telegram(_) => "telegram",
+            Sink::Zulip(_) => "zulip",
+            Sink::RocketChat(_) => "rocketchat",
+            Sink::Ntfy(_) => "ntfy",
         }
     }
 
@@ -151,6 +200,13 @@ impl Sink {
             Sink::Discord(s) => s.render(alert),
             Sink::Webhook(_) => webhook::render(alert),
             Sink::Stdout(s) => return s.render(alert),
+            Sink::Teams(s) => s.render(alert),
+            Sink::GoogleChat(s) => s.render(alert),
+            Sink::Mattermost(s) => s.render(alert),
+            Sink::Telegram(s) => s.render(alert),
+            Sink::Zulip(s) => s.render(alert),
+            Sink::RocketChat(s) => s.render(alert),
+            Sink::Ntfy(s) => s.render(alert),
         };
         // Serializing a `serde_json::Value` cannot fail; fall back to compact form regardless.
         serde_json::to_string_pretty(&body).unwrap_or_else(|_| body.to_string())
@@ -166,6 +222,13 @@ impl Sink {
             Sink::Discord(s) => (s.pace, Some(0.5)),
             Sink::Webhook(s) => (s.pace, Some(10.0)),
             Sink::Stdout(s) => (s.pace, None),
+            Sink::Teams(s) => (s.pace, Some(teams::DEFAULT_PACE)),
+            Sink::GoogleChat(s) => (s.pace, Some(googlechat::DEFAULT_PACE)),
+            Sink::Mattermost(s) => (s.pace, Some(mattermost::DEFAULT_PACE)),
+            Sink::Telegram(s) => (s.pace, Some(telegram::DEFAULT_PACE)),
+            Sink::Zulip(s) => (s.pace, Some(zulip::DEFAULT_PACE)),
+            Sink::RocketChat(s) => (s.pace, Some(rocketchat::DEFAULT_PACE)),
+            Sink::Ntfy(s) => (s.pace, Some(ntfy::DEFAULT_PACE)),
         };
         cfg.or(default)
     }
@@ -194,7 +257,7 @@ pub fn classify(status: u16, retry_after: Option<Duration>) -> Retry {
 
 /// Resolves the required `url` secret of an HTTP sink and checks it is an http(s) URL, without
 /// ever putting the value in an error.
-fn resolve_url(cfg: &SinkConfig, kind: &str) -> Result<SecretValue, SinkError> {
+pub(crate) fn resolve_url(cfg: &SinkConfig, kind: &str) -> Result<SecretValue, SinkError> {
     let Some(secret) = cfg.url.as_ref() else {
         return Err(SinkError {
             id: cfg.id.clone(),
@@ -216,7 +279,11 @@ fn resolve_url(cfg: &SinkConfig, kind: &str) -> Result<SecretValue, SinkError> {
     Ok(url)
 }
 
-fn resolve(cfg: &SinkConfig, key: &str, secret: &Secret) -> Result<SecretValue, SinkError> {
+pub(crate) fn resolve(
+    cfg: &SinkConfig,
+    key: &str,
+    secret: &Secret,
+) -> Result<SecretValue, SinkError> {
     secret.resolve().map_err(|e| SinkError {
         id: cfg.id.clone(),
         message: format!("`{key}`: {e}"),

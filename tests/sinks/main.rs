@@ -37,13 +37,8 @@ fn client() -> reqwest::Client {
 
 fn config(kind: SinkKind, url: Option<String>) -> SinkConfig {
     SinkConfig {
-        id: format!("{kind:?}").to_lowercase(),
-        kind,
         url: url.map(Secret::Plain),
-        secret: None,
-        username: None,
-        format: StdoutFormat::Text,
-        max_per_second: None,
+        ..SinkConfig::new(&format!("{kind:?}").to_lowercase(), kind)
     }
 }
 
@@ -822,3 +817,362 @@ fn sinks_and_their_sends_can_cross_tasks() {
     // Only built, never polled: the outbox spawns these on a multi-threaded runtime.
     is_send(s.send(&c, &a));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The conformance suite over the sinks added with issue 4 (one module each, `tests/sinks/<kind>.rs`):
+// a payload snapshot equal to the preview, the hostile corpus, the platform's limits with
+// multibyte text, the status-code table, `Retry-After`, and the credential never in an error.
+
+/// What each sink's module provides.
+pub trait SinkCase {
+    const KIND: SinkKind;
+    /// Snapshot file under `tests/data/sinks/`.
+    const SNAPSHOT: &'static str;
+    /// A config sending to the local server at `server` (its URI), whose credential (webhook
+    /// URL, token, API key or topic) contains [`CANARY`].
+    fn config(server: &str) -> SinkConfig;
+    /// The platform's success reply.
+    fn ok() -> ResponseTemplate;
+    /// A captured request's payload as [`Sink::preview`] shows it: the JSON body, or a form's
+    /// fields as a JSON object.
+    fn body(req: &Request) -> Value {
+        req.body_json().expect("a JSON body")
+    }
+    /// The platform's "too many requests, wait 7 seconds" reply (header or body).
+    fn too_many_7s() -> ResponseTemplate {
+        ResponseTemplate::new(429).insert_header("Retry-After", "7")
+    }
+    /// Checks a rendered payload carrying hostile text (`case` names it): no ping, no link but
+    /// the alert's own safe URL, no markup from the user's text, and the platform's limits.
+    fn check(case: &str, body: &Value);
+}
+
+/// At least 200 hostile strings: pings, links, markup and escapes of every target, bidi and
+/// control characters, long and multibyte text, each as is and in a few disguises.
+pub fn hostile_corpus() -> Vec<(String, String)> {
+    let mut base: Vec<(String, String)> = hostile_strings()
+        .into_iter()
+        .map(|(n, s)| (n.to_string(), s))
+        .collect();
+    let more: &[(&str, &str)] = &[
+        ("mattermost channel", "@channel @all @here look"),
+        ("mattermost tilde", "~town-square ~off-topic"),
+        ("rocket all", "@all @here please"),
+        (
+            "zulip wildcard",
+            "@**all** @**everyone** @**channel** @**topic**",
+        ),
+        ("zulip user", "@**Dana Smith** @_**Dana|12** @*support*"),
+        ("zulip latex", "$$\\\\href{https://evil}{x}$$ and $$x$$"),
+        ("zulip spoiler", "```spoiler secret\nhidden\n```"),
+        ("gchat all", "<users/all> <users/123456>"),
+        ("gchat link", "<https://evil.example|Trusted bank>"),
+        ("teams at", "<at>Dana</at> <at id=\"0\">everyone</at>"),
+        (
+            "teams md",
+            "**bold** _it_ [click](https://evil.example) # head",
+        ),
+        (
+            "html",
+            "<b>bold</b> <a href=\"https://evil\">x</a> <script>alert(1)</script>",
+        ),
+        ("html entity bidi", "&#x202E;exe.pdf &#8238; &#x200B;"),
+        (
+            "telegram tags",
+            "<tg-spoiler>x</tg-spoiler> <code>c</code> <pre>p</pre> <blockquote>q</blockquote>",
+        ),
+        ("telegram mention", "@durov hi /start@bot"),
+        ("md autolink", "<https://evil.example> www.evil.example"),
+        ("md image", "![img](https://evil.example/x.png)"),
+        ("md ref", "[x][1]\n\n[1]: https://evil.example"),
+        ("backslashes", "\\\\*not\\\\* \\\\[x\\\\](y) \\\\"),
+        ("quotes", "\"'`\"'` &quot; &#39;"),
+        ("emoji", "🔥💀🚨 :rotating_light: :mega:"),
+        (
+            "combining",
+            "e\u{301}\u{301}\u{301}\u{301}z\u{300}\u{301}\u{302}\u{303}",
+        ),
+        ("surrogate-ish", "\u{FFFD}\u{FFFF}\u{E000}"),
+        ("line breaks", "a\r\nb\rc\u{2028}d\u{2029}e\u{85}f"),
+        ("tabs", "a\tb\u{b}c\u{c}d"),
+        ("rtl override only", "\u{202E}"),
+        ("isolates", "\u{2066}\u{2067}\u{2068}\u{2069}"),
+        ("marks", "\u{200E}\u{200F}\u{61C}"),
+        ("homoglyph everyone", "@еveryone @һere"),
+        ("fullwidth at", "＠everyone ＠here"),
+        (
+            "slack special",
+            "<!everyone> <!date^1|x> <!subteam^S1|@team>",
+        ),
+        ("discord timestamp", "<t:1:R> <:emoji:123> <a:anim:1>"),
+        ("discord headings", "# H1\n## H2\n### H3\n-# sub"),
+        ("url credentials", "https://user:pass@evil.example/"),
+        ("data url", "data:text/html,<script>alert(1)</script>"),
+        ("javascript", "javascript:alert(1) JAVASCRIPT:alert(2)"),
+        ("very long word", &"x".repeat(5000)),
+        ("4-byte run", &"𝕏".repeat(3000)),
+        ("cjk run", &"日本語のテキスト".repeat(800)),
+        ("mixed run", &"a😀é日".repeat(2500)),
+        ("empty", ""),
+        ("spaces", "    "),
+        ("only newlines", "\n\n\n"),
+        ("nul run", "\u{0}\u{0}\u{0}x"),
+        ("percent", "%s %n %x %% {} {{}} ${x}"),
+        ("json breaker", "\"}],\"text\":\"pwned"),
+        (
+            "xml",
+            "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e \"e\">]>&e;",
+        ),
+        ("ansi", "\u{1b}[31mred\u{1b}[0m \u{9b}31m"),
+    ];
+    base.extend(more.iter().map(|(n, s)| (n.to_string(), s.to_string())));
+    let mut out = Vec::new();
+    for (name, s) in &base {
+        out.push((name.clone(), s.clone()));
+        out.push((
+            format!("{name} in text"),
+            format!("Acme is down. {s} Please help!"),
+        ));
+        out.push((format!("{name} uppercase"), s.to_uppercase()));
+        out.push((format!("{name} twice"), format!("{s}\n{s}")));
+    }
+    out
+}
+
+/// The URLs an alert may carry: a good one and hostile ones (only the first may appear).
+pub const HOSTILE_URLS: [Option<&str>; 4] = [
+    Some("https://example.com/post/1"),
+    Some("javascript:alert(1)"),
+    Some("https://evil|trusted"),
+    None,
+];
+
+/// Checks every string of a payload for what no target may carry.
+pub fn no_bidi_controls_or_scripts(case: &str, target: &str, v: &Value) {
+    for s in all_strings(v) {
+        no_bidi_or_controls(case, target, &s);
+    }
+}
+
+pub async fn case_snapshot_and_preview_match_the_wire<C: SinkCase>() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(C::ok())
+        .mount(&server)
+        .await;
+    let s = Sink::from_config(&C::config(&server.uri())).unwrap();
+    let alert = Alert::sample();
+    s.send(&client(), &alert).await.unwrap();
+    let reqs = requests(&server).await;
+    assert_eq!(reqs.len(), 1);
+    let got = C::body(&reqs[0]);
+    check_snapshot(
+        C::SNAPSHOT,
+        &(serde_json::to_string_pretty(&got).unwrap() + "\n"),
+    );
+    let preview: Value = serde_json::from_str(&s.preview(&alert)).unwrap();
+    assert_eq!(preview, got, "{}: preview = wire", C::SNAPSHOT);
+    C::check("sample", &got);
+}
+
+pub fn case_hostile_corpus<C: SinkCase>() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let corpus = hostile_corpus();
+    assert!(corpus.len() >= 200, "{} strings", corpus.len());
+    let s = Sink::from_config(&C::config("http://127.0.0.1:9")).unwrap();
+    for (name, text) in &corpus {
+        for url in HOSTILE_URLS {
+            let alert = hostile_alert(text, url);
+            let case = format!("{name} url={url:?}");
+            let body: Value = serde_json::from_str(&s.preview(&alert)).unwrap();
+            no_bidi_controls_or_scripts(&case, C::KIND.as_str(), &body);
+            let flat = body.to_string();
+            assert!(
+                !flat.contains("evil|trusted") && !flat.contains("javascript:"),
+                "{}/{case}: a hostile URL survived",
+                C::KIND.as_str()
+            );
+            C::check(&case, &body);
+        }
+    }
+}
+
+pub async fn case_status_code_table<C: SinkCase>() {
+    let later_7 = Retry::Later(Some(Duration::from_secs(7)));
+    let cases: Vec<(u16, ResponseTemplate, Result<(), Retry>)> = vec![
+        (200, C::ok(), Ok(())),
+        (
+            400,
+            ResponseTemplate::new(400).set_body_string("bad request"),
+            Err(Retry::Never),
+        ),
+        (401, ResponseTemplate::new(401), Err(Retry::Never)),
+        (
+            403,
+            ResponseTemplate::new(403).set_body_string("forbidden"),
+            Err(Retry::Never),
+        ),
+        (
+            404,
+            ResponseTemplate::new(404).set_body_string("not found"),
+            Err(Retry::Never),
+        ),
+        (410, ResponseTemplate::new(410), Err(Retry::Never)),
+        (413, ResponseTemplate::new(413), Err(Retry::Never)),
+        (408, ResponseTemplate::new(408), Err(Retry::Later(None))),
+        (429, C::too_many_7s(), Err(later_7)),
+        (500, ResponseTemplate::new(500), Err(Retry::Later(None))),
+        (502, ResponseTemplate::new(502), Err(Retry::Later(None))),
+        (
+            503,
+            ResponseTemplate::new(503).insert_header("Retry-After", "7"),
+            Err(later_7),
+        ),
+    ];
+    for (status, resp, want) in cases {
+        let server = receiver(resp).await;
+        let got = Sink::from_config(&C::config(&server.uri()))
+            .unwrap()
+            .send(&client(), &Alert::sample())
+            .await;
+        let label = format!("{} {status} -> {}", C::KIND.as_str(), outcome_label(&got));
+        match (want, &got) {
+            (Ok(()), Ok(_)) => {}
+            (Err(retry), Err(e)) => {
+                assert_eq!(e.retry, retry, "{label}");
+                assert_eq!(e.status, Some(status), "{label}");
+                assert!(
+                    e.message.contains(&status.to_string()),
+                    "{label}: {}",
+                    e.message
+                );
+                assert!(!e.message.contains(CANARY), "{label}: {}", e.message);
+            }
+            _ => panic!("{label}: want {want:?}"),
+        }
+    }
+}
+
+pub async fn case_canary_never_leaks<C: SinkCase>() {
+    let server = MockServer::start().await;
+    let echo = EchoAll;
+    Mock::given(method("POST"))
+        .respond_with(echo)
+        .mount(&server)
+        .await;
+    let cfg = C::config(&server.uri());
+    let s = Sink::from_config(&cfg).unwrap();
+    let label = C::KIND.as_str();
+    assert!(!format!("{s:?}").contains(CANARY), "{label}: Debug");
+    assert!(
+        !format!("{cfg:?}").contains(CANARY),
+        "{label}: config Debug"
+    );
+    assert!(
+        !s.preview(&Alert::sample()).contains(CANARY),
+        "{label}: preview"
+    );
+    let e = s.send(&client(), &Alert::sample()).await.unwrap_err();
+    assert!(
+        !e.message.contains(CANARY) && !format!("{e:?}").contains(CANARY),
+        "{label}: {e:?}"
+    );
+    // The credential did reach the server: the check above means something.
+    let reqs = requests(&server).await;
+    assert!(
+        reqs.iter().any(|r| {
+            let head: String = r
+                .headers
+                .iter()
+                .map(|(_, v)| v.to_str().unwrap_or_default().to_string())
+                .collect();
+            let basic = r
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Basic "))
+                .and_then(|b| BASE64.decode(b).ok())
+                .is_some_and(|d| String::from_utf8_lossy(&d).contains(CANARY));
+            r.url.as_str().contains(CANARY)
+                || head.contains(CANARY)
+                || basic
+                || String::from_utf8_lossy(&r.body).contains(CANARY)
+        }),
+        "{label}: the credential was never sent"
+    );
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let refused = Sink::from_config(&C::config(&format!("http://127.0.0.1:{closed}"))).unwrap();
+    let e = refused.send(&client(), &Alert::sample()).await.unwrap_err();
+    assert_eq!(
+        (e.retry, e.status),
+        (Retry::Later(None), None),
+        "{label}: {e:?}"
+    );
+    assert!(!format!("{e:?}").contains(CANARY), "{label}: {e:?}");
+}
+
+/// Answers 404 with everything it was sent: URL, headers, body.
+struct EchoAll;
+impl wiremock::Respond for EchoAll {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let headers: Vec<String> = req
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or_default()))
+            .collect();
+        ResponseTemplate::new(404).set_body_string(format!(
+            "no such target {} {} {}",
+            req.url,
+            headers.join("; "),
+            String::from_utf8_lossy(&req.body)
+        ))
+    }
+}
+
+macro_rules! sink_suites {
+    ($($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            mod $module;
+        )*
+        mod suite {
+            $(
+                mod $module {
+                    use crate::$module::$case as C;
+
+                    #[tokio::test]
+                    async fn snapshot_and_preview_match_the_wire() {
+                        crate::case_snapshot_and_preview_match_the_wire::<C>().await;
+                    }
+
+                    #[test]
+                    fn hostile_corpus() {
+                        crate::case_hostile_corpus::<C>();
+                    }
+
+                    #[tokio::test]
+                    async fn status_code_table() {
+                        crate::case_status_code_table::<C>().await;
+                    }
+
+                    #[tokio::test]
+                    async fn canary_never_leaks() {
+                        crate::case_canary_never_leaks::<C>().await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+sink_suites!(
+    teams::Teams,
+    googlechat::GoogleChat,
+    mattermost::Mattermost,
+    telegram::Telegram,
+    zulip::Zulip,
+    rocketchat::RocketChat,
+    ntfy::Ntfy,
+);
