@@ -979,7 +979,7 @@ impl Config {
                     p(
                         format!("{at}.{key}"),
                         format!(
-                            "a {} sink takes no `{key}` (only {} do): remove it",
+                            "a {} sink takes no `{key}` (it belongs to {}): remove it",
                             s.kind.as_str(),
                             takers.join(", ")
                         ),
@@ -1596,6 +1596,52 @@ mod table_problem_tests {
             loaded.warnings
         );
         assert!(!format!("{:?}", loaded.config).contains("AIza-inline"));
+    }
+
+    #[test]
+    fn sink_keys_are_checked_per_kind() {
+        let text = r#"
+            [[sink]]
+            id = "tg"
+            kind = "telegram"
+            token = { env = "TG" }
+            [[sink]]
+            id = "sl"
+            kind = "slack"
+            url = { env = "SL" }
+            chat_id = 42
+            username = "bot"
+            [[sink]]
+            id = "z"
+            kind = "zulip"
+            base_url = "zulip.example.com"
+            email = "bot@example.com"
+            api_key = { env = "Z" }
+            stream = "support"
+            [[sink]]
+            id = "n"
+            kind = "ntfy"
+            topic = { env = "NTFY_TOPIC" }
+            token = { env = "NTFY_TOKEN" }
+            base_url = "https://ntfy.example.com"
+        "#;
+        let problems = Config::parse(text).unwrap_err();
+        let all: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        let joined = all.join("\n");
+        for needle in [
+            "sink[0] (id \"tg\").chat_id: a telegram sink needs chat_id = -1001234567890",
+            "sink[1] (id \"sl\").chat_id: a slack sink takes no `chat_id` (it belongs to telegram): remove it",
+            "sink[1] (id \"sl\").username: a slack sink takes no `username` (it belongs to discord, mattermost, rocketchat): remove it",
+            "sink[2] (id \"z\").base_url: \"zulip.example.com\" is not an http(s) URL",
+        ] {
+            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+        }
+        assert!(!joined.contains("sink[3]"), "{joined}");
+        assert_eq!(problems.len(), 4, "{joined}");
+        // A number or a name is a chat id.
+        let ok = "[[sink]]\nid = \"t\"\nkind = \"telegram\"\ntoken = { env = \"T\" }\nchat_id = \"@acme_alerts\"\ntopic_id = 7\n";
+        let c = Config::parse(ok).unwrap().config;
+        assert_eq!(c.sinks[0].chat_id, Some(ChatId("@acme_alerts".into())));
     }
 
     #[test]

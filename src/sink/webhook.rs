@@ -178,6 +178,14 @@ pub fn render_at(alert: &Alert, now: DateTime<Utc>) -> Value {
     data.author = data
         .author
         .map(|a| super::text::truncate(&a, 256, super::text::Count::Chars));
+    // Reasons are short by construction; bound them anyway so that the text keeps the room.
+    data.reasons = data
+        .reasons
+        .iter()
+        .take(20)
+        .map(|r| super::text::truncate(r, 300, super::text::Count::Chars))
+        .collect();
+    data.watch = super::text::truncate(&data.watch, 256, super::text::Count::Chars);
     let timestamp = alert
         .created_at
         .unwrap_or(now)
