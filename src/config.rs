@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 use crate::duration::Dur;
 use crate::query::Query;
 use crate::secret::Secret;
+use crate::sentiment::SentimentBucket;
 use crate::urgency::Level;
 pub use earshot_connectors::Platform;
 
@@ -504,18 +505,59 @@ impl SinkConfig {
     }
 }
 
-/// One `[[route]]` table: which watch's mentions go to which sinks.
+/// One `[[route]]` table: which mentions go to which sinks. Routes are tried in order for each
+/// (mention, watch it matched); the first route whose matchers all hold sends, and the search
+/// stops there unless the route says `continue = true`. A `default = true` route takes what no
+/// other route took. A matcher left out matches everything.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Watch name; every watch when left out.
     #[serde(default)]
     pub watch: Option<String>,
-    /// Sink ids to send to.
-    pub sinks: Vec<String>,
-    /// Least urgency level sent (`low`, `normal`, `high`, `critical`).
+    /// Only mentions of these sources (ids).
+    #[serde(default)]
+    pub sources: Option<Vec<String>>,
+    /// Only mentions of sources of these kinds (`reddit`, `hackernews`, ...).
+    #[serde(default)]
+    pub source_kinds: Option<Vec<String>>,
+    /// Only mentions in these sentiment buckets (`positive`, `neutral`, `negative`).
+    #[serde(default)]
+    pub sentiment: Option<Vec<SentimentBucket>>,
+    /// Only mentions in these languages (two-letter codes).
+    #[serde(default)]
+    pub lang: Option<Vec<String>>,
+    /// Only mentions of watches carrying one of these tags.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Least urgency level (`low`, `normal`, `high`, `critical`).
     #[serde(default = "normal")]
     pub min_urgency: Level,
+    /// Sink ids to send to.
+    pub sinks: Vec<String>,
+    /// Keep trying the routes after this one once it matched.
+    #[serde(default, rename = "continue")]
+    pub continue_matching: bool,
+    /// Takes the mentions no other route matched; it may only filter by `min_urgency`.
+    #[serde(default)]
+    pub default: bool,
+}
+
+impl RouteConfig {
+    /// The matchers given, by key (`min_urgency` aside).
+    fn matchers_given(&self) -> Vec<&'static str> {
+        [
+            ("watch", self.watch.is_some()),
+            ("sources", self.sources.is_some()),
+            ("source_kinds", self.source_kinds.is_some()),
+            ("sentiment", self.sentiment.is_some()),
+            ("lang", self.lang.is_some()),
+            ("tags", self.tags.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, given)| given.then_some(k))
+        .collect()
+    }
 }
 
 fn normal() -> Level {
@@ -1030,6 +1072,13 @@ impl Config {
         warnings: &mut Vec<Problem>,
     ) {
         let mut p = |path: String, message: String| problems.push(Problem { path, message });
+        let tags: HashSet<&str> = self
+            .watches
+            .iter()
+            .flat_map(|w| w.tags.iter().map(String::as_str))
+            .collect();
+        let mut defaults = 0;
+        let mut catch_all: Option<String> = None;
         for (i, r) in self.routes.iter().enumerate() {
             let i = at(&known.route_at, i);
             let at = format!("route[{i}]");
@@ -1050,6 +1099,90 @@ impl Config {
                 if let Some(m) = dangling(s, &known.sinks, "no sink has id") {
                     p(format!("{at}.sinks"), m);
                 }
+            }
+            let lists: [(&str, Option<usize>); 5] = [
+                ("sources", r.sources.as_ref().map(Vec::len)),
+                ("source_kinds", r.source_kinds.as_ref().map(Vec::len)),
+                ("sentiment", r.sentiment.as_ref().map(Vec::len)),
+                ("lang", r.lang.as_ref().map(Vec::len)),
+                ("tags", r.tags.as_ref().map(Vec::len)),
+            ];
+            for (key, len) in lists {
+                if len == Some(0) {
+                    p(
+                        format!("{at}.{key}"),
+                        "an empty list matches nothing: list values, or leave the key out to match all".into(),
+                    );
+                }
+            }
+            for s in r.sources.iter().flatten() {
+                if let Some(m) = dangling(s, &known.sources, "no source has id") {
+                    p(format!("{at}.sources"), m);
+                }
+            }
+            for k in r.source_kinds.iter().flatten() {
+                if !earshot_connectors::KINDS.contains(&k.as_str()) {
+                    p(
+                        format!("{at}.source_kinds"),
+                        format!(
+                            "unknown source kind {k:?}{}",
+                            suggest(k, earshot_connectors::KINDS)
+                        ),
+                    );
+                }
+            }
+            for l in r.lang.iter().flatten() {
+                if l.len() != 2 || !l.chars().all(|c| c.is_ascii_lowercase()) {
+                    p(
+                        format!("{at}.lang"),
+                        format!("{l:?} is not a two-letter language code: write e.g. \"en\""),
+                    );
+                }
+            }
+            for t in r.tags.iter().flatten() {
+                if !tags.contains(t.as_str()) {
+                    warnings.push(Problem {
+                        path: format!("{at}.tags"),
+                        message: format!("no watch has the tag {t:?}: this matcher never holds"),
+                    });
+                }
+            }
+            if r.default {
+                defaults += 1;
+                let given = r.matchers_given();
+                if !given.is_empty() {
+                    p(
+                        at.clone(),
+                        format!(
+                            "a default route takes what no other route matched: remove {}",
+                            given.join(", ")
+                        ),
+                    );
+                }
+                if r.continue_matching {
+                    p(
+                        format!("{at}.continue"),
+                        "a default route is tried last: remove `continue`".into(),
+                    );
+                }
+                if defaults == 2 {
+                    p(
+                        format!("{at}.default"),
+                        "only one route can be the default".into(),
+                    );
+                }
+            } else if let Some(first) = &catch_all {
+                warnings.push(Problem {
+                    path: at.clone(),
+                    message: format!(
+                        "never reached: {first} matches every mention and does not say continue = true"
+                    ),
+                });
+            } else if r.matchers_given().is_empty()
+                && r.min_urgency == Level::Low
+                && !r.continue_matching
+            {
+                catch_all = Some(at.clone());
             }
         }
         if self.routes.is_empty() && !self.watches.is_empty() {
@@ -1596,6 +1729,76 @@ mod table_problem_tests {
             loaded.warnings
         );
         assert!(!format!("{:?}", loaded.config).contains("AIza-inline"));
+    }
+
+    #[test]
+    fn route_matchers_are_checked() {
+        let text = r#"
+            [[source]]
+            id = "hn"
+            kind = "hackernews"
+            query = "acme"
+            [[watch]]
+            name = "acme"
+            query = "acme"
+            tags = ["brand"]
+            [[sink]]
+            id = "out"
+            kind = "stdout"
+            [[route]]
+            source_kinds = ["hackernew"]
+            lang = ["EN"]
+            sources = []
+            tags = ["nope"]
+            sinks = ["out"]
+            [[route]]
+            min_urgency = "low"
+            sinks = ["out"]
+            [[route]]
+            watch = "acme"
+            sinks = ["out"]
+            [[route]]
+            default = true
+            watch = "acme"
+            continue = true
+            sinks = ["out"]
+            [[route]]
+            default = true
+            sinks = ["out"]
+        "#;
+        let problems = Config::parse(text).unwrap_err();
+        let joined: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        let joined = joined.join("\n");
+        for needle in [
+            "route[0].source_kinds: unknown source kind \"hackernew\" (did you mean \"hackernews\"?)",
+            "route[0].lang: \"EN\" is not a two-letter language code",
+            "route[0].sources: an empty list matches nothing",
+            "route[3]: a default route takes what no other route matched: remove watch",
+            "route[3].continue: a default route is tried last",
+            "route[4].default: only one route can be the default",
+        ] {
+            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+        }
+        assert_eq!(problems.len(), 6, "{joined}");
+        let fixed = text
+            .replace("[\"hackernew\"]", "[\"hackernews\"]")
+            .replace("[\"EN\"]", "[\"en\"]")
+            .replace("sources = []\n", "")
+            .replace(
+                "default = true\n            watch = \"acme\"\n            continue = true\n",
+                "",
+            );
+        let loaded = Config::parse(&fixed).unwrap();
+        let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        let warnings = warnings.join("\n");
+        assert!(
+            warnings.contains("route[0].tags: no watch has the tag \"nope\""),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("route[2]: never reached: route[1] matches every mention"),
+            "{warnings}"
+        );
     }
 
     #[test]

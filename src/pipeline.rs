@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 use crate::alert::Alert;
 use crate::config::{Config, RouteConfig, SourceConfig};
 use crate::query::{DocFields, Document, Query};
-use crate::sentiment::{Sentiment, polarity_scores};
+use crate::sentiment::{Sentiment, SentimentBucket, polarity_scores};
 use crate::store::{NewDelivery, NewMention, Scores};
-use crate::urgency::{self, Context, Rules};
+use crate::urgency::{self, Context, Level, Rules};
 
 /// A watch with its query parsed.
 #[derive(Debug, Clone)]
@@ -21,6 +21,8 @@ pub struct Watch {
     pub query: Query,
     /// Source ids it reads; `None` for all.
     pub sources: Option<HashSet<String>>,
+    /// Free labels, matched by routes' `tags`.
+    pub tags: Vec<String>,
 }
 
 /// Everything needed to judge mentions, built once per config.
@@ -43,6 +45,7 @@ impl Pipeline {
                     query: Query::parse(&w.query)
                         .map_err(|e| format!("watch {:?}: {e}", w.name))?,
                     sources: w.sources.as_ref().map(|s| s.iter().cloned().collect()),
+                    tags: w.tags.clone(),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -106,15 +109,14 @@ impl Pipeline {
         let scores = score(&mention, &self.rules, Some(now));
         let mut deliveries: Vec<NewDelivery> = Vec::new();
         if alert {
+            let seen = Seen {
+                source,
+                lang: lang.as_deref(),
+                sentiment: SentimentBucket::of(scores.sentiment.compound),
+                level: scores.level,
+            };
             for w in &watches {
-                for r in self
-                    .routes
-                    .iter()
-                    .filter(|r| r.watch.as_ref().is_none_or(|rw| *rw == w.name))
-                {
-                    if scores.level < r.min_urgency {
-                        continue;
-                    }
+                for r in self.routes_for(w, &seen) {
                     for sink in &r.sinks {
                         // One message per (mention, sink), whichever watch and route got there first.
                         if deliveries.iter().any(|d| &d.sink_id == sink) {
@@ -137,6 +139,52 @@ impl Pipeline {
             deliveries,
         })
     }
+}
+
+/// What routes look at besides the watch.
+struct Seen<'a> {
+    source: &'a SourceConfig,
+    lang: Option<&'a str>,
+    sentiment: SentimentBucket,
+    level: Level,
+}
+
+impl Pipeline {
+    /// The routes a mention matched through watch `w`: in order, the first match and those
+    /// after it while each says `continue`; the default route when none matched.
+    fn routes_for<'r>(&'r self, w: &Watch, seen: &Seen<'_>) -> Vec<&'r RouteConfig> {
+        let mut out = Vec::new();
+        for r in self.routes.iter().filter(|r| !r.default) {
+            if route_matches(r, w, seen) {
+                out.push(r);
+                if !r.continue_matching {
+                    break;
+                }
+            }
+        }
+        if out.is_empty() {
+            out.extend(
+                self.routes
+                    .iter()
+                    .filter(|r| r.default && seen.level >= r.min_urgency),
+            );
+        }
+        out
+    }
+}
+
+/// True when every matcher the route gives holds.
+fn route_matches(r: &RouteConfig, w: &Watch, seen: &Seen<'_>) -> bool {
+    fn any_of<T: PartialEq>(list: &Option<Vec<T>>, pred: impl Fn(&T) -> bool) -> bool {
+        list.as_ref().is_none_or(|l| l.iter().any(pred))
+    }
+    seen.level >= r.min_urgency
+        && r.watch.as_ref().is_none_or(|name| *name == w.name)
+        && any_of(&r.sources, |s| *s == seen.source.id)
+        && any_of(&r.source_kinds, |k| k == seen.source.kind())
+        && any_of(&r.sentiment, |b| *b == seen.sentiment)
+        && any_of(&r.lang, |l| Some(l.as_str()) == seen.lang)
+        && any_of(&r.tags, |t| w.tags.contains(t))
 }
 
 /// Sentiment and urgency of a mention: title and text read as one.
@@ -208,5 +256,150 @@ fn make_alert(source: &SourceConfig, watch: &str, sink: &str, m: &Mention, s: &S
         level: s.level,
         reasons: s.reasons.clone(),
         thread: Some(thread_key(&source.id, m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use earshot_connectors::{Author, Engagement};
+
+    /// Support by day, on-call for critical, marketing gets praise, the rest to a catch-all.
+    const ROUTES: &str = r#"
+        [[source]]
+        id = "hn"
+        kind = "hackernews"
+        query = "acme"
+        [[source]]
+        id = "reviews"
+        kind = "appstore"
+        app_id = 1
+        [[watch]]
+        name = "acme"
+        query = "acme"
+        tags = ["brand"]
+        [[watch]]
+        name = "rival"
+        query = "globex"
+        tags = ["competitor"]
+        [[sink]]
+        id = "oncall"
+        kind = "stdout"
+        [[sink]]
+        id = "support"
+        kind = "stdout"
+        [[sink]]
+        id = "marketing"
+        kind = "stdout"
+        [[sink]]
+        id = "archive"
+        kind = "stdout"
+        [[sink]]
+        id = "german"
+        kind = "stdout"
+        [[route]]
+        min_urgency = "critical"
+        sinks = ["oncall"]
+        continue = true
+        [[route]]
+        watch = "acme"
+        lang = ["de"]
+        min_urgency = "low"
+        sinks = ["german"]
+        [[route]]
+        tags = ["brand"]
+        source_kinds = ["hackernews"]
+        min_urgency = "normal"
+        sinks = ["support"]
+        [[route]]
+        sentiment = ["positive"]
+        min_urgency = "low"
+        sinks = ["marketing"]
+        [[route]]
+        default = true
+        min_urgency = "low"
+        sinks = ["archive"]
+    "#;
+
+    fn sinks_for(source: &str, text: &str, lang: &str, rating: Option<u8>) -> Vec<String> {
+        let cfg = Config::parse(ROUTES).unwrap().config;
+        let pipeline = Pipeline::new(&cfg).unwrap();
+        let source = cfg.source(source).unwrap();
+        let m = Mention {
+            platform_id: "1".into(),
+            text: text.into(),
+            author: Author::default(),
+            engagement: Engagement::default(),
+            lang: Some(lang.into()),
+            rating,
+            ..Default::default()
+        };
+        let judged = pipeline.evaluate(source, m, Utc::now(), true).unwrap();
+        let mut sinks: Vec<String> = judged.deliveries.into_iter().map(|d| d.sink_id).collect();
+        sinks.sort();
+        sinks
+    }
+
+    #[test]
+    fn routes_are_tried_in_order_and_the_first_match_wins() {
+        let cases: &[(&str, &str, &str, Option<u8>, &[&str])] = &[
+            // Critical: on-call, and (continue) the next match, support.
+            (
+                "hn",
+                "Acme is down, outage, we lost data, scam, lawyer, refund now!",
+                "en",
+                None,
+                &["oncall", "support"],
+            ),
+            // German, whatever the urgency: the German desk only (first match, no continue).
+            ("hn", "Acme ist toll", "de", None, &["german"]),
+            // A brand complaint on HN: support.
+            (
+                "hn",
+                "acme is broken and not working, terrible",
+                "en",
+                None,
+                &["support"],
+            ),
+            // Praise on HN is below support's normal: it falls through to marketing.
+            (
+                "hn",
+                "I love acme, great work, wonderful",
+                "en",
+                None,
+                &["marketing"],
+            ),
+            // A 2-star review: brand tag but not hackernews, not positive: the default route.
+            ("reviews", "acme app", "en", Some(2), &["archive"]),
+            // A competitor mention, neutral: nothing but the default.
+            ("hn", "globex released a thing", "en", None, &["archive"]),
+        ];
+        for (source, text, lang, rating, want) in cases {
+            assert_eq!(
+                sinks_for(source, text, lang, *rating),
+                want.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "{source}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_route_honours_its_level_and_no_default_sends_nothing() {
+        let cfg_text = ROUTES.replace(
+            "default = true\n        min_urgency = \"low\"",
+            "default = true\n        min_urgency = \"high\"",
+        );
+        let cfg = Config::parse(&cfg_text).unwrap().config;
+        let pipeline = Pipeline::new(&cfg).unwrap();
+        let m = Mention {
+            platform_id: "1".into(),
+            text: "globex released a thing".into(),
+            lang: Some("en".into()),
+            ..Default::default()
+        };
+        let judged = pipeline
+            .evaluate(cfg.source("hn").unwrap(), m, Utc::now(), true)
+            .unwrap();
+        assert!(judged.deliveries.is_empty(), "{:?}", judged.deliveries);
     }
 }

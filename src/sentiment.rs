@@ -17,6 +17,36 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
+/// Sentiment buckets, with VADER's usual ±0.05 cut on the compound score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentimentBucket {
+    Positive,
+    Neutral,
+    Negative,
+}
+
+impl SentimentBucket {
+    /// The bucket of a compound score: ≥ 0.05 positive, ≤ -0.05 negative, neutral between.
+    pub fn of(compound: f64) -> SentimentBucket {
+        if compound >= 0.05 {
+            SentimentBucket::Positive
+        } else if compound <= -0.05 {
+            SentimentBucket::Negative
+        } else {
+            SentimentBucket::Neutral
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SentimentBucket::Positive => "positive",
+            SentimentBucket::Neutral => "neutral",
+            SentimentBucket::Negative => "negative",
+        }
+    }
+}
+
 /// VADER's four scores.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Sentiment {

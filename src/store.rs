@@ -209,13 +209,7 @@ pub struct MentionRow {
     pub reasons: Vec<String>,
 }
 
-/// Sentiment buckets, with VADER's usual ±0.05 cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SentimentBucket {
-    Positive,
-    Neutral,
-    Negative,
-}
+pub use crate::sentiment::SentimentBucket;
 
 /// Filters for [`Store::mentions`]; `None` means "any".
 #[derive(Debug, Clone, Default)]

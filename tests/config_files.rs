@@ -61,6 +61,11 @@ fn example_config_loads_and_documents_every_key() {
         "watch",
         "sinks",
         "min_urgency",
+        "source_kinds",
+        "sentiment",
+        "lang",
+        "continue",
+        "default",
     ];
     let platform_keys = earshot::config::all_platform_keys();
     for k in keys.iter().chain(platform_keys) {
