@@ -459,11 +459,37 @@ fn check(path: &Path) -> ExitCode {
     }
     println!("  routes:  {}", cfg.routes.len());
     for r in &cfg.routes {
+        let mut matchers: Vec<String> = Vec::new();
+        let mut list = |name: &str, values: Option<Vec<String>>| {
+            if let Some(v) = values {
+                matchers.push(format!("{name} {}", v.join(",")));
+            }
+        };
+        list("sources", r.sources.clone());
+        list("kinds", r.source_kinds.clone());
+        list(
+            "sentiment",
+            r.sentiment
+                .as_ref()
+                .map(|s| s.iter().map(|b| b.as_str().to_string()).collect()),
+        );
+        list("lang", r.lang.clone());
+        list("tags", r.tags.clone());
+        let what = if r.default {
+            "default".to_string()
+        } else {
+            r.watch.clone().unwrap_or_else(|| "*".into())
+        };
         println!(
-            "    {} -> {} (min {})",
-            r.watch.as_deref().unwrap_or("*"),
+            "    {what}{} -> {} (min {}){}",
+            if matchers.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", matchers.join("; "))
+            },
             r.sinks.join(", "),
-            r.min_urgency.as_str()
+            r.min_urgency.as_str(),
+            if r.continue_matching { ", continue" } else { "" }
         );
     }
     for w in &loaded.warnings {
