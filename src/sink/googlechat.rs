@@ -128,7 +128,7 @@ impl GoogleChat {
         Err(reply_error(&reply, wait, self.url.expose()))
     }
 
-    /// Exactly the body [`GoogleChat::send`] posts.
+    /// Exactly the body `send` posts.
     pub fn render(&self, alert: &Alert) -> Value {
         render_within(alert, BODY_BUDGET)
     }

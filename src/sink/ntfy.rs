@@ -5,7 +5,7 @@
 //! ntfy.sh limits <https://docs.ntfy.sh/publish/#limitations>.
 //!
 //! Layout: `POST {base_url}/` with `{"topic","title","message","tags","priority","click",
-//! "actions"}`. The title is "Critical mention of acme: <title>"; the message is the excerpt, a
+//! "actions"}`. The title is `Critical mention of acme: Re: …`; the message is the excerpt, a
 //! blank line, and one line each for watch, source, author and reach, urgency, sentiment, reasons
 //! and time. The priority follows the level (critical 5, high 4, normal 3, low 2), the tag is an
 //! emoji by level, `click` and a "view" action open the mention (only a [`safe_url`]). JSON rather
@@ -164,7 +164,7 @@ impl Ntfy {
         Err(reply_error(&reply, wait, self.topic.expose()))
     }
 
-    /// The body [`Ntfy::send`] posts, with the secret topic shown as [`TOPIC_SHOWN`].
+    /// The body `send` posts, with the secret topic shown as [`TOPIC_SHOWN`].
     pub fn render(&self, alert: &Alert) -> Value {
         render(alert)
     }

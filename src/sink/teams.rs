@@ -95,7 +95,7 @@ impl Teams {
         Err(reply_error(&reply, wait, self.url.expose()))
     }
 
-    /// Exactly the body [`Teams::send`] posts.
+    /// Exactly the body `send` posts.
     pub fn render(&self, alert: &Alert) -> Value {
         render_within(alert, BODY_BUDGET)
     }
