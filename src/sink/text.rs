@@ -17,6 +17,8 @@ pub enum Count {
     /// UTF-16 code units. Discord's limits are JavaScript string lengths, where a character outside
     /// the BMP (most emoji) counts as 2: counting this way is the conservative choice.
     Utf16,
+    /// UTF-8 bytes (ntfy's message limit; Teams' and Google Chat's whole-payload limits).
+    Bytes,
 }
 
 impl Count {
@@ -25,6 +27,7 @@ impl Count {
         match self {
             Count::Chars => s.chars().count(),
             Count::Utf16 => s.encode_utf16().count(),
+            Count::Bytes => s.len(),
         }
     }
 
@@ -32,11 +35,12 @@ impl Count {
         match self {
             Count::Chars => 1,
             Count::Utf16 => c.len_utf16(),
+            Count::Bytes => c.len_utf8(),
         }
     }
 }
 
-/// Appended to a cut string. One unit in both counts.
+/// Appended to a cut string. One unit as chars and UTF-16, three bytes.
 pub const ELLIPSIS: char = '…';
 
 /// Bidirectional controls: an RLO (U+202E) makes `exe.txt` read as `txt.exe`.
@@ -266,6 +270,14 @@ mod tests {
             ("😀😀😀", 6, Count::Utf16, plain, "😀😀😀"),
             ("日本語です", 3, Count::Utf16, plain, "日本…"),
             ("word word", 6, Count::Chars, plain, "word…"),
+            // Bytes: the ellipsis is 3, and a cut never splits a multibyte character.
+            ("hello", 5, Count::Bytes, plain, "hello"),
+            ("hello", 4, Count::Bytes, plain, "h…"),
+            ("日本語", 8, Count::Bytes, plain, "日…"),
+            ("日本語", 9, Count::Bytes, plain, "日本語"),
+            ("😀😀", 7, Count::Bytes, plain, "😀…"),
+            ("😀😀", 6, Count::Bytes, plain, "…"),
+            ("a&b", 6, Count::Bytes, amp, "a…"),
         ];
         for (input, limit, count, esc, want) in cases {
             let got = escape_fit(input, *limit, *count, *esc);
