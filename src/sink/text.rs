@@ -326,7 +326,9 @@ mod tests {
         assert_eq!(at("x\n 3. y", '.'), (false, true, false));
         assert_eq!(at("v1. x", '.'), (false, false, false));
         assert_eq!(at("evil.example", '.'), (false, false, true));
-        assert_eq!(at("3.5", '.'), (false, false, false));
+        // Conservative: a line-leading number counts even without the space a list needs.
+        assert_eq!(at("3.5", '.'), (false, true, false));
+        assert_eq!(at("It is 3.5", '.'), (false, false, false));
         assert_eq!(at("end. Next", '.'), (false, false, false));
     }
 
