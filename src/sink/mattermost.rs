@@ -14,8 +14,8 @@
 //!
 //! Escaping: `text`, the attachment's `text`, `title` and field values are Markdown, and
 //! `@channel`, `@all`, `@here` and `@user` in `text` and attachment `text` DO notify. Every
-//! Markdown-special ASCII character of user text gets a backslash (`\ * _ ` | > < [ ] ( ) ! - +
-//! = $ & # ~`; `\&` keeps `&#x202E;` from decoding into a bidi control), and a zero-width space
+//! Markdown-special ASCII character of user text gets a backslash (`` \ * _ ` | > < [ ] ( ) ! - +
+//! = $ & # ~ ``; `\&` keeps `&#x202E;` from decoding into a bidi control), and a zero-width space
 //! goes after every `@` (mentions), `~` (channel links), `#` (hashtags) and the `.` of a domain
 //! or of a line-leading `1.`, and before every `:` (so `javascript:`, `https://` and `:emoji:`
 //! never form). Mattermost finds
@@ -125,7 +125,7 @@ impl Mattermost {
         Err(reply_error(&reply, wait, self.url.expose()))
     }
 
-    /// Exactly the body [`Mattermost::send`] posts.
+    /// Exactly the body `send` posts.
     pub fn render(&self, alert: &Alert) -> Value {
         let mut body = render(alert);
         if let (Some(u), Some(obj)) = (&self.username, body.as_object_mut()) {

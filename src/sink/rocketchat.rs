@@ -13,7 +13,7 @@
 //!
 //! Escaping: `text`, the attachment's `text` and field values are Markdown (`mrkdwn_in` asks for
 //! it where a server would otherwise show them plain), and `@all`, `@here` and `@user` in `text`
-//! notify. Rocket.Chat's message parser honours a backslash only before `* _ ~ ` # .`, so those
+//! notify. Rocket.Chat's message parser honours a backslash only before `` * _ ~ ` # . ``, so those
 //! get one; everything else is defused with a zero-width space, which works whether or not a
 //! parser knows escapes: after every `@` (mentions), `#` (channel links), `<`, `>`, `[`, `]`, `|`
 //! (links `[t](u)`, `<u|t>`, quotes, spoilers), `$` (KaTeX), `\` (a user's backslash then escapes
@@ -123,7 +123,7 @@ impl RocketChat {
         Err(reply_error(&reply, wait, self.url.expose()))
     }
 
-    /// Exactly the body [`RocketChat::send`] posts.
+    /// Exactly the body `send` posts.
     pub fn render(&self, alert: &Alert) -> Value {
         render(alert, self.username.as_deref())
     }

@@ -18,7 +18,7 @@
 //! Escaping of user text: Zulip pings on `@**Name**`, `@*group*`, `@**all**`, `@**everyone**`,
 //! `@**channel**`, `@**topic**` and their silent `@_**` forms: a zero-width space goes after
 //! every `@`. A backslash goes before every character Zulip's Markdown lets one escape
-//! (`\ ` * _ { } [ ] ( ) > # + - !`, and the `.` of a line-leading `1.`), so no emphasis, link,
+//! (`` \ ` * _ { } [ ] ( ) > # + - ! ``, and the `.` of a line-leading `1.`), so no emphasis, link,
 //! image, heading, list, quote, code or ```` ```spoiler ```` fence forms; `#**channel**` links die
 //! with their `*`. Characters it cannot escape get a zero-width space after them: `$` (no `$$`
 //! LaTeX), `~` (no `~~~` fence or strike-through), `|` (no table); before every `:` (no
@@ -194,7 +194,7 @@ impl Zulip {
         Err(self.scrub(reply_error(&reply, wait, self.api_key.expose())))
     }
 
-    /// The form fields [`Zulip::send`] posts, in order.
+    /// The form fields `send` posts, in order.
     fn fields(&self, alert: &Alert) -> [(&'static str, String); 4] {
         [
             ("type", "stream".to_string()),
@@ -204,7 +204,7 @@ impl Zulip {
         ]
     }
 
-    /// Exactly the form [`Zulip::send`] posts, as a JSON object of its fields.
+    /// Exactly the form `send` posts, as a JSON object of its fields.
     pub fn render(&self, alert: &Alert) -> Value {
         let map: Map<String, Value> = self
             .fields(alert)
