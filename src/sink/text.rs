@@ -17,7 +17,7 @@ pub enum Count {
     /// UTF-16 code units. Discord's limits are JavaScript string lengths, where a character outside
     /// the BMP (most emoji) counts as 2: counting this way is the conservative choice.
     Utf16,
-    /// UTF-8 bytes (ntfy's message limit; Teams' and Google Chat's whole-payload limits).
+    /// UTF-8 bytes (ntfy's and Zulip's message limits; Teams' and Google Chat's payload limits).
     Bytes,
 }
 
@@ -182,6 +182,32 @@ pub fn escape_fit(s: &str, limit: usize, count: Count, escape: Escaper) -> Strin
     out
 }
 
+/// Lookaround for escapers: true when `chars[i]` is the first non-space character of its line
+/// (where a `-`, `+`, `>` or `#` starts a list, quote or heading).
+pub fn at_line_start(chars: &[char], i: usize) -> bool {
+    chars[..i]
+        .iter()
+        .rev()
+        .take_while(|&&c| c != '\n')
+        .all(|&c| c == ' ')
+}
+
+/// Lookaround for escapers: true for the `.` in a line-leading `12.` (an ordered list).
+pub fn after_line_leading_digits(chars: &[char], i: usize) -> bool {
+    let mut j = i;
+    while j > 0 && chars[j - 1].is_ascii_digit() {
+        j -= 1;
+    }
+    j < i && at_line_start(chars, j)
+}
+
+/// Lookaround for escapers: true for a `.` between a letter or digit and a letter, as in
+/// `evil.example` or `www.x`: the dot that lets an auto-linker see a domain. `3.5` and a
+/// sentence's full stop are not.
+pub fn is_domain_dot(chars: &[char], i: usize) -> bool {
+    i > 0 && chars[i - 1].is_alphanumeric() && chars.get(i + 1).is_some_and(|c| c.is_alphabetic())
+}
+
 /// [`escape_fit`] with no escaping.
 pub fn truncate(s: &str, limit: usize, count: Count) -> String {
     escape_fit(s, limit, count, plain)
@@ -278,12 +304,40 @@ mod tests {
             ("😀😀", 7, Count::Bytes, plain, "😀…"),
             ("😀😀", 6, Count::Bytes, plain, "…"),
             ("a&b", 6, Count::Bytes, amp, "a…"),
+            // Bytes: "é" is 2, "…" is 3; never a split character.
+            ("héllo", 6, Count::Bytes, plain, "héllo"),
+            ("héllo", 5, Count::Bytes, plain, "h…"),
+            ("日本語", 8, Count::Bytes, plain, "日…"),
         ];
         for (input, limit, count, esc, want) in cases {
             let got = escape_fit(input, *limit, *count, *esc);
             assert_eq!(got, *want, "escape_fit({input:?}, {limit}, {count:?})");
             assert!(count.len(&got) <= *limit);
         }
+    }
+
+    #[test]
+    fn lookaround_table() {
+        let at = |s: &str, pat: char| {
+            let chars: Vec<char> = s.chars().collect();
+            let i = chars.iter().position(|&c| c == pat).unwrap();
+            (
+                at_line_start(&chars, i),
+                after_line_leading_digits(&chars, i),
+                is_domain_dot(&chars, i),
+            )
+        };
+        assert_eq!(at("- x", '-'), (true, false, false));
+        assert_eq!(at("a\n  - x", '-'), (true, false, false));
+        assert_eq!(at("a - x", '-'), (false, false, false));
+        assert_eq!(at("12. x", '.'), (false, true, false));
+        assert_eq!(at("x\n 3. y", '.'), (false, true, false));
+        assert_eq!(at("v1. x", '.'), (false, false, false));
+        assert_eq!(at("evil.example", '.'), (false, false, true));
+        // Conservative: a line-leading number counts even without the space a list needs.
+        assert_eq!(at("3.5", '.'), (false, true, false));
+        assert_eq!(at("It is 3.5", '.'), (false, false, false));
+        assert_eq!(at("end. Next", '.'), (false, false, false));
     }
 
     #[test]
