@@ -489,7 +489,11 @@ fn check(path: &Path) -> ExitCode {
             },
             r.sinks.join(", "),
             r.min_urgency.as_str(),
-            if r.continue_matching { ", continue" } else { "" }
+            if r.continue_matching {
+                ", continue"
+            } else {
+                ""
+            }
         );
     }
     for w in &loaded.warnings {
