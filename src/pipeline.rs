@@ -342,7 +342,9 @@ mod tests {
 
     #[test]
     fn routes_are_tried_in_order_and_the_first_match_wins() {
-        let cases: &[(&str, &str, &str, Option<u8>, &[&str])] = &[
+        // (source, text, language, stars, sinks it reaches)
+        type Case<'a> = (&'a str, &'a str, &'a str, Option<u8>, &'a [&'a str]);
+        let cases: &[Case] = &[
             // Critical: on-call, and (continue) the next match, support.
             (
                 "hn",

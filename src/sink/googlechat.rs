@@ -263,53 +263,41 @@ fn render_within(alert: &Alert, budget: usize) -> Value {
         .map(|r| one_line(r))
         .filter(|r| !r.is_empty())
         .collect();
-    let mut reasons = (!reasons.is_empty()).then(|| row("Why", &reasons.join(" · "), REASONS_CAP));
+    let reasons = (!reasons.is_empty()).then(|| row("Why", &reasons.join(" · "), REASONS_CAP));
     let when = super::when(alert).map(|t| row("When", &t, FIELD_CAP));
 
     let source = tidy_block(&alert.text);
-    let mut excerpt = escape_fit(&source, EXCERPT_CAP, Count::Chars, html_block);
-    loop {
-        let mut top = vec![json!({"textParagraph": {"text": heading}})];
-        if !excerpt.is_empty() {
-            top.push(json!({"textParagraph": {"text": excerpt}}));
-        }
-        let mut facts = rows.clone();
-        facts.extend(reasons.clone());
-        facts.extend(when.clone());
-        let mut sections = vec![json!({"widgets": top}), json!({"widgets": facts})];
-        if let Some(u) = url {
-            sections.push(json!({"widgets": [{"buttonList": {"buttons": [
-                {"text": "Open", "onClick": {"openLink": {"url": u}}}
-            ]}}]}));
-        }
-        let mut body = json!({
-            "text": text,
-            "cardsV2": [{"cardId": "mention", "card": {"header": header, "sections": sections}}],
-        });
-        if let Some(t) = &alert.thread {
-            body["thread"] = json!({"threadKey": thread_key(t)});
-        }
-
-        let size = serde_json::to_vec(&body).map_or(usize::MAX, |v| v.len());
-        if size <= budget {
-            return body;
-        }
-        let over = size - budget;
-        if !excerpt.is_empty() {
-            // JSON only grows a string (`\\`, `\"`), so cutting `over` bytes is enough or close;
-            // the loop checks again.
-            let room = excerpt.len().saturating_sub(over);
-            excerpt = escape_fit(&source, room, Count::Bytes, html_block);
-            if excerpt.chars().all(|c| c == '…') {
-                excerpt.clear();
+    super::fit_bytes(
+        budget,
+        &source,
+        EXCERPT_CAP,
+        html_block,
+        |excerpt, extra| {
+            let mut top = vec![json!({"textParagraph": {"text": heading}})];
+            if !excerpt.is_empty() {
+                top.push(json!({"textParagraph": {"text": excerpt}}));
             }
-        } else if reasons.is_some() {
-            reasons = None;
-        } else {
-            // Everything else is capped far below the budget (see the tests).
-            return body;
-        }
-    }
+            let mut facts = rows.clone();
+            if extra {
+                facts.extend(reasons.clone());
+            }
+            facts.extend(when.clone());
+            let mut sections = vec![json!({"widgets": top}), json!({"widgets": facts})];
+            if let Some(u) = url {
+                sections.push(json!({"widgets": [{"buttonList": {"buttons": [
+                    {"text": "Open", "onClick": {"openLink": {"url": u}}}
+                ]}}]}));
+            }
+            let mut body = json!({
+                "text": text,
+                "cardsV2": [{"cardId": "mention", "card": {"header": header, "sections": sections}}],
+            });
+            if let Some(t) = &alert.thread {
+                body["thread"] = json!({"threadKey": thread_key(t)});
+            }
+            body
+        },
+    )
 }
 
 #[cfg(test)]

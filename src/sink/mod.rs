@@ -290,6 +290,43 @@ pub(crate) fn resolve(
     })
 }
 
+/// A payload within a byte budget (Teams' 28 KB card, Google Chat's 32 KB message).
+/// `build(excerpt, with_extra)` assembles it; while its serialized size is over `budget`, the
+/// excerpt is cut again from `source` (escaped by `escape`), then the optional extra part
+/// (reasons, context) is dropped. Everything else a builder puts in must be capped well below
+/// the budget.
+pub(crate) fn fit_bytes(
+    budget: usize,
+    source: &str,
+    excerpt_cap: usize,
+    escape: text::Escaper,
+    mut build: impl FnMut(&str, bool) -> serde_json::Value,
+) -> serde_json::Value {
+    let mut excerpt = text::escape_fit(source, excerpt_cap, text::Count::Chars, escape);
+    let mut extra = true;
+    loop {
+        let body = build(&excerpt, extra);
+        let size = serde_json::to_vec(&body).map_or(usize::MAX, |v| v.len());
+        if size <= budget {
+            return body;
+        }
+        let over = size - budget;
+        if !excerpt.is_empty() {
+            // JSON only grows a string (`\\`, `\n`), so cutting `over` bytes of it is enough,
+            // or close: the loop checks again.
+            let room = excerpt.len().saturating_sub(over);
+            excerpt = text::escape_fit(source, room, text::Count::Bytes, escape);
+            if excerpt.chars().all(|c| c == text::ELLIPSIS) {
+                excerpt.clear();
+            }
+        } else if extra {
+            extra = false;
+        } else {
+            return body;
+        }
+    }
+}
+
 /// "negative (-0.48)": VADER's usual ±0.05 thresholds on the compound score.
 pub(crate) fn sentiment_label(alert: &Alert) -> String {
     let c = alert.sentiment.compound;

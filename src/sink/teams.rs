@@ -225,30 +225,16 @@ fn render_within(alert: &Alert, budget: usize) -> Value {
     });
 
     let source = tidy_block(&alert.text);
-    let mut excerpt = escape_fit(&source, EXCERPT_CAP, Count::Chars, markdown_block);
-    let mut context = context;
-    loop {
-        let body = assemble(&header, &heading, &excerpt, &facts, context.as_ref(), url);
-        let size = serde_json::to_vec(&body).map_or(usize::MAX, |v| v.len());
-        if size <= budget {
-            return body;
-        }
-        let over = size - budget;
-        if !excerpt.is_empty() {
-            // JSON only grows a string (`\\`, `\n`), so cutting `over` bytes of it is enough,
-            // or close: the loop checks again.
-            let room = excerpt.len().saturating_sub(over);
-            excerpt = escape_fit(&source, room, Count::Bytes, markdown_block);
-            if excerpt.chars().all(|c| c == '…') {
-                excerpt.clear();
-            }
-        } else if context.is_some() {
-            context = None;
-        } else {
-            // Everything else is capped far below the budget (see the tests).
-            return body;
-        }
-    }
+    super::fit_bytes(
+        budget,
+        &source,
+        EXCERPT_CAP,
+        markdown_block,
+        |excerpt, extra| {
+            let context = if extra { context.as_ref() } else { None };
+            assemble(&header, &heading, excerpt, &facts, context, url)
+        },
+    )
 }
 
 fn assemble(
