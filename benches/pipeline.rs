@@ -97,6 +97,7 @@ fn store_bench(c: &mut Criterion) {
                                     ..Default::default()
                                 },
                                 watches: vec!["acme".into()],
+                                silenced_by: None,
                                 deliveries: vec![NewDelivery {
                                     sink_id: "slack".into(),
                                     watch: "acme".into(),

@@ -92,6 +92,53 @@ pub enum Command {
         /// Only this sink's.
         sink: Option<String>,
     },
+    /// Hold back alerts for a while: silenced mentions are still stored and counted.
+    Silence {
+        #[command(subcommand)]
+        action: SilenceAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilenceAction {
+    /// Silence the mentions matching every matcher given (at least one), for a duration. The
+    /// routes' sinks are told.
+    Add {
+        /// Only mentions of this watch.
+        #[arg(long)]
+        watch: Option<String>,
+        /// Only mentions from this source (its id).
+        #[arg(long)]
+        source: Option<String>,
+        /// Only mentions by this author (handle or display name, any case).
+        #[arg(long)]
+        author: Option<String>,
+        /// Only mentions matching this query (the watch query language).
+        #[arg(long)]
+        query: Option<String>,
+        /// How long: `30m`, `2h`, `3d` (at most 90 days).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+        /// Why, for the people who see it (announced on the sinks).
+        #[arg(long)]
+        comment: String,
+        /// Who silences [default: $USER]
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// List the active silences (or all with --all), with how many mentions each held back.
+    List {
+        #[arg(long)]
+        all: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now. The routes' sinks are told.
+    Expire {
+        /// The silence's id (see `earshot silence list`).
+        id: i64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -187,6 +234,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             init_logging(&cli, &loaded.config.daemon.log);
             tokio_runtime()?.block_on(test_sink(loaded.config, id))
         }
+        Command::Silence { action } => {
+            let cfg = load(&path)?.config;
+            silence(&cfg, action)
+        }
         Command::RetryDead { sink } => {
             let cfg = load(&path)?.config;
             if let Some(s) = sink
@@ -202,6 +253,206 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `earshot silence ...`.
+fn silence(cfg: &Config, action: &SilenceAction) -> Result<ExitCode> {
+    let now = Utc::now().timestamp();
+    match action {
+        SilenceAction::Add {
+            watch,
+            source,
+            author,
+            query,
+            duration,
+            comment,
+            by,
+        } => {
+            if watch.is_none() && source.is_none() && author.is_none() && query.is_none() {
+                bail!("say what to silence: --watch, --source, --author and/or --query");
+            }
+            if let Some(w) = watch
+                && !cfg.watches.iter().any(|x| &x.name == w)
+            {
+                bail!("no watch is named {w:?}");
+            }
+            if let Some(s) = source
+                && cfg.source(s).is_none()
+            {
+                bail!("no source has id {s:?}");
+            }
+            if let Some(q) = query {
+                crate::query::Query::parse(q).map_err(|e| anyhow::anyhow!("--query: {e}"))?;
+            }
+            let d = crate::duration::parse_duration(duration)
+                .map_err(|e| anyhow::anyhow!("--for: {e}"))?;
+            if d < std::time::Duration::from_secs(60)
+                || d > std::time::Duration::from_secs(90 * 86_400)
+            {
+                bail!("--for must be between 1m and 90d");
+            }
+            if comment.trim().is_empty() {
+                bail!("--comment must say why (it is shown on the sinks)");
+            }
+            let new = crate::store::NewSilence {
+                watch: watch.clone(),
+                source_id: source.clone(),
+                author: author.clone(),
+                query: query.clone(),
+                comment: comment.trim().to_string(),
+                created_by: by
+                    .clone()
+                    .or_else(|| std::env::var("USER").ok())
+                    .unwrap_or_else(|| "cli".into()),
+                ends_at: now + d.as_secs() as i64,
+            };
+            let store = Store::open(&cfg.db_path())?;
+            let s = store.add_silence(&new, now, |s| announcement(cfg, s, true, now))?;
+            println!(
+                "silence {} added: {} until {}; matching mentions are stored, not sent",
+                s.id,
+                silence_matchers(&s),
+                ts_label(s.ends_at)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        SilenceAction::List { all, json } => {
+            let store = Store::open_read_only(&cfg.db_path())?;
+            let counts = store.silenced_counts()?;
+            let held = |id: i64| counts.iter().find(|(s, _)| *s == id).map_or(0, |(_, n)| *n);
+            let mut out = std::io::stdout().lock();
+            let list = store.silences(now, *all)?;
+            if *json {
+                for s in &list {
+                    let mut v = serde_json::to_value(s)?;
+                    v["active"] = serde_json::json!(s.is_active(now));
+                    v["held"] = serde_json::json!(held(s.id));
+                    writeln!(out, "{v}")?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if list.is_empty() {
+                writeln!(out, "no {}silences", if *all { "" } else { "active " })?;
+            }
+            for s in &list {
+                writeln!(
+                    out,
+                    "{:>4}  {:<8} {:<40} until {}  held {}  by {}: {}",
+                    s.id,
+                    if s.is_active(now) { "active" } else { "ended" },
+                    one_line(&silence_matchers(s)),
+                    ts_label(s.expired_at.unwrap_or(s.ends_at)),
+                    held(s.id),
+                    one_line(&s.created_by),
+                    one_line(&s.comment)
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SilenceAction::Expire { id } => {
+            let store = Store::open(&cfg.db_path())?;
+            match store.expire_silence(*id, now, |s| announcement(cfg, s, false, now))? {
+                Some(s) => {
+                    println!("silence {} expired: {}", s.id, silence_matchers(&s));
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => bail!("no active silence has id {id}: see `earshot silence list --all`"),
+            }
+        }
+    }
+}
+
+/// "watch acme, author dana" for a silence.
+fn silence_matchers(s: &crate::store::Silence) -> String {
+    [
+        s.watch.as_ref().map(|w| format!("watch {w}")),
+        s.source_id.as_ref().map(|x| format!("source {x}")),
+        s.author.as_ref().map(|a| format!("author {a}")),
+        s.query.as_ref().map(|q| format!("query {q}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+fn ts_label(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// The message that tells a silence's routes it started or ended: on the sinks of every route
+/// that could carry what it matches (a route for another watch or source could not).
+pub fn announcement(
+    cfg: &Config,
+    s: &crate::store::Silence,
+    added: bool,
+    now: i64,
+) -> crate::store::Announcement {
+    let mut sink_ids: Vec<String> = Vec::new();
+    for r in &cfg.routes {
+        let watch_ok = match (&s.watch, &r.watch) {
+            (Some(sw), Some(rw)) => sw == rw,
+            _ => true,
+        };
+        let source_ok = match (&s.source_id, &r.sources) {
+            (Some(ss), Some(rs)) => rs.contains(ss),
+            _ => true,
+        };
+        if watch_ok && source_ok {
+            for sink in &r.sinks {
+                if !sink_ids.contains(sink) {
+                    sink_ids.push(sink.clone());
+                }
+            }
+        }
+    }
+    let what = silence_matchers(s);
+    let (title, text) = if added {
+        (
+            format!("Silence {} added: {what}", s.id),
+            format!(
+                "{}. Until {}, matching mentions are stored but not sent. Set by {}; \
+                 `earshot silence expire {}` ends it.",
+                s.comment,
+                ts_label(s.ends_at),
+                s.created_by,
+                s.id
+            ),
+        )
+    } else {
+        (
+            format!("Silence {} expired: {what}", s.id),
+            format!("{}. Matching mentions are sent again.", s.comment),
+        )
+    };
+    crate::store::Announcement {
+        sink_ids,
+        watch: s.watch.clone().unwrap_or_else(|| "*".into()),
+        alert: crate::alert::Alert {
+            id: format!(
+                "silence-{}-{}",
+                s.id,
+                if added { "added" } else { "expired" }
+            ),
+            watch: s.watch.clone().unwrap_or_else(|| "*".into()),
+            source_id: "earshot".into(),
+            source_kind: "earshot".into(),
+            url: None,
+            title: Some(title),
+            text,
+            author: Some(s.created_by.clone()),
+            author_reach: None,
+            created_at: chrono::DateTime::from_timestamp(now, 0),
+            kind: Default::default(),
+            sentiment: Default::default(),
+            urgency: 0,
+            level: crate::urgency::Level::Low,
+            reasons: Vec::new(),
+            thread: None,
+        },
     }
 }
 
@@ -827,6 +1078,10 @@ fn mentions(cfg: &Config, f: &MentionFilter, json: bool) -> Result<()> {
         .chars()
         .take(70)
         .collect();
+        let text = match r.silenced_by {
+            Some(id) => format!("[silenced by {id}] {text}"),
+            None => text,
+        };
         writeln!(
             out,
             "{seen:<17} {:<14} {:<12} {:>9.3} {:>3} {:<8} {text}",

@@ -70,6 +70,19 @@ impl Pipeline {
         now: DateTime<Utc>,
         alert: bool,
     ) -> Option<NewMention> {
+        self.evaluate_with(source, mention, now, alert, &[])
+    }
+
+    /// As [`Pipeline::evaluate`], with the silences active now: a watch a silence matches sends
+    /// nothing for this mention, which is still stored, marked with the silence.
+    pub fn evaluate_with(
+        &self,
+        source: &SourceConfig,
+        mention: Mention,
+        now: DateTime<Utc>,
+        alert: bool,
+        silences: &[SilenceMatcher],
+    ) -> Option<NewMention> {
         let title = mention.title.as_deref().unwrap_or("");
         let lang = mention
             .lang
@@ -108,6 +121,7 @@ impl Pipeline {
         }
         let scores = score(&mention, &self.rules, Some(now));
         let mut deliveries: Vec<NewDelivery> = Vec::new();
+        let mut silenced_by = None;
         if alert {
             let seen = Seen {
                 source,
@@ -116,6 +130,13 @@ impl Pipeline {
                 level: scores.level,
             };
             for w in &watches {
+                if let Some(s) = silences
+                    .iter()
+                    .find(|s| s.matches(&source.id, &w.name, &author, &doc))
+                {
+                    silenced_by.get_or_insert(s.id);
+                    continue;
+                }
                 for r in self.routes_for(w, &seen) {
                     for sink in &r.sinks {
                         // One message per (mention, sink), whichever watch and route got there first.
@@ -132,12 +153,56 @@ impl Pipeline {
             }
         }
         Some(NewMention {
+            silenced_by,
             watches: watches.iter().map(|w| w.name.clone()).collect(),
             mention,
             lang,
             scores,
             deliveries,
         })
+    }
+}
+
+/// An active silence, ready to match mentions.
+#[derive(Debug, Clone)]
+pub struct SilenceMatcher {
+    pub id: i64,
+    watch: Option<String>,
+    source_id: Option<String>,
+    /// Lowercased.
+    author: Option<String>,
+    query: Option<Query>,
+}
+
+impl SilenceMatcher {
+    /// Compiles a stored silence; its query was checked when it was created.
+    pub fn new(s: &crate::store::Silence) -> Result<SilenceMatcher, String> {
+        Ok(SilenceMatcher {
+            id: s.id,
+            watch: s.watch.clone(),
+            source_id: s.source_id.clone(),
+            author: s.author.as_ref().map(|a| a.trim().to_lowercase()),
+            query: s
+                .query
+                .as_deref()
+                .map(Query::parse)
+                .transpose()
+                .map_err(|e| format!("silence {}: {e}", s.id))?,
+        })
+    }
+
+    /// True when every matcher it gives holds for this mention through watch `watch`.
+    /// `author` is the handle and display name, space-separated.
+    fn matches(&self, source_id: &str, watch: &str, author: &str, doc: &Document) -> bool {
+        self.watch.as_deref().is_none_or(|w| w == watch)
+            && self.source_id.as_deref().is_none_or(|s| s == source_id)
+            && self.author.as_deref().is_none_or(|a| {
+                author
+                    .split_whitespace()
+                    .any(|part| part.to_lowercase() == a)
+                    || author.to_lowercase() == a
+            })
+            && self.query.as_ref().is_none_or(|q| q.matches(doc))
     }
 }
 
@@ -383,6 +448,66 @@ mod tests {
                 "{source}: {text}"
             );
         }
+    }
+
+    #[test]
+    fn silences_hold_back_the_watches_they_match() {
+        let cfg = Config::parse(ROUTES).unwrap().config;
+        let pipeline = Pipeline::new(&cfg).unwrap();
+        let silence = |watch: Option<&str>, author: Option<&str>, query: Option<&str>| {
+            SilenceMatcher::new(&crate::store::Silence {
+                id: 7,
+                watch: watch.map(str::to_string),
+                source_id: Some("hn".into()),
+                author: author.map(str::to_string),
+                query: query.map(str::to_string),
+                comment: String::new(),
+                created_by: String::new(),
+                created_at: 0,
+                ends_at: i64::MAX,
+                expired_at: None,
+            })
+            .unwrap()
+        };
+        let judge = |silences: &[SilenceMatcher]| {
+            let m = Mention {
+                platform_id: "1".into(),
+                text: "acme is broken and not working, terrible; globex too".into(),
+                author: Author {
+                    handle: Some("Dana".into()),
+                    ..Default::default()
+                },
+                lang: Some("en".into()),
+                ..Default::default()
+            };
+            let j = pipeline
+                .evaluate_with(cfg.source("hn").unwrap(), m, Utc::now(), true, silences)
+                .unwrap();
+            let mut sinks: Vec<String> = j.deliveries.iter().map(|d| d.sink_id.clone()).collect();
+            sinks.sort();
+            (sinks, j.silenced_by)
+        };
+        // Unsilenced: support through acme, archive (default) through rival.
+        assert_eq!(judge(&[]), (vec!["archive".into(), "support".into()], None));
+        // The acme watch silenced: only the rival watch's route is left.
+        assert_eq!(
+            judge(&[silence(Some("acme"), None, None)]),
+            (vec!["archive".into()], Some(7))
+        );
+        // By author (any case) and query: everything held, still stored.
+        assert_eq!(
+            judge(&[silence(None, Some("dana"), None)]),
+            (vec![], Some(7))
+        );
+        assert_eq!(
+            judge(&[silence(None, None, Some("terrible"))]),
+            (vec![], Some(7))
+        );
+        // Matchers that do not hold silence nothing.
+        assert_eq!(
+            judge(&[silence(None, Some("someone-else"), Some("terrible"))]).1,
+            None
+        );
     }
 
     #[test]

@@ -266,10 +266,29 @@ impl Runtime {
     ) -> Result<Judged, StoreError> {
         let seen_ids: Vec<String> = fetched.iter().map(|m| m.platform_id.clone()).collect();
         let unseen = blocking(|| self.store.unseen(&source.id, &seen_ids))?;
+        let silences: Vec<crate::pipeline::SilenceMatcher> =
+            blocking(|| self.store.silences(now.timestamp(), false))
+                .unwrap_or_else(|e| {
+                    // A read-only look at an older database (`once --dry-run`) has no silences.
+                    warn!(error = %e, "Could not read silences; none applied");
+                    Vec::new()
+                })
+                .iter()
+                .filter_map(|s| match crate::pipeline::SilenceMatcher::new(s) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        warn!(error = %e, "Ignoring a silence whose query no longer parses");
+                        None
+                    }
+                })
+                .collect();
         let mentions = fetched
             .into_iter()
             .filter(|m| unseen.contains(&m.platform_id))
-            .filter_map(|m| self.pipeline.evaluate(source, m, now, alert))
+            .filter_map(|m| {
+                self.pipeline
+                    .evaluate_with(source, m, now, alert, &silences)
+            })
             .collect();
         Ok(Judged {
             seen_ids,

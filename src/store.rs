@@ -23,6 +23,7 @@ use crate::urgency::Level;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_source_notice.sql"),
+    include_str!("../migrations/0003_silences.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -106,6 +107,8 @@ pub struct NewMention {
     pub scores: Scores,
     pub watches: Vec<String>,
     pub deliveries: Vec<NewDelivery>,
+    /// The active silence that holds its alerts back, if any (it has no deliveries then).
+    pub silenced_by: Option<i64>,
 }
 
 /// Everything a successful poll writes, in one transaction.
@@ -135,7 +138,9 @@ pub struct CommitReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Delivery {
     pub id: i64,
-    pub mention_id: i64,
+    /// The mention it alerts about; `None` for a message about earshot itself (a silence
+    /// announcement).
+    pub mention_id: Option<i64>,
     pub sink_id: String,
     pub watch: String,
     pub alert: Alert,
@@ -207,9 +212,54 @@ pub struct MentionRow {
     pub urgency: i64,
     pub level: String,
     pub reasons: Vec<String>,
+    /// The silence that held its alerts back, if one did.
+    pub silenced_by: Option<i64>,
 }
 
 pub use crate::sentiment::SentimentBucket;
+
+/// A silence: mentions it matches are stored and counted but not sent, until `ends_at`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Silence {
+    pub id: i64,
+    pub watch: Option<String>,
+    pub source_id: Option<String>,
+    pub author: Option<String>,
+    pub query: Option<String>,
+    pub comment: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub ends_at: i64,
+    /// When it was expired by hand, before `ends_at`.
+    pub expired_at: Option<i64>,
+}
+
+impl Silence {
+    /// True while it holds alerts back.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.expired_at.is_none() && now < self.ends_at
+    }
+}
+
+/// A silence to create (see [`Store::add_silence`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewSilence {
+    pub watch: Option<String>,
+    pub source_id: Option<String>,
+    pub author: Option<String>,
+    pub query: Option<String>,
+    pub comment: String,
+    pub created_by: String,
+    pub ends_at: i64,
+}
+
+/// A message about earshot itself to enqueue on some sinks, with the change that causes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Announcement {
+    pub sink_ids: Vec<String>,
+    pub watch: String,
+    pub alert: Alert,
+}
 
 /// Filters for [`Store::mentions`]; `None` means "any".
 #[derive(Debug, Clone, Default)]
@@ -351,8 +401,8 @@ impl Store {
             let mut ins = tx.prepare_cached(
                 "INSERT OR IGNORE INTO mention (source_id, source_kind, platform_id, url, title, text, author,
                     author_reach, kind, lang, created_at, seen_at, compound, pos, neu, neg, urgency, level,
-                    reasons, extra)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                    reasons, extra, silenced_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
             )?;
             let mut watch = tx.prepare_cached(
                 "INSERT OR IGNORE INTO mention_watch (mention_id, watch) VALUES (?1, ?2)",
@@ -390,6 +440,7 @@ impl Store {
                     m.scores.level.as_str(),
                     serde_json::to_string(&m.scores.reasons)?,
                     extra.to_string(),
+                    m.silenced_by,
                 ])?;
                 if inserted == 0 {
                     // Stored by an earlier poll: it has had its alerts already (promise 2).
@@ -592,7 +643,7 @@ impl Store {
             "SELECT m.id, m.source_id, m.source_kind, m.platform_id,
                     (SELECT group_concat(watch, char(31)) FROM mention_watch w WHERE w.mention_id = m.id),
                     m.url, m.title, m.text, m.author, m.author_reach, m.kind, m.lang, m.created_at, m.seen_at,
-                    m.compound, m.pos, m.neu, m.neg, m.urgency, m.level, m.reasons
+                    m.compound, m.pos, m.neu, m.neg, m.urgency, m.level, m.reasons, m.silenced_by
              FROM mention m WHERE 1 = 1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -671,9 +722,108 @@ impl Store {
                 urgency: r.get(18)?,
                 level: r.get(19)?,
                 reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+                silenced_by: r.get(21)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Creates a silence and enqueues its announcement, in one transaction; returns its id.
+    pub fn add_silence(
+        &self,
+        new: &NewSilence,
+        now: i64,
+        announce: impl FnOnce(&Silence) -> Announcement,
+    ) -> Result<Silence> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO silence (watch, source_id, author, query, comment, created_by, created_at, ends_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                new.watch,
+                new.source_id,
+                new.author,
+                new.query,
+                new.comment,
+                new.created_by,
+                now,
+                new.ends_at
+            ],
+        )?;
+        let silence = Silence {
+            id: tx.last_insert_rowid(),
+            watch: new.watch.clone(),
+            source_id: new.source_id.clone(),
+            author: new.author.clone(),
+            query: new.query.clone(),
+            comment: new.comment.clone(),
+            created_by: new.created_by.clone(),
+            created_at: now,
+            ends_at: new.ends_at,
+            expired_at: None,
+        };
+        enqueue_announcement(&tx, &announce(&silence), now)?;
+        tx.commit()?;
+        Ok(silence)
+    }
+
+    /// Expires a silence now and enqueues its announcement; `None` if there is no such
+    /// active silence.
+    pub fn expire_silence(
+        &self,
+        id: i64,
+        now: i64,
+        announce: impl FnOnce(&Silence) -> Announcement,
+    ) -> Result<Option<Silence>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
+            "UPDATE silence SET expired_at = ?2 WHERE id = ?1 AND expired_at IS NULL AND ends_at > ?2",
+            params![id, now],
+        )?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        let silence = tx.query_row(
+            &format!("{SILENCE_SELECT} WHERE id = ?1"),
+            [id],
+            silence_row,
+        )?;
+        enqueue_announcement(&tx, &announce(&silence), now)?;
+        tx.commit()?;
+        Ok(Some(silence))
+    }
+
+    /// Silences, newest first: the active ones at `now`, or all with `all`.
+    pub fn silences(&self, now: i64, all: bool) -> Result<Vec<Silence>> {
+        let conn = self.conn();
+        let sql = if all {
+            format!("{SILENCE_SELECT} ORDER BY id DESC")
+        } else {
+            format!("{SILENCE_SELECT} WHERE expired_at IS NULL AND ends_at > ?1 ORDER BY id DESC")
+        };
+        let mut st = conn.prepare_cached(&sql)?;
+        let rows = if all {
+            st.query_map([], silence_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        } else {
+            st.query_map([now], silence_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        Ok(rows)
+    }
+
+    /// How many stored mentions each silence held back.
+    pub fn silenced_counts(&self) -> Result<Vec<(i64, i64)>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT silenced_by, count(*) FROM mention WHERE silenced_by IS NOT NULL GROUP BY silenced_by",
+        )?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 }
 
@@ -724,6 +874,38 @@ fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRow> {
         notice: r.get(13)?,
         degraded: r.get(14)?,
     })
+}
+
+const SILENCE_SELECT: &str = "SELECT id, watch, source_id, author, query, comment, created_by,
+    created_at, ends_at, expired_at FROM silence";
+
+fn silence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Silence> {
+    Ok(Silence {
+        id: r.get(0)?,
+        watch: r.get(1)?,
+        source_id: r.get(2)?,
+        author: r.get(3)?,
+        query: r.get(4)?,
+        comment: r.get(5)?,
+        created_by: r.get(6)?,
+        created_at: r.get(7)?,
+        ends_at: r.get(8)?,
+        expired_at: r.get(9)?,
+    })
+}
+
+/// Enqueues a message about earshot itself on each of its sinks.
+fn enqueue_announcement(tx: &rusqlite::Transaction<'_>, a: &Announcement, now: i64) -> Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO delivery (mention_id, kind, sink_id, watch, alert, status, created_at, next_attempt_at)
+         VALUES (NULL, 'announcement', ?1, ?2, ?3, 'pending', ?4, ?4)",
+    )?;
+    for sink in &a.sink_ids {
+        let mut alert = a.alert.clone();
+        alert.id = crate::pipeline::alert_id("earshot", &a.alert.id, sink);
+        st.execute(params![sink, a.watch, serde_json::to_string(&alert)?, now])?;
+    }
+    Ok(())
 }
 
 const DELIVERY_SELECT: &str =

@@ -475,3 +475,130 @@ fn status_shows_a_degraded_source_and_its_reason() {
     assert_eq!(rd["degraded"], true);
     assert_eq!(rd["notice"], "no Reddit credentials: reading .rss listings");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_holds_alerts_back_is_announced_and_ends() {
+    let feed = Feed::default();
+    feed.set(vec![
+        item("1", "Acme is down", "acme outage again"),
+        item("2", "Acme still down", "acme is broken"),
+    ]);
+    let server = feed.serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &format!("{}/feed.xml", server.uri()), "");
+    let run = |args: Vec<&'static str>| {
+        let cfg = cfg.clone();
+        async move {
+            tokio::task::spawn_blocking(move || earshot(Some(&cfg), &args).output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let lines = |o: &Output| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+
+    // Bad requests say what to do.
+    let o = run(vec!["silence", "add", "--for", "2h", "--comment", "x"]).await;
+    assert!(
+        !o.status.success() && text(&o).contains("say what to silence"),
+        "{}",
+        text(&o)
+    );
+    let o = run(vec![
+        "silence",
+        "add",
+        "--watch",
+        "acm",
+        "--for",
+        "2h",
+        "--comment",
+        "x",
+    ])
+    .await;
+    assert!(!o.status.success() && text(&o).contains("no watch is named \"acm\""));
+    let o = run(vec![
+        "silence",
+        "add",
+        "--query",
+        "acme OR",
+        "--for",
+        "2h",
+        "--comment",
+        "x",
+    ])
+    .await;
+    assert!(
+        !o.status.success() && text(&o).contains("--query"),
+        "{}",
+        text(&o)
+    );
+
+    let o = run(vec![
+        "silence",
+        "add",
+        "--watch",
+        "acme",
+        "--for",
+        "2h",
+        "--comment",
+        "known outage",
+        "--by",
+        "ops",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("silence 1 added: watch acme"),
+        "{}",
+        text(&o)
+    );
+
+    // The poll stores both mentions, sends neither, and delivers the announcement.
+    let o = run(vec!["once"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let sent = lines(&o);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["title"], "Silence 1 added: watch acme");
+    assert!(
+        sent[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("known outage.")
+    );
+    let o = run(vec!["mentions"]).await;
+    let t = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(t.matches("[silenced by 1]").count(), 2, "{t}");
+    let o = run(vec!["silence", "list"]).await;
+    let t = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        t.contains("active") && t.contains("held 2") && t.contains("known outage"),
+        "{t}"
+    );
+
+    // Expired: announced, and the next new mention is sent again.
+    let o = run(vec!["silence", "expire", "1"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(vec!["silence", "expire", "1"]).await;
+    assert!(!o.status.success() && text(&o).contains("no active silence has id 1"));
+    feed.push(item("3", "Acme back?", "is acme back up"));
+    let o = run(vec!["once"]).await;
+    let mut titles: Vec<String> = lines(&o)
+        .iter()
+        .map(|v| v["title"].as_str().unwrap().to_string())
+        .collect();
+    titles.sort();
+    assert_eq!(titles, ["Acme back?", "Silence 1 expired: watch acme"]);
+    let o = run(vec!["silence", "list"]).await;
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no active silences"));
+    let o = run(vec!["silence", "list", "--all", "--json"]).await;
+    let all = lines(&o);
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (all[0]["active"].clone(), all[0]["held"].clone()),
+        (false.into(), 2.into())
+    );
+}

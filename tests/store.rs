@@ -31,6 +31,7 @@ fn new_mention(id: &str, compound: f64, level: Level, sinks: &[&str]) -> NewMent
             level,
             reasons: vec!["r".into()],
         },
+        silenced_by: None,
         watches: vec!["acme".into()],
         deliveries: sinks
             .iter()
@@ -315,4 +316,65 @@ fn deferring_a_sink_moves_its_due_rows_without_counting_attempts() {
         1,
         "other sinks are not held back"
     );
+}
+
+#[test]
+fn silences_end_on_time_or_by_hand_and_announce_in_the_same_transaction() {
+    use earshot::store::{Announcement, NewSilence};
+    let store = Store::open_in_memory().unwrap();
+    let announce = |s: &earshot::store::Silence| Announcement {
+        sink_ids: vec!["a".into(), "b".into()],
+        watch: "acme".into(),
+        alert: earshot::alert::Alert {
+            id: format!("silence-{}", s.id),
+            ..earshot::alert::Alert::sample()
+        },
+    };
+    let s = store
+        .add_silence(
+            &NewSilence {
+                watch: Some("acme".into()),
+                comment: "outage".into(),
+                created_by: "ops".into(),
+                ends_at: 1_100,
+                ..Default::default()
+            },
+            1_000,
+            announce,
+        )
+        .unwrap();
+    assert_eq!(s.id, 1);
+    // Active until its end, then gone from the active list but kept in the history.
+    assert_eq!(store.silences(1_099, false).unwrap().len(), 1);
+    assert!(store.silences(1_100, false).unwrap().is_empty());
+    assert_eq!(store.silences(1_100, true).unwrap().len(), 1);
+    // Its announcement is one pending row per sink, tied to no mention.
+    for sink in ["a", "b"] {
+        let due = store.due_deliveries(sink, 1_000, 10).unwrap();
+        assert_eq!(due.len(), 1, "{sink}");
+        assert_eq!(due[0].mention_id, None);
+    }
+    // Expiring an ended silence does nothing; an active one is ended and announced.
+    assert_eq!(store.expire_silence(1, 1_200, announce).unwrap(), None);
+    let s2 = store
+        .add_silence(
+            &NewSilence {
+                author: Some("dana".into()),
+                comment: "troll".into(),
+                created_by: "ops".into(),
+                ends_at: 5_000,
+                ..Default::default()
+            },
+            1_000,
+            announce,
+        )
+        .unwrap();
+    let ended = store
+        .expire_silence(s2.id, 1_500, announce)
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.expired_at, Some(1_500));
+    assert!(!ended.is_active(1_501));
+    assert!(store.silences(1_501, false).unwrap().is_empty());
+    assert_eq!(store.due_deliveries("a", 2_000, 10).unwrap().len(), 3);
 }
