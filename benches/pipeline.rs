@@ -102,6 +102,7 @@ fn store_bench(c: &mut Criterion) {
                                     sink_id: "slack".into(),
                                     watch: "acme".into(),
                                     alert,
+                                    held_until: None,
                                 }],
                             }
                         })

@@ -60,3 +60,81 @@ impl Alert {
         }
     }
 }
+
+/// Most alerts listed one by one in a catch-up message; the rest are counted.
+pub const CATCH_UP_LISTED: usize = 25;
+
+impl Alert {
+    /// One message for the alerts a muted route held back on one sink, the most urgent first:
+    /// its level and link are the most urgent one's, its text one line per alert.
+    pub fn catch_up(held: &[Alert]) -> Alert {
+        let mut sorted: Vec<&Alert> = held.iter().collect();
+        sorted.sort_by(|a, b| b.urgency.cmp(&a.urgency).then(a.id.cmp(&b.id)));
+        let top = sorted.first().copied();
+        let ids: Vec<&str> = sorted.iter().map(|a| a.id.as_str()).collect();
+        let mut lines: Vec<String> = sorted
+            .iter()
+            .take(CATCH_UP_LISTED)
+            .map(|a| {
+                let what: String = a
+                    .title
+                    .as_deref()
+                    .filter(|t| !t.trim().is_empty())
+                    .unwrap_or(&a.text)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .chars()
+                    .take(120)
+                    .collect();
+                let link = a
+                    .url
+                    .as_deref()
+                    .map(|u| format!(" {u}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} {}/100 · {} · {}: {what}{link}",
+                    a.level.as_str(),
+                    a.urgency,
+                    a.watch,
+                    a.source_id
+                )
+            })
+            .collect();
+        if sorted.len() > CATCH_UP_LISTED {
+            lines.push(format!(
+                "... and {} more: `earshot mentions` lists them",
+                sorted.len() - CATCH_UP_LISTED
+            ));
+        }
+        let mut watches: Vec<&str> = sorted.iter().map(|a| a.watch.as_str()).collect();
+        watches.sort_unstable();
+        watches.dedup();
+        Alert {
+            id: crate::pipeline::alert_id("catch-up", &ids.join(","), ""),
+            watch: if watches.len() == 1 {
+                watches[0].to_string()
+            } else {
+                watches.join(", ")
+            },
+            source_id: "earshot".into(),
+            source_kind: "earshot".into(),
+            url: top.and_then(|a| a.url.clone()),
+            title: Some(format!(
+                "{} mention{} held during quiet hours",
+                held.len(),
+                if held.len() == 1 { "" } else { "s" }
+            )),
+            text: lines.join("\n"),
+            author: None,
+            author_reach: None,
+            created_at: sorted.iter().filter_map(|a| a.created_at).max(),
+            kind: MentionKind::Post,
+            sentiment: top.map(|a| a.sentiment).unwrap_or_default(),
+            urgency: top.map_or(0, |a| a.urgency),
+            level: top.map_or(Level::Low, |a| a.level),
+            reasons: vec!["held during quiet hours".into()],
+            thread: None,
+        }
+    }
+}

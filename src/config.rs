@@ -31,6 +31,8 @@ pub struct Config {
     pub watches: Vec<WatchConfig>,
     pub sinks: Vec<SinkConfig>,
     pub routes: Vec<RouteConfig>,
+    /// `[[time_interval]]`: named windows routes mute themselves in, or are active only in.
+    pub time_intervals: Vec<crate::quiet::TimeIntervalConfig>,
 }
 
 /// `[daemon]`: process-wide settings.
@@ -541,6 +543,16 @@ pub struct RouteConfig {
     /// Takes the mentions no other route matched; it may only filter by `min_urgency`.
     #[serde(default)]
     pub default: bool,
+    /// Names of `[[time_interval]]`s during which this route holds its alerts back; they are
+    /// sent as one catch-up message when the window ends.
+    #[serde(default)]
+    pub mute_time_intervals: Vec<String>,
+    /// Names of `[[time_interval]]`s outside which this route holds its alerts back.
+    #[serde(default)]
+    pub active_time_intervals: Vec<String>,
+    /// Critical mentions are sent at once, even when the route is muted.
+    #[serde(default)]
+    pub critical_breaks_through: bool,
 }
 
 impl RouteConfig {
@@ -575,6 +587,8 @@ struct KnownNames {
     watch_at: Vec<usize>,
     sink_at: Vec<usize>,
     route_at: Vec<usize>,
+    interval_at: Vec<usize>,
+    intervals: HashSet<String>,
 }
 
 /// The index in the file of the `i`-th loaded entry.
@@ -706,11 +720,15 @@ impl Config {
                 "watch" => (cfg.watches, known.watch_at) = array(value, "watch", &mut problems),
                 "sink" => (cfg.sinks, known.sink_at) = array(value, "sink", &mut problems),
                 "route" => (cfg.routes, known.route_at) = array(value, "route", &mut problems),
+                "time_interval" => {
+                    (cfg.time_intervals, known.interval_at) =
+                        array(value, "time_interval", &mut problems)
+                }
                 other => problems.push(Problem {
                     path: other.to_string(),
                     message: format!(
-                        "unknown section; expected one of [daemon], [scoring], [[source]], [[watch]], [[sink]], [[route]]{}",
-                        suggest(other, &["daemon", "scoring", "source", "watch", "sink", "route"])
+                        "unknown section; expected one of [daemon], [scoring], [[source]], [[watch]], [[sink]], [[route]], [[time_interval]]{}",
+                        suggest(other, &["daemon", "scoring", "source", "watch", "sink", "route", "time_interval"])
                     ),
                 }),
             }
@@ -732,6 +750,7 @@ impl Config {
         known.sources = raw_names("source", "id");
         known.watches = raw_names("watch", "name");
         known.sinks = raw_names("sink", "id");
+        known.intervals = raw_names("time_interval", "name");
         let mut warnings = cfg.validate(&known, &mut problems);
         for (i, s) in cfg.sources.iter_mut().enumerate() {
             let at = format!("source[{}] (id {:?})", at(&known.source_at, i), s.id);
@@ -763,6 +782,7 @@ impl Config {
         self.validate_sources(known, problems, &mut warnings);
         self.validate_watches(known, problems, &mut warnings);
         self.validate_sinks(known, problems, &mut warnings);
+        self.validate_time_intervals(known, problems);
         self.validate_routes(known, problems, &mut warnings);
         warnings
     }
@@ -1064,6 +1084,32 @@ impl Config {
         }
     }
 
+    /// `[[time_interval]]`: names, times, days and time zones.
+    fn validate_time_intervals(&self, known: &KnownNames, problems: &mut Vec<Problem>) {
+        let mut names = HashSet::new();
+        for (i, t) in self.time_intervals.iter().enumerate() {
+            let i = at(&known.interval_at, i);
+            let at = format!("time_interval[{i}] (name {:?})", t.name);
+            check_id(
+                &t.name,
+                &format!("time_interval[{i}].name"),
+                &mut |path, message| problems.push(Problem { path, message }),
+            );
+            if !names.insert(t.name.as_str()) {
+                problems.push(Problem {
+                    path: format!("{at}.name"),
+                    message: "duplicate time interval name".into(),
+                });
+            }
+            if let Err((key, message)) = crate::quiet::TimeInterval::new(t) {
+                problems.push(Problem {
+                    path: format!("{at}.{key}"),
+                    message,
+                });
+            }
+        }
+    }
+
     /// `[[route]]`: the watch and sinks each route names.
     fn validate_routes(
         &self,
@@ -1099,6 +1145,25 @@ impl Config {
                 if let Some(m) = dangling(s, &known.sinks, "no sink has id") {
                     p(format!("{at}.sinks"), m);
                 }
+            }
+            for (key, names) in [
+                ("mute_time_intervals", &r.mute_time_intervals),
+                ("active_time_intervals", &r.active_time_intervals),
+            ] {
+                for n in names {
+                    if let Some(m) = dangling(n, &known.intervals, "no time interval is named") {
+                        p(format!("{at}.{key}"), m);
+                    }
+                }
+            }
+            if r.critical_breaks_through
+                && r.mute_time_intervals.is_empty()
+                && r.active_time_intervals.is_empty()
+            {
+                warnings.push(Problem {
+                    path: format!("{at}.critical_breaks_through"),
+                    message: "this route is never muted: give mute_time_intervals or active_time_intervals, or remove it".into(),
+                });
             }
             let lists: [(&str, Option<usize>); 5] = [
                 ("sources", r.sources.as_ref().map(Vec::len)),
@@ -1799,6 +1864,45 @@ mod table_problem_tests {
             warnings.contains("route[2]: never reached: route[1] matches every mention"),
             "{warnings}"
         );
+    }
+
+    #[test]
+    fn time_intervals_and_their_routes_are_checked() {
+        let text = r#"
+            [[sink]]
+            id = "out"
+            kind = "stdout"
+            [[time_interval]]
+            name = "night"
+            times = [{ start = "22:00", end = "7am" }]
+            location = "Europe/Londn"
+            [[time_interval]]
+            name = "night"
+            weekdays = ["funday"]
+            [[route]]
+            sinks = ["out"]
+            mute_time_intervals = ["nigth"]
+            active_time_intervals = ["office"]
+        "#;
+        let problems = Config::parse(text).unwrap_err();
+        let joined: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        let joined = joined.join("\n");
+        for needle in [
+            "time_interval[0] (name \"night\").location: \"Europe/Londn\" is not a time zone",
+            "time_interval[1] (name \"night\").weekdays: unknown variant `funday`",
+            "route[0].mute_time_intervals: no time interval is named \"nigth\" (did you mean \"night\"?)",
+            "route[0].active_time_intervals: no time interval is named \"office\"",
+        ] {
+            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+        }
+        let ok = text
+            .replace("Europe/Londn", "Europe/London")
+            .replace("\"7am\"", "\"07:00\"")
+            .replace("[[time_interval]]\n            name = \"night\"\n            weekdays = [\"funday\"]\n", "")
+            .replace("\"nigth\"", "\"night\"")
+            .replace("            active_time_intervals = [\"office\"]\n", "            critical_breaks_through = true\n");
+        let loaded = Config::parse(&ok).unwrap_or_else(|p| panic!("{p:?}\n{ok}"));
+        assert_eq!(loaded.config.time_intervals.len(), 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod duration;
 pub mod lang;
 pub mod pipeline;
 pub mod query;
+pub mod quiet;
 pub mod runtime;
 pub mod secret;
 pub mod sentiment;

@@ -31,6 +31,8 @@ pub struct Pipeline {
     watches: Vec<Watch>,
     routes: Vec<RouteConfig>,
     rules: Rules,
+    /// `[[time_interval]]`s by name.
+    intervals: std::collections::HashMap<String, crate::quiet::TimeInterval>,
 }
 
 impl Pipeline {
@@ -50,10 +52,20 @@ impl Pipeline {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let names: Vec<&str> = cfg.watches.iter().map(|w| w.name.as_str()).collect();
+        let intervals = cfg
+            .time_intervals
+            .iter()
+            .map(|t| {
+                crate::quiet::TimeInterval::new(t)
+                    .map(|i| (t.name.clone(), i))
+                    .map_err(|(k, e)| format!("time interval {:?}.{k}: {e}", t.name))
+            })
+            .collect::<Result<_, String>>()?;
         Ok(Pipeline {
             watches,
             routes: cfg.routes.clone(),
             rules: Rules::new(&cfg.scoring, &names),
+            intervals,
         })
     }
 
@@ -138,6 +150,7 @@ impl Pipeline {
                     continue;
                 }
                 for r in self.routes_for(w, &seen) {
+                    let held_until = self.hold(r, scores.level, now).map(|t| t.timestamp());
                     for sink in &r.sinks {
                         // One message per (mention, sink), whichever watch and route got there first.
                         if deliveries.iter().any(|d| &d.sink_id == sink) {
@@ -147,6 +160,7 @@ impl Pipeline {
                             sink_id: sink.clone(),
                             watch: w.name.clone(),
                             alert: make_alert(source, &w.name, sink, &mention, &scores),
+                            held_until,
                         });
                     }
                 }
@@ -215,6 +229,30 @@ struct Seen<'a> {
 }
 
 impl Pipeline {
+    /// True when route `r` holds its alerts back at `t`: inside one of its mute intervals, or
+    /// outside all of its active intervals.
+    pub fn muted(&self, r: &RouteConfig, t: DateTime<Utc>) -> bool {
+        let inside = |names: &[String]| {
+            names
+                .iter()
+                .any(|n| self.intervals.get(n).is_some_and(|i| i.contains(t)))
+        };
+        inside(&r.mute_time_intervals)
+            || (!r.active_time_intervals.is_empty() && !inside(&r.active_time_intervals))
+    }
+
+    /// Until when route `r` holds an alert of `level` found at `now`: `None` to send at once.
+    /// A route that never opens within eight days holds for eight days.
+    pub fn hold(&self, r: &RouteConfig, level: Level, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if !self.muted(r, now) || (r.critical_breaks_through && level == Level::Critical) {
+            return None;
+        }
+        Some(
+            crate::quiet::next_open(now, |t| self.muted(r, t))
+                .unwrap_or(now + chrono::Duration::days(8)),
+        )
+    }
+
     /// The routes a mention matched through watch `w`: in order, the first match and those
     /// after it while each says `continue`; the default route when none matched.
     fn routes_for<'r>(&'r self, w: &Watch, seen: &Seen<'_>) -> Vec<&'r RouteConfig> {

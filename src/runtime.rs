@@ -394,7 +394,7 @@ impl Runtime {
             if due.is_empty() {
                 return Ok(report);
             }
-            for d in due {
+            for d in batches(due) {
                 if stop.is_cancelled() {
                     return Ok(report);
                 }
@@ -404,7 +404,7 @@ impl Runtime {
                         _ = l.until_ready() => {}
                     }
                 }
-                let span = info_span!("deliver", sink = %sink_id, delivery = d.id, attempt = d.attempts + 1);
+                let span = info_span!("deliver", sink = %sink_id, delivery = d.ids[0], rows = d.ids.len(), attempt = d.attempts + 1);
                 trace!(parent: &span, "Sending");
                 let result = handle
                     .sink
@@ -414,9 +414,11 @@ impl Runtime {
                 let _e = span.enter();
                 match result {
                     Ok(sent) => {
-                        self.store.mark_sent(d.id, Utc::now().timestamp().max(ts))?;
+                        for id in &d.ids {
+                            self.store.mark_sent(*id, Utc::now().timestamp().max(ts))?;
+                        }
                         trace!("Marked sent");
-                        report.sent += 1;
+                        report.sent += d.ids.len();
                         info!("Delivered");
                         if let Some(w) = sent.wait_before_next {
                             debug!(wait_ms = w.as_millis() as u64, "Target asks to slow down");
@@ -428,8 +430,10 @@ impl Runtime {
                     }
                     Err(e) => match e.retry {
                         Retry::Never => {
-                            self.store.mark_dead(d.id, &e.message)?;
-                            report.dead += 1;
+                            for id in &d.ids {
+                                self.store.mark_dead(*id, &e.message)?;
+                            }
+                            report.dead += d.ids.len();
                             warn!(error = %e.message, "Delivery failed for good; parked as dead (see `earshot status`)");
                             if e.status.is_some_and(sink_is_broken) {
                                 // A deleted webhook or a revoked token fails every message the
@@ -455,12 +459,16 @@ impl Runtime {
                                     d.attempts + 1,
                                     e.message
                                 );
-                                self.store.mark_dead(d.id, &msg)?;
-                                report.dead += 1;
+                                for id in &d.ids {
+                                    self.store.mark_dead(*id, &msg)?;
+                                }
+                                report.dead += d.ids.len();
                                 warn!(error = %e.message, "Delivery kept failing; parked as dead");
                             } else {
-                                self.store.mark_retry(d.id, next, &e.message)?;
-                                report.retrying += 1;
+                                for id in &d.ids {
+                                    self.store.mark_retry(*id, next, &e.message)?;
+                                }
+                                report.retrying += d.ids.len();
                                 warn!(error = %e.message, retry_in_s = wait.as_secs(), "Delivery failed; will retry");
                             }
                             // The target is down or asked us to slow down: the rest of its
@@ -502,6 +510,41 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
         }
         _ => f(),
     }
+}
+
+/// What one send carries: one delivery, or every held delivery due on the sink as one
+/// catch-up message.
+struct Batch {
+    ids: Vec<i64>,
+    alert: crate::alert::Alert,
+    attempts: i64,
+    created_at: i64,
+}
+
+/// Due deliveries as sends: the held ones (quiet hours) together, first, as one catch-up
+/// message; the others one by one, in order.
+fn batches(due: Vec<crate::store::Delivery>) -> Vec<Batch> {
+    let (held, single): (Vec<_>, Vec<_>) = due.into_iter().partition(|d| d.held);
+    let one = |d: crate::store::Delivery| Batch {
+        ids: vec![d.id],
+        alert: d.alert,
+        attempts: d.attempts,
+        created_at: d.created_at,
+    };
+    let mut out = Vec::with_capacity(single.len() + 1);
+    if held.len() == 1 {
+        out.extend(held.into_iter().map(one));
+    } else if !held.is_empty() {
+        let alerts: Vec<crate::alert::Alert> = held.iter().map(|d| d.alert.clone()).collect();
+        out.push(Batch {
+            ids: held.iter().map(|d| d.id).collect(),
+            alert: crate::alert::Alert::catch_up(&alerts),
+            attempts: held.iter().map(|d| d.attempts).max().unwrap_or(0),
+            created_at: held.iter().map(|d| d.created_at).min().unwrap_or(0),
+        });
+    }
+    out.extend(single.into_iter().map(one));
+    out
 }
 
 /// A connector error as the user should read it: a bad credential says which key.

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_source_notice.sql"),
     include_str!("../migrations/0003_silences.sql"),
+    include_str!("../migrations/0004_quiet_hours.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -97,6 +98,8 @@ pub struct NewDelivery {
     pub sink_id: String,
     pub watch: String,
     pub alert: Alert,
+    /// A muted route holds it until then (Unix seconds): it goes out in the catch-up message.
+    pub held_until: Option<i64>,
 }
 
 /// A mention that matched, with everything to store about it.
@@ -150,6 +153,8 @@ pub struct Delivery {
     pub next_attempt_at: i64,
     pub sent_at: Option<i64>,
     pub last_error: Option<String>,
+    /// Held back by quiet hours: sent with the others held on its sink, as one catch-up message.
+    pub held: bool,
 }
 
 /// Where a delivery stands.
@@ -408,8 +413,8 @@ impl Store {
                 "INSERT OR IGNORE INTO mention_watch (mention_id, watch) VALUES (?1, ?2)",
             )?;
             let mut deliver = tx.prepare_cached(
-                "INSERT OR IGNORE INTO delivery (mention_id, sink_id, watch, alert, status, created_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+                "INSERT OR IGNORE INTO delivery (mention_id, sink_id, watch, alert, status, created_at, next_attempt_at, held)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7)",
             )?;
             for m in &c.mentions {
                 let mention = &m.mention;
@@ -457,7 +462,9 @@ impl Store {
                         d.sink_id,
                         d.watch,
                         serde_json::to_string(&d.alert)?,
-                        c.now
+                        c.now,
+                        d.held_until.unwrap_or(c.now).max(c.now),
+                        d.held_until.is_some(),
                     ])?;
                 }
             }
@@ -910,7 +917,7 @@ fn enqueue_announcement(tx: &rusqlite::Transaction<'_>, a: &Announcement, now: i
 
 const DELIVERY_SELECT: &str =
     "SELECT id, mention_id, sink_id, watch, alert, status, attempts, created_at,
-    next_attempt_at, sent_at, last_error FROM delivery";
+    next_attempt_at, sent_at, last_error, held FROM delivery";
 
 type RawDelivery = (Delivery, String);
 
@@ -928,6 +935,7 @@ fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawDelivery> {
             next_attempt_at: r.get(8)?,
             sent_at: r.get(9)?,
             last_error: r.get(10)?,
+            held: r.get(11)?,
         },
         r.get(4)?,
     ))

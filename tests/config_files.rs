@@ -80,6 +80,12 @@ fn example_config_loads_and_documents_every_key() {
         "email",
         "stream",
         "topic",
+        "times",
+        "weekdays",
+        "location",
+        "mute_time_intervals",
+        "active_time_intervals",
+        "critical_breaks_through",
     ];
     let platform_keys = earshot::config::all_platform_keys();
     for k in keys.iter().chain(platform_keys) {

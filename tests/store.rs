@@ -39,6 +39,7 @@ fn new_mention(id: &str, compound: f64, level: Level, sinks: &[&str]) -> NewMent
                 sink_id: s.to_string(),
                 watch: "acme".into(),
                 alert: alert.clone(),
+                held_until: None,
             })
             .collect(),
     }
