@@ -65,9 +65,10 @@ impl Alert {
 pub const CATCH_UP_LISTED: usize = 25;
 
 impl Alert {
-    /// One message for the alerts a muted route held back on one sink, the most urgent first:
-    /// its level and link are the most urgent one's, its text one line per alert.
-    pub fn catch_up(held: &[Alert]) -> Alert {
+    /// One message for the alerts held back on one sink (by quiet hours, or its budget: `why`
+    /// ends the title, "during quiet hours"), the most urgent first: its level and link are the
+    /// most urgent one's, its text one line per alert.
+    pub fn catch_up(held: &[Alert], why: &str) -> Alert {
         let mut sorted: Vec<&Alert> = held.iter().collect();
         sorted.sort_by(|a, b| b.urgency.cmp(&a.urgency).then(a.id.cmp(&b.id)));
         let top = sorted.first().copied();
@@ -121,7 +122,7 @@ impl Alert {
             source_kind: "earshot".into(),
             url: top.and_then(|a| a.url.clone()),
             title: Some(format!(
-                "{} mention{} held during quiet hours",
+                "{} mention{} held {why}",
                 held.len(),
                 if held.len() == 1 { "" } else { "s" }
             )),
@@ -133,7 +134,7 @@ impl Alert {
             sentiment: top.map(|a| a.sentiment).unwrap_or_default(),
             urgency: top.map_or(0, |a| a.urgency),
             level: top.map_or(Level::Low, |a| a.level),
-            reasons: vec!["held during quiet hours".into()],
+            reasons: vec![format!("held {why}")],
             thread: None,
         }
     }

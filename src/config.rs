@@ -407,6 +407,10 @@ pub struct SinkConfig {
     /// Most messages per second to this target; defaults to the platform's documented pace.
     #[serde(default)]
     pub max_per_second: Option<f64>,
+    /// Most alerts an hour (a rolling hour); more are held and sent as one summary when the
+    /// budget allows again. No limit when left out.
+    #[serde(default)]
+    pub max_alerts_per_hour: Option<u32>,
     /// Bot token (telegram) or access token (ntfy). A secret.
     #[serde(default)]
     pub token: Option<Secret>,
@@ -446,6 +450,7 @@ impl SinkConfig {
             username: None,
             format: StdoutFormat::Text,
             max_per_second: None,
+            max_alerts_per_hour: None,
             token: None,
             api_key: None,
             base_url: None,
@@ -1069,6 +1074,12 @@ impl Config {
             }
             if let Some(r) = s.max_per_second {
                 check_rate(r, &format!("{at}.max_per_second"), &mut p);
+            }
+            if s.max_alerts_per_hour == Some(0) {
+                p(
+                    format!("{at}.max_alerts_per_hour"),
+                    "0 would hold every alert forever: write at least 1, or leave it out for no limit".into(),
+                );
             }
             if let Some(u) = &s.username {
                 let lower = u.to_lowercase();

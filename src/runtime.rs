@@ -96,6 +96,8 @@ fn sink_is_broken(status: u16) -> bool {
 /// A sink with its pacing.
 struct SinkHandle {
     sink: Sink,
+    /// `max_alerts_per_hour`.
+    budget: Option<u32>,
     /// Spaces messages to the target's documented pace; `None` for local targets (stdout).
     pace: Option<DefaultDirectRateLimiter>,
 }
@@ -196,7 +198,14 @@ impl Runtime {
                 .or(sink.default_pace())
                 .and_then(per_second_quota)
                 .map(RateLimiter::direct);
-            sinks.insert(sc.id.clone(), SinkHandle { sink, pace });
+            sinks.insert(
+                sc.id.clone(),
+                SinkHandle {
+                    sink,
+                    pace,
+                    budget: sc.max_alerts_per_hour,
+                },
+            );
         }
         let mut connectors = HashMap::new();
         for s in &config.sources {
@@ -390,11 +399,35 @@ impl Runtime {
         let ts = now.timestamp();
         let give_up = self.config.daemon.delivery_give_up_after.0.as_secs() as i64;
         loop {
+            // The sink's budget: messages it accepted within the last hour.
+            let mut room = usize::MAX;
+            if let Some(b) = handle.budget {
+                let sends = blocking(|| self.store.sends_since(sink_id, ts - 3600))?;
+                room = (b as usize).saturating_sub(sends.len());
+                if room == 0 {
+                    // Room again when the oldest of those leaves the hour.
+                    let until = sends.first().map_or(ts + 60, |t| t + 3600).max(ts + 1);
+                    let held = self.store.hold_for_budget(sink_id, ts, until)?;
+                    if held > 0 {
+                        info!(
+                            sink = %sink_id,
+                            held,
+                            budget = b,
+                            "Alert budget spent for this hour; held for one summary"
+                        );
+                    }
+                    return Ok(report);
+                }
+            }
             let due = blocking(|| self.store.due_deliveries(sink_id, ts, 50))?;
             if due.is_empty() {
                 return Ok(report);
             }
-            for d in batches(due) {
+            for (n, d) in batches(due, handle.budget).into_iter().enumerate() {
+                if n >= room {
+                    // Over budget: the next turn of the loop holds the rest.
+                    break;
+                }
                 if stop.is_cancelled() {
                     return Ok(report);
                 }
@@ -416,6 +449,9 @@ impl Runtime {
                     Ok(sent) => {
                         for id in &d.ids {
                             self.store.mark_sent(*id, Utc::now().timestamp().max(ts))?;
+                        }
+                        if handle.budget.is_some() {
+                            self.store.record_send(sink_id, ts)?;
                         }
                         trace!("Marked sent");
                         report.sent += d.ids.len();
@@ -521,10 +557,10 @@ struct Batch {
     created_at: i64,
 }
 
-/// Due deliveries as sends: the held ones (quiet hours) together, first, as one catch-up
-/// message; the others one by one, in order.
-fn batches(due: Vec<crate::store::Delivery>) -> Vec<Batch> {
-    let (held, single): (Vec<_>, Vec<_>) = due.into_iter().partition(|d| d.held);
+/// Due deliveries as sends: the held ones (quiet hours, the sink's budget) together, first, as
+/// one catch-up message; the others one by one, in order.
+fn batches(due: Vec<crate::store::Delivery>, budget: Option<u32>) -> Vec<Batch> {
+    let (held, single): (Vec<_>, Vec<_>) = due.into_iter().partition(|d| d.held != 0);
     let one = |d: crate::store::Delivery| Batch {
         ids: vec![d.id],
         alert: d.alert,
@@ -536,9 +572,17 @@ fn batches(due: Vec<crate::store::Delivery>) -> Vec<Batch> {
         out.extend(held.into_iter().map(one));
     } else if !held.is_empty() {
         let alerts: Vec<crate::alert::Alert> = held.iter().map(|d| d.alert.clone()).collect();
+        let why = if held.iter().any(|d| d.held == 1) {
+            "during quiet hours".to_string()
+        } else {
+            format!(
+                "back by this channel's budget of {} alerts an hour",
+                budget.unwrap_or_default()
+            )
+        };
         out.push(Batch {
             ids: held.iter().map(|d| d.id).collect(),
-            alert: crate::alert::Alert::catch_up(&alerts),
+            alert: crate::alert::Alert::catch_up(&alerts, &why),
             attempts: held.iter().map(|d| d.attempts).max().unwrap_or(0),
             created_at: held.iter().map(|d| d.created_at).min().unwrap_or(0),
         });

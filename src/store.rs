@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_source_notice.sql"),
     include_str!("../migrations/0003_silences.sql"),
     include_str!("../migrations/0004_quiet_hours.sql"),
+    include_str!("../migrations/0005_sink_budget.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -153,8 +154,9 @@ pub struct Delivery {
     pub next_attempt_at: i64,
     pub sent_at: Option<i64>,
     pub last_error: Option<String>,
-    /// Held back by quiet hours: sent with the others held on its sink, as one catch-up message.
-    pub held: bool,
+    /// Why it was held back (0 not held, 1 quiet hours, 2 the sink's budget): sent with the
+    /// others held on its sink, as one catch-up message.
+    pub held: i64,
 }
 
 /// Where a delivery stands.
@@ -572,6 +574,43 @@ impl Store {
             "UPDATE delivery SET next_attempt_at = ?2
              WHERE status = 'pending' AND sink_id = ?1 AND next_attempt_at < ?2",
             params![sink_id, until],
+        )?)
+    }
+
+    /// Records one message a sink accepted (however many deliveries it carried), for budgets;
+    /// forgets those older than a day.
+    pub fn record_send(&self, sink_id: &str, now: i64) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO sink_send (sink_id, at) VALUES (?1, ?2)",
+            params![sink_id, now],
+        )?;
+        conn.execute(
+            "DELETE FROM sink_send WHERE sink_id = ?1 AND at <= ?2",
+            params![sink_id, now - 86_400],
+        )?;
+        Ok(())
+    }
+
+    /// The times of the messages a sink accepted after `since`, oldest first.
+    pub fn sends_since(&self, sink_id: &str, since: i64) -> Result<Vec<i64>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT at FROM sink_send WHERE sink_id = ?1 AND at > ?2 ORDER BY at",
+        )?;
+        let rows = st
+            .query_map(params![sink_id, since], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        Ok(rows)
+    }
+
+    /// Holds every pending, not yet held delivery of a sink due by `now` until `until`, for
+    /// its budget: they go out together as one summary then. Returns how many.
+    pub fn hold_for_budget(&self, sink_id: &str, now: i64, until: i64) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE delivery SET held = 2, next_attempt_at = max(next_attempt_at, ?3)
+             WHERE status = 'pending' AND sink_id = ?1 AND held = 0 AND next_attempt_at <= ?2",
+            params![sink_id, now, until],
         )?)
     }
 

@@ -86,6 +86,7 @@ fn example_config_loads_and_documents_every_key() {
         "mute_time_intervals",
         "active_time_intervals",
         "critical_breaks_through",
+        "max_alerts_per_hour",
     ];
     let platform_keys = earshot::config::all_platform_keys();
     for k in keys.iter().chain(platform_keys) {

@@ -18,6 +18,10 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 fn config(dir: &std::path::Path, feed: &str, hook: &str) -> Config {
+    config_with(dir, feed, hook, "")
+}
+
+fn config_with(dir: &std::path::Path, feed: &str, hook: &str, sink_extra: &str) -> Config {
     let url = secret_file(dir, "slack-url", hook);
     let text = format!(
         r#"
@@ -34,6 +38,7 @@ fn config(dir: &std::path::Path, feed: &str, hook: &str) -> Config {
         kind = "slack"
         url = {{ file = "{url}" }}
         max_per_second = 100.0
+        {sink_extra}
         [[time_interval]]
         name = "night"
         times = [{{ start = "22:00", end = "07:00" }}]
@@ -165,4 +170,68 @@ fn a_muted_route_holds_until_its_window_opens_and_critical_breaks_through() {
     for (now, level, want) in cases {
         assert_eq!(p.hold(r, level, at(now)), want.map(at), "{now} {level:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_budget_rolls_the_excess_into_one_summary_and_drops_nothing() {
+    let feed = Feed::default();
+    feed.set(
+        (1..=5)
+            .map(|i| {
+                item(
+                    &i.to_string(),
+                    &format!("Acme question {i}"),
+                    "how do I use acme?",
+                )
+            })
+            .collect(),
+    );
+    let server = feed.serve().await;
+    let hook = receiver(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("earshot.db");
+    let cfg = config_with(
+        dir.path(),
+        &format!("{}/feed.xml", server.uri()),
+        &format!("{}/hook", hook.uri()),
+        "max_alerts_per_hour = 2",
+    );
+    let stop = CancellationToken::new();
+    let rt = Runtime::with_store(cfg.clone(), Arc::new(Store::open(&db).unwrap())).unwrap();
+    let source = cfg.source("forum").unwrap().clone();
+    let ten = at("2026-11-23T10:00:00Z");
+    assert_eq!(rt.poll(&source, ten).await.unwrap().commit.enqueued, 5);
+
+    // Two alerts within the budget; the other three wait for the hour to roll.
+    let report = rt.deliver_due("support", ten, &stop).await.unwrap();
+    assert_eq!(report.sent, 2, "{report:?}");
+    let report = rt
+        .deliver_due("support", at("2026-11-23T10:59:59Z"), &stop)
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 0);
+    assert_eq!(posts(&hook).await.len(), 2);
+
+    // At 11:00 the first two leave the hour: one summary carries the three.
+    let report = rt
+        .deliver_due("support", at("2026-11-23T11:00:00Z"), &stop)
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 3, "{report:?}");
+    let sent = posts(&hook).await;
+    assert_eq!(sent.len(), 3, "{sent:#?}");
+    let summary = sent[2].to_string();
+    assert!(
+        summary.contains("3 mentions held back by this channel") && summary.contains("budget of 2"),
+        "{summary}"
+    );
+    for i in 3..=5 {
+        assert!(summary.contains(&format!("Acme question {i}")), "{summary}");
+    }
+    // One of two used: the next alert goes straight out.
+    feed.push(item("6", "Acme question 6", "acme again?"));
+    let t = at("2026-11-23T11:10:00Z");
+    rt.poll(&source, t).await.unwrap();
+    assert_eq!(rt.deliver_due("support", t, &stop).await.unwrap().sent, 1);
+    assert_eq!(posts(&hook).await.len(), 4);
 }
