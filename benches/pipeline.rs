@@ -103,6 +103,7 @@ fn store_bench(c: &mut Criterion) {
                                     watch: "acme".into(),
                                     alert,
                                     held_until: None,
+                                    group: None,
                                 }],
                             }
                         })

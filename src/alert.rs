@@ -69,6 +69,43 @@ impl Alert {
     /// ends the title, "during quiet hours"), the most urgent first: its level and link are the
     /// most urgent one's, its text one line per alert.
     pub fn catch_up(held: &[Alert], why: &str) -> Alert {
+        let n = held.len();
+        Alert::summary(
+            held,
+            format!("{n} mention{} held {why}", if n == 1 { "" } else { "s" }),
+            format!("held {why}"),
+            false,
+        )
+    }
+
+    /// One message for several alerts of one conversation (a route's `group_wait`), the most
+    /// urgent first, threaded like them.
+    pub fn group(alerts: &[Alert]) -> Alert {
+        let n = alerts.len();
+        let about = alerts
+            .iter()
+            .find_map(|a| a.title.as_deref().filter(|t| !t.trim().is_empty()))
+            .map(|t| format!(": {t}"))
+            .unwrap_or_default();
+        let mut g = Alert::summary(
+            alerts,
+            format!("{n} mentions in one conversation{about}"),
+            "grouped by conversation".into(),
+            true,
+        );
+        // One conversation is one source: keep it, and thread the message like its mentions.
+        if let Some(first) = alerts.first() {
+            g.source_id = first.source_id.clone();
+            g.source_kind = first.source_kind.clone();
+        }
+        g.thread = alerts.iter().find_map(|a| a.thread.clone());
+        g
+    }
+
+    /// One message listing `alerts`, the most urgent first, with `title` and one reason; each
+    /// line shows the mention's text with `by_text` (replies in one thread share a title), else
+    /// its title.
+    fn summary(held: &[Alert], title: String, reason: String, by_text: bool) -> Alert {
         let mut sorted: Vec<&Alert> = held.iter().collect();
         sorted.sort_by(|a, b| b.urgency.cmp(&a.urgency).then(a.id.cmp(&b.id)));
         let top = sorted.first().copied();
@@ -80,7 +117,7 @@ impl Alert {
                 let what: String = a
                     .title
                     .as_deref()
-                    .filter(|t| !t.trim().is_empty())
+                    .filter(|t| !by_text && !t.trim().is_empty())
                     .unwrap_or(&a.text)
                     .split_whitespace()
                     .collect::<Vec<_>>()
@@ -121,11 +158,7 @@ impl Alert {
             source_id: "earshot".into(),
             source_kind: "earshot".into(),
             url: top.and_then(|a| a.url.clone()),
-            title: Some(format!(
-                "{} mention{} held {why}",
-                held.len(),
-                if held.len() == 1 { "" } else { "s" }
-            )),
+            title: Some(title),
             text: lines.join("\n"),
             author: None,
             author_reach: None,
@@ -134,7 +167,7 @@ impl Alert {
             sentiment: top.map(|a| a.sentiment).unwrap_or_default(),
             urgency: top.map_or(0, |a| a.urgency),
             level: top.map_or(Level::Low, |a| a.level),
-            reasons: vec![format!("held {why}")],
+            reasons: vec![reason],
             thread: None,
         }
     }

@@ -558,6 +558,10 @@ pub struct RouteConfig {
     /// Critical mentions are sent at once, even when the route is muted.
     #[serde(default)]
     pub critical_breaks_through: bool,
+    /// Mentions of one conversation (a thread, a story, an issue) that arrive within this long
+    /// of the first go out as one message.
+    #[serde(default)]
+    pub group_wait: Option<Dur>,
 }
 
 impl RouteConfig {
@@ -1166,6 +1170,15 @@ impl Config {
                         p(format!("{at}.{key}"), m);
                     }
                 }
+            }
+            if let Some(g) = r.group_wait {
+                check_range(
+                    g,
+                    Duration::from_secs(1),
+                    Duration::from_secs(3600),
+                    &format!("{at}.group_wait"),
+                    &mut p,
+                );
             }
             if r.critical_breaks_through
                 && r.mute_time_intervals.is_empty()

@@ -161,6 +161,9 @@ impl Pipeline {
                             watch: w.name.clone(),
                             alert: make_alert(source, &w.name, sink, &mention, &scores),
                             held_until,
+                            group: r
+                                .group_wait
+                                .map(|g| (thread_key(&source.id, &mention), g.0.as_secs() as i64)),
                         });
                     }
                 }

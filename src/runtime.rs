@@ -587,7 +587,31 @@ fn batches(due: Vec<crate::store::Delivery>, budget: Option<u32>) -> Vec<Batch> 
             created_at: held.iter().map(|d| d.created_at).min().unwrap_or(0),
         });
     }
-    out.extend(single.into_iter().map(one));
+    // Rows of one conversation go together, where the first of them stood.
+    let mut groups: Vec<(Option<String>, Vec<crate::store::Delivery>)> = Vec::new();
+    for d in single {
+        match d
+            .group_key
+            .clone()
+            .and_then(|k| groups.iter().position(|(g, _)| g.as_deref() == Some(&k)))
+        {
+            Some(i) => groups[i].1.push(d),
+            None => groups.push((d.group_key.clone(), vec![d])),
+        }
+    }
+    for (_, rows) in groups {
+        if rows.len() == 1 {
+            out.extend(rows.into_iter().map(one));
+        } else {
+            let alerts: Vec<crate::alert::Alert> = rows.iter().map(|d| d.alert.clone()).collect();
+            out.push(Batch {
+                ids: rows.iter().map(|d| d.id).collect(),
+                alert: crate::alert::Alert::group(&alerts),
+                attempts: rows.iter().map(|d| d.attempts).max().unwrap_or(0),
+                created_at: rows.iter().map(|d| d.created_at).min().unwrap_or(0),
+            });
+        }
+    }
     out
 }
 

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_silences.sql"),
     include_str!("../migrations/0004_quiet_hours.sql"),
     include_str!("../migrations/0005_sink_budget.sql"),
+    include_str!("../migrations/0006_grouping.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -101,6 +102,9 @@ pub struct NewDelivery {
     pub alert: Alert,
     /// A muted route holds it until then (Unix seconds): it goes out in the catch-up message.
     pub held_until: Option<i64>,
+    /// Its conversation and the route's `group_wait` (seconds): it waits for the group's first
+    /// row and goes out with it as one message.
+    pub group: Option<(String, i64)>,
 }
 
 /// A mention that matched, with everything to store about it.
@@ -157,6 +161,8 @@ pub struct Delivery {
     /// Why it was held back (0 not held, 1 quiet hours, 2 the sink's budget): sent with the
     /// others held on its sink, as one catch-up message.
     pub held: i64,
+    /// The conversation it is grouped by, if its route groups.
+    pub group_key: Option<String>,
 }
 
 /// Where a delivery stands.
@@ -414,9 +420,14 @@ impl Store {
             let mut watch = tx.prepare_cached(
                 "INSERT OR IGNORE INTO mention_watch (mention_id, watch) VALUES (?1, ?2)",
             )?;
+            let mut group_due = tx.prepare_cached(
+                "SELECT min(next_attempt_at) FROM delivery
+                 WHERE sink_id = ?1 AND group_key = ?2 AND status = 'pending' AND attempts = 0",
+            )?;
             let mut deliver = tx.prepare_cached(
-                "INSERT OR IGNORE INTO delivery (mention_id, sink_id, watch, alert, status, created_at, next_attempt_at, held)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7)",
+                "INSERT OR IGNORE INTO delivery (mention_id, sink_id, watch, alert, status, created_at,
+                    next_attempt_at, held, group_key)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)",
             )?;
             for m in &c.mentions {
                 let mention = &m.mention;
@@ -459,14 +470,22 @@ impl Store {
                     watch.execute(params![mention_id, w])?;
                 }
                 for d in &m.deliveries {
+                    let mut next_at = d.held_until.unwrap_or(c.now).max(c.now);
+                    if let Some((key, wait)) = &d.group {
+                        // The group goes out `group_wait` after its first row.
+                        let first: Option<i64> =
+                            group_due.query_row(params![d.sink_id, key], |r| r.get(0))?;
+                        next_at = next_at.max(first.unwrap_or(c.now + wait));
+                    }
                     report.enqueued += deliver.execute(params![
                         mention_id,
                         d.sink_id,
                         d.watch,
                         serde_json::to_string(&d.alert)?,
                         c.now,
-                        d.held_until.unwrap_or(c.now).max(c.now),
+                        next_at,
                         d.held_until.is_some(),
+                        d.group.as_ref().map(|(k, _)| k),
                     ])?;
                 }
             }
@@ -956,7 +975,7 @@ fn enqueue_announcement(tx: &rusqlite::Transaction<'_>, a: &Announcement, now: i
 
 const DELIVERY_SELECT: &str =
     "SELECT id, mention_id, sink_id, watch, alert, status, attempts, created_at,
-    next_attempt_at, sent_at, last_error, held FROM delivery";
+    next_attempt_at, sent_at, last_error, held, group_key FROM delivery";
 
 type RawDelivery = (Delivery, String);
 
@@ -975,6 +994,7 @@ fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawDelivery> {
             sent_at: r.get(9)?,
             last_error: r.get(10)?,
             held: r.get(11)?,
+            group_key: r.get(12)?,
         },
         r.get(4)?,
     ))

@@ -87,6 +87,7 @@ fn example_config_loads_and_documents_every_key() {
         "active_time_intervals",
         "critical_breaks_through",
         "max_alerts_per_hour",
+        "group_wait",
     ];
     let platform_keys = earshot::config::all_platform_keys();
     for k in keys.iter().chain(platform_keys) {

@@ -40,6 +40,7 @@ fn new_mention(id: &str, compound: f64, level: Level, sinks: &[&str]) -> NewMent
                 watch: "acme".into(),
                 alert: alert.clone(),
                 held_until: None,
+                group: None,
             })
             .collect(),
     }
