@@ -643,11 +643,7 @@ fn check(path: &Path) -> ExitCode {
     let mut problems = Vec::new();
     for s in &cfg.sources {
         if let Err(e) = earshot_connectors::Connector::new(&s.platform) {
-            let msg = match e {
-                earshot_connectors::FetchError::Config(m) => m,
-                other => other.to_string(),
-            };
-            problems.push(format!("source {:?}: {msg}", s.id));
+            problems.push(format!("source {:?}: {}", s.id, runtime::source_error(&e)));
         }
     }
     for s in &cfg.sinks {

@@ -616,7 +616,7 @@ fn batches(due: Vec<crate::store::Delivery>, budget: Option<u32>) -> Vec<Batch> 
 }
 
 /// A connector error as the user should read it: a bad credential says which key.
-fn source_error(e: &FetchError) -> String {
+pub fn source_error(e: &FetchError) -> String {
     match e {
         FetchError::Config(m) => m.clone(),
         other => other.to_string(),

@@ -703,7 +703,8 @@ const MIN_SECRET_LEN: usize = 8;
 
 /// Removes request header values, and their long words (the token of `Bearer <token>`), from
 /// an error's text: a page that echoes our credentials must not carry them into logs or chat.
-fn redact(e: FetchError, secrets: &[&str]) -> FetchError {
+/// Connectors use it too, for a credential they put in a URL (a YouTube key).
+pub fn redact(e: FetchError, secrets: &[&str]) -> FetchError {
     let scrub = |mut msg: String| {
         for secret in secrets {
             let words = std::iter::once(secret.trim()).chain(secret.split_whitespace());

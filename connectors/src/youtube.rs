@@ -517,18 +517,7 @@ fn error_reasons(json: Option<&serde_json::Value>) -> Vec<String> {
 
 /// Replaces the key wherever a message could carry it.
 fn scrub(e: FetchError, key: &str) -> FetchError {
-    if key.is_empty() {
-        return e;
-    }
-    let clean = |s: String| s.replace(key, "[redacted]");
-    match e {
-        FetchError::Network(s) => FetchError::Network(clean(s)),
-        FetchError::Unexpected(s) => FetchError::Unexpected(clean(s)),
-        FetchError::Parse(s) => FetchError::Parse(clean(s)),
-        FetchError::Io(s) => FetchError::Io(clean(s)),
-        FetchError::Config(s) => FetchError::Config(clean(s)),
-        other => other,
-    }
+    crate::http::redact(e, &[key])
 }
 
 /// A count Google sends as a string (`"1234"`), or as a number.
