@@ -496,20 +496,6 @@ impl SinkConfig {
         .filter_map(|(k, s)| s.map(|s| (k, s)))
         .collect()
     }
-
-    /// Every secret of this table, with its key.
-    pub fn secrets(&self) -> Vec<(&'static str, &Secret)> {
-        [
-            ("url", self.url.as_ref()),
-            ("secret", self.secret.as_ref()),
-            ("token", self.token.as_ref()),
-            ("api_key", self.api_key.as_ref()),
-            ("topic", self.topic.as_ref()),
-        ]
-        .into_iter()
-        .filter_map(|(k, s)| s.map(|s| (k, s)))
-        .collect()
-    }
 }
 
 /// One `[[route]]` table: which mentions go to which sinks. Routes are tried in order for each
@@ -761,9 +747,17 @@ impl Config {
         known.sinks = raw_names("sink", "id");
         known.intervals = raw_names("time_interval", "name");
         let mut warnings = cfg.validate(&known, &mut problems);
-        for (i, s) in cfg.sources.iter_mut().enumerate() {
+        // Secrets written into the file itself, sources' and sinks' alike.
+        let source_secrets = cfg.sources.iter_mut().enumerate().map(|(i, s)| {
             let at = format!("source[{}] (id {:?})", at(&known.source_at, i), s.id);
-            for (key, secret) in s.platform.secrets_mut() {
+            (at, s.platform.secrets_mut())
+        });
+        let sink_secrets = cfg.sinks.iter_mut().enumerate().map(|(i, s)| {
+            let at = format!("sink[{}] (id {:?})", at(&known.sink_at, i), s.id);
+            (at, s.secrets_mut())
+        });
+        for (at, secrets) in source_secrets.chain(sink_secrets) {
+            for (key, secret) in secrets {
                 if secret.is_inline() {
                     warnings.push(Problem {
                         path: format!("{at}.{key}"),
@@ -790,7 +784,7 @@ impl Config {
         self.validate_scoring(problems);
         self.validate_sources(known, problems, &mut warnings);
         self.validate_watches(known, problems, &mut warnings);
-        self.validate_sinks(known, problems, &mut warnings);
+        self.validate_sinks(known, problems);
         self.validate_time_intervals(known, problems);
         self.validate_routes(known, problems, &mut warnings);
         warnings
@@ -1010,12 +1004,7 @@ impl Config {
     }
 
     /// `[[sink]]`: ids, urls, secrets and the options only some kinds take.
-    fn validate_sinks(
-        &self,
-        known: &KnownNames,
-        problems: &mut Vec<Problem>,
-        warnings: &mut Vec<Problem>,
-    ) {
+    fn validate_sinks(&self, known: &KnownNames, problems: &mut Vec<Problem>) {
         let mut p = |path: String, message: String| problems.push(Problem { path, message });
         let mut sink_ids = HashSet::new();
         for (i, s) in self.sinks.iter().enumerate() {
@@ -1055,14 +1044,6 @@ impl Config {
                             takers.join(", ")
                         ),
                     );
-                }
-            }
-            for (name, sec) in s.secrets() {
-                if sec.is_inline() {
-                    warnings.push(Problem {
-                            path: format!("{at}.{name}"),
-                            message: "written in the config file: move it to { env = \"NAME\" } or { file = \"path\" } so the file can be shared".into(),
-                        });
                 }
             }
             if let Some(b) = &s.base_url
@@ -1573,6 +1554,20 @@ fn array<T: DeserializeOwned>(
     (out, positions)
 }
 
+/// Problems (or warnings), one per line.
+#[cfg(test)]
+fn lines(problems: &[Problem]) -> String {
+    let all: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    all.join("\n")
+}
+
+#[cfg(test)]
+fn assert_mentions(joined: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1652,21 +1647,21 @@ mod tests {
             [extra]
         "#;
         let problems = Config::parse(text).unwrap_err();
-        let all: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        let joined = all.join("\n");
-        for needle in [
-            "daemon.state_dri: unknown key (did you mean \"state_dir\"?)",
-            "source[0] (id \"a\").every: invalid duration",
-            "source[1] (id \"b\").kind: unknown variant `rss`",
-            "watch[0] (name \"w\").query: column",
-            "watch[0] (name \"w\").sources: no source has id \"nope\"",
-            "sink[0] (id \"s\").url: a discord sink needs url",
-            "route[0].watch: no watch is named \"ww\" (did you mean \"w\"?)",
-            "route[0].sinks: no sink has id \"t\"",
-            "extra: unknown section",
-        ] {
-            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
-        }
+        let joined = lines(&problems);
+        assert_mentions(
+            &joined,
+            &[
+                "daemon.state_dri: unknown key (did you mean \"state_dir\"?)",
+                "source[0] (id \"a\").every: invalid duration",
+                "source[1] (id \"b\").kind: unknown variant `rss`",
+                "watch[0] (name \"w\").query: column",
+                "watch[0] (name \"w\").sources: no source has id \"nope\"",
+                "sink[0] (id \"s\").url: a discord sink needs url",
+                "route[0].watch: no watch is named \"ww\" (did you mean \"w\"?)",
+                "route[0].sinks: no sink has id \"t\"",
+                "extra: unknown section",
+            ],
+        );
     }
 
     #[test]
@@ -1738,18 +1733,18 @@ mod table_problem_tests {
             sources = ["blog"]
         "#;
         let problems = Config::parse(text).unwrap_err();
-        let all: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        let joined = all.join("\n");
-        for needle in [
-            "daemon.state_dri: unknown key (did you mean \"state_dir\"?)",
-            "daemon.timout: unknown key (did you mean \"timeout\"?)",
-            "daemon.max_body: invalid type",
-            "source[0] (id \"blog\").evry: unknown key (did you mean \"every\"?)",
-            "source[0] (id \"blog\").kind: invalid type",
-            "source[0] (id \"blog\").every: invalid type",
-        ] {
-            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
-        }
+        let joined = lines(&problems);
+        assert_mentions(
+            &joined,
+            &[
+                "daemon.state_dri: unknown key (did you mean \"state_dir\"?)",
+                "daemon.timout: unknown key (did you mean \"timeout\"?)",
+                "daemon.max_body: invalid type",
+                "source[0] (id \"blog\").evry: unknown key (did you mean \"every\"?)",
+                "source[0] (id \"blog\").kind: invalid type",
+                "source[0] (id \"blog\").every: invalid type",
+            ],
+        );
         // The source failed, but the watch's reference to it is not a second, false problem.
         assert!(!joined.contains("no source has id"), "{joined}");
         assert_eq!(problems.len(), 6, "{joined}");
@@ -1818,6 +1813,20 @@ mod table_problem_tests {
             loaded.warnings
         );
         assert!(!format!("{:?}", loaded.config).contains("AIza-inline"));
+        // Sinks' secrets the same way.
+        let with_sink = format!(
+            "{text}[[sink]]\nid = \"tg\"\nkind = \"telegram\"\ntoken = \"123:inline\"\nchat_id = 1\n"
+        );
+        let loaded = Config::parse(&with_sink).unwrap();
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.path == "sink[0] (id \"tg\").token"
+                    && w.message.contains("written in the config file")),
+            "{:?}",
+            loaded.warnings
+        );
     }
 
     #[test]
@@ -1856,18 +1865,18 @@ mod table_problem_tests {
             sinks = ["out"]
         "#;
         let problems = Config::parse(text).unwrap_err();
-        let joined: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        let joined = joined.join("\n");
-        for needle in [
-            "route[0].source_kinds: unknown source kind \"hackernew\" (did you mean \"hackernews\"?)",
-            "route[0].lang: \"EN\" is not a two-letter language code",
-            "route[0].sources: an empty list matches nothing",
-            "route[3]: a default route takes what no other route matched: remove watch",
-            "route[3].continue: a default route is tried last",
-            "route[4].default: only one route can be the default",
-        ] {
-            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
-        }
+        let joined = lines(&problems);
+        assert_mentions(
+            &joined,
+            &[
+                "route[0].source_kinds: unknown source kind \"hackernew\" (did you mean \"hackernews\"?)",
+                "route[0].lang: \"EN\" is not a two-letter language code",
+                "route[0].sources: an empty list matches nothing",
+                "route[3]: a default route takes what no other route matched: remove watch",
+                "route[3].continue: a default route is tried last",
+                "route[4].default: only one route can be the default",
+            ],
+        );
         assert_eq!(problems.len(), 6, "{joined}");
         let fixed = text
             .replace("[\"hackernew\"]", "[\"hackernews\"]")
@@ -1909,16 +1918,16 @@ mod table_problem_tests {
             active_time_intervals = ["office"]
         "#;
         let problems = Config::parse(text).unwrap_err();
-        let joined: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        let joined = joined.join("\n");
-        for needle in [
-            "time_interval[0] (name \"night\").location: \"Europe/Londn\" is not a time zone",
-            "time_interval[1] (name \"night\").weekdays: unknown variant `funday`",
-            "route[0].mute_time_intervals: no time interval is named \"nigth\" (did you mean \"night\"?)",
-            "route[0].active_time_intervals: no time interval is named \"office\"",
-        ] {
-            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
-        }
+        let joined = lines(&problems);
+        assert_mentions(
+            &joined,
+            &[
+                "time_interval[0] (name \"night\").location: \"Europe/Londn\" is not a time zone",
+                "time_interval[1] (name \"night\").weekdays: unknown variant `funday`",
+                "route[0].mute_time_intervals: no time interval is named \"nigth\" (did you mean \"night\"?)",
+                "route[0].active_time_intervals: no time interval is named \"office\"",
+            ],
+        );
         let ok = text
             .replace("Europe/Londn", "Europe/London")
             .replace("\"7am\"", "\"07:00\"")
@@ -1957,16 +1966,16 @@ mod table_problem_tests {
             base_url = "https://ntfy.example.com"
         "#;
         let problems = Config::parse(text).unwrap_err();
-        let all: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        let joined = all.join("\n");
-        for needle in [
-            "sink[0] (id \"tg\").chat_id: a telegram sink needs chat_id = -1001234567890",
-            "sink[1] (id \"sl\").chat_id: a slack sink takes no `chat_id` (it belongs to telegram): remove it",
-            "sink[1] (id \"sl\").username: a slack sink takes no `username` (it belongs to discord, mattermost, rocketchat): remove it",
-            "sink[2] (id \"z\").base_url: \"zulip.example.com\" is not an http(s) URL",
-        ] {
-            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
-        }
+        let joined = lines(&problems);
+        assert_mentions(
+            &joined,
+            &[
+                "sink[0] (id \"tg\").chat_id: a telegram sink needs chat_id = -1001234567890",
+                "sink[1] (id \"sl\").chat_id: a slack sink takes no `chat_id` (it belongs to telegram): remove it",
+                "sink[1] (id \"sl\").username: a slack sink takes no `username` (it belongs to discord, mattermost, rocketchat): remove it",
+                "sink[2] (id \"z\").base_url: \"zulip.example.com\" is not an http(s) URL",
+            ],
+        );
         assert!(!joined.contains("sink[3]"), "{joined}");
         assert_eq!(problems.len(), 4, "{joined}");
         // A number or a name is a chat id.
@@ -1992,8 +2001,7 @@ mod table_problem_tests {
         let problems =
             Config::parse("[[source]]\nid = \"a\"\nsubreddits = [\"rust\"]\nsubredits = 1\n")
                 .unwrap_err();
-        let joined: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        let joined = joined.join("\n");
+        let joined = lines(&problems);
         assert!(
             joined.contains(
                 "source[0] (id \"a\").subredits: unknown key (did you mean \"subreddits\"?)"
