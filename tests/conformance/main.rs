@@ -9,7 +9,8 @@
 //!   database, even when the server echoes the request back.
 //!
 //! Adding a platform: write `tests/conformance/<kind>.rs` implementing [`Conformance`], and
-//! add it to the `suites!` list at the bottom.
+//! add it to the `suites!` lists at the bottom (every; rate_limit_headers if it sends them;
+//! credentials if it takes one).
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -151,9 +152,11 @@ pub async fn the_cursor_advances<P: Conformance>() {
 }
 
 pub async fn a_spent_budget_holds_the_host<P: Conformance>() {
-    if P::SPENT.is_empty() {
-        return;
-    }
+    assert!(
+        !P::SPENT.is_empty(),
+        "{}: no rate-limit headers to test",
+        P::KIND
+    );
     let s = setup::<P>().await;
     let rt = runtime(&s);
     P::mount(&s.server, 1, P::SPENT).await;
@@ -257,9 +260,7 @@ fn earshot(config: &std::path::Path, args: &[&str]) -> String {
 }
 
 pub async fn credentials_never_leak<P: Conformance>() {
-    if !P::HAS_SECRET {
-        return;
-    }
+    assert!(P::HAS_SECRET, "{}: no credential to test", P::KIND);
     let s = setup::<P>().await;
     let mut output = String::new();
     P::mount(&s.server, 1, &[]).await;
@@ -296,15 +297,33 @@ pub async fn credentials_never_leak<P: Conformance>() {
     );
 }
 
+/// Generates the checks: every platform gets the first three; only platforms that send
+/// rate-limit headers get the spent-budget check, and only those with a credential the leak
+/// check (a platform's `SPENT` and `HAS_SECRET` must agree with the lists: checked too).
 macro_rules! suites {
-    ($($platform:ident :: $case:ident),* $(,)?) => {
+    (
+        every: [$($platform:ident :: $case:ident),* $(,)?],
+        rate_limit_headers: [$($limited:ident),* $(,)?],
+        credentials: [$($secret:ident),* $(,)?] $(,)?
+    ) => {
         $(
             mod $platform;
         )*
+
+        const RATE_LIMITED: &[&str] = &[$(stringify!($limited)),*];
+        const WITH_CREDENTIALS: &[&str] = &[$(stringify!($secret)),*];
+
         mod suite {
             $(
-                mod $platform {
-                    use crate::$platform::$case as P;
+                pub(crate) mod $platform {
+                    pub(crate) use crate::$platform::$case as P;
+                    use crate::Conformance;
+
+                    #[test]
+                    fn the_lists_match_the_case() {
+                        assert_eq!(crate::RATE_LIMITED.contains(&P::KIND), !P::SPENT.is_empty());
+                        assert_eq!(crate::WITH_CREDENTIALS.contains(&P::KIND), P::HAS_SECRET);
+                    }
 
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn ids_are_stable_and_overlaps_make_no_duplicates() {
@@ -317,19 +336,27 @@ macro_rules! suites {
                     }
 
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn a_spent_budget_holds_the_host() {
-                        crate::a_spent_budget_holds_the_host::<P>().await;
-                    }
-
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn retry_after_holds_the_host() {
                         crate::retry_after_holds_the_host::<P>().await;
                     }
+                }
+            )*
+        }
 
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn credentials_never_leak() {
-                        crate::credentials_never_leak::<P>().await;
-                    }
+        mod rate_limit_headers {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $limited() {
+                    crate::a_spent_budget_holds_the_host::<crate::suite::$limited::P>().await;
+                }
+            )*
+        }
+
+        mod credentials {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $secret() {
+                    crate::credentials_never_leak::<crate::suite::$secret::P>().await;
                 }
             )*
         }
@@ -337,15 +364,19 @@ macro_rules! suites {
 }
 
 suites!(
-    hackernews::HackerNews,
-    reddit::Reddit,
-    mastodon::Mastodon,
-    bluesky::Bluesky,
-    github::GitHub,
-    stackexchange::StackExchange,
-    lemmy::Lemmy,
-    discourse::Discourse,
-    youtube::YouTube,
-    x::X,
-    appstore::AppStore,
+    every: [
+        hackernews::HackerNews,
+        reddit::Reddit,
+        mastodon::Mastodon,
+        bluesky::Bluesky,
+        github::GitHub,
+        stackexchange::StackExchange,
+        lemmy::Lemmy,
+        discourse::Discourse,
+        youtube::YouTube,
+        x::X,
+        appstore::AppStore,
+    ],
+    rate_limit_headers: [reddit, mastodon, bluesky, github, x],
+    credentials: [reddit, mastodon, bluesky, github, stackexchange, lemmy, discourse, youtube, x],
 );
