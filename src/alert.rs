@@ -35,6 +35,10 @@ pub struct Alert {
     /// The conversation it belongs to (`source:thread root`), for targets that thread messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread: Option<String>,
+    /// A signed link that acknowledges the mention (urgent alerts, when earshot's HTTP listener
+    /// is on): added at send time, never stored. Sinks show it as an "Acknowledge" link or button.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_url: Option<String>,
 }
 
 impl Alert {
@@ -57,6 +61,7 @@ impl Alert {
             level: Level::Critical,
             reasons: vec!["'charged twice'".into(), "negative (-0.48)".into(), "question to the brand".into()],
             thread: Some("acme-blog:https://example.com/blog/launch".into()),
+            ack_url: None,
         }
     }
 }
@@ -169,6 +174,7 @@ impl Alert {
             level: top.map_or(Level::Low, |a| a.level),
             reasons: vec![reason],
             thread: None,
+            ack_url: None,
         }
     }
 }

@@ -452,6 +452,7 @@ pub fn announcement(
             level: crate::urgency::Level::Low,
             reasons: Vec::new(),
             thread: None,
+            ack_url: None,
         },
     }
 }

@@ -362,6 +362,7 @@ fn make_alert(source: &SourceConfig, watch: &str, sink: &str, m: &Mention, s: &S
         level: s.level,
         reasons: s.reasons.clone(),
         thread: Some(thread_key(&source.id, m)),
+        ack_url: None,
     }
 }
 

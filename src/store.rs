@@ -1019,6 +1019,7 @@ fn unreadable_alert() -> Alert {
         level: Level::Low,
         reasons: Vec::new(),
         thread: None,
+        ack_url: None,
     }
 }
 

@@ -97,6 +97,7 @@ impl Discord {
         if reply.is_success() {
             return Ok(Sent {
                 wait_before_next: bucket_wait(&reply.headers),
+                message_ref: None,
             });
         }
         let wait = if reply.status == 429 {

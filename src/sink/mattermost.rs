@@ -115,6 +115,7 @@ impl Mattermost {
         if reply.is_success() {
             return Ok(Sent {
                 wait_before_next: budget,
+                message_ref: None,
             });
         }
         // A 429 says `Retry-After` and `X-RateLimit-Reset`: wait for the longer.

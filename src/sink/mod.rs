@@ -65,6 +65,22 @@ pub enum Sink {
 pub struct Sent {
     /// How long to wait before the next message to this target, when its headers say so.
     pub wait_before_next: Option<Duration>,
+    /// The target's id for the message it stored (Discord's message id, Telegram's
+    /// `message_id`), on targets that can edit or reply to it later; validated so that it can
+    /// be put in a URL or body as is.
+    pub message_ref: Option<String>,
+}
+
+/// How a target shows later mentions of a conversation it already has a message for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followup {
+    /// The first message is edited to hold them all (Discord).
+    Edit,
+    /// They are sent as a reply in the first message's thread (Telegram `reply_parameters`,
+    /// Google Chat's `threadKey`).
+    Reply,
+    /// They are sent as a new summary message, at most one per route's `group_interval`.
+    Separate,
 }
 
 /// Whether a failed delivery is worth trying again.
@@ -156,6 +172,51 @@ impl Sink {
             Sink::RocketChat(s) => s.send(client, alert).await,
             Sink::Ntfy(s) => s.send(client, alert).await,
         }
+    }
+
+    /// How this target shows later mentions of a conversation it already has a message for.
+    pub fn followup(&self) -> Followup {
+        match self {
+            Sink::Discord(_) => Followup::Edit,
+            Sink::Telegram(_) | Sink::GoogleChat(_) => Followup::Reply,
+            _ => Followup::Separate,
+        }
+    }
+
+    /// True when [`Sink::edit`] can change a message sent earlier (an acknowledgement is
+    /// shown on it).
+    pub fn can_edit(&self) -> bool {
+        matches!(self, Sink::Discord(_) | Sink::Telegram(_))
+    }
+
+    /// Sends `alert` as a reply to the message `reply_to` (an earlier [`Sent::message_ref`]):
+    /// Telegram's `reply_parameters`. Targets that thread by `alert.thread` (Google Chat) or
+    /// cannot reply send it as [`Sink::send`] does.
+    pub async fn send_reply(
+        &self,
+        client: &reqwest::Client,
+        alert: &Alert,
+        reply_to: Option<&str>,
+    ) -> Result<Sent, SendError> {
+        let _ = reply_to;
+        self.send(client, alert).await
+    }
+
+    /// Replaces the message `message_ref` (an earlier [`Sent::message_ref`]) with `alert`.
+    /// A message that no longer exists is `Err` with `retry: Never` and `status: Some(404)`;
+    /// targets that cannot edit answer `Err` with `retry: Never` and no status.
+    pub async fn edit(
+        &self,
+        client: &reqwest::Client,
+        message_ref: &str,
+        alert: &Alert,
+    ) -> Result<Sent, SendError> {
+        let _ = (client, message_ref, alert);
+        Err(SendError {
+            retry: Retry::Never,
+            status: None,
+            message: format!("a {} sink cannot edit messages", self.kind_name()),
+        })
     }
 
     /// The configured id (used by routes and `earshot test-sink`).

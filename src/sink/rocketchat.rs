@@ -114,6 +114,7 @@ impl RocketChat {
             }
             return Ok(Sent {
                 wait_before_next: budget,
+                message_ref: None,
             });
         }
         let wait = [retry_after(&reply.headers, now), budget]

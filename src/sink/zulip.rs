@@ -181,6 +181,7 @@ impl Zulip {
             }
             return Ok(Sent {
                 wait_before_next: budget,
+                message_ref: None,
             });
         }
         let wait = [
