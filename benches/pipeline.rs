@@ -98,12 +98,14 @@ fn store_bench(c: &mut Criterion) {
                                 },
                                 watches: vec!["acme".into()],
                                 silenced_by: None,
+                                escalation: None,
                                 deliveries: vec![NewDelivery {
                                     sink_id: "slack".into(),
                                     watch: "acme".into(),
                                     alert,
                                     held_until: None,
                                     group: None,
+                                    fingerprint: None,
                                 }],
                             }
                         })

@@ -84,17 +84,16 @@ impl Alert {
     }
 
     /// One message for several alerts of one conversation (a route's `group_wait`), the most
-    /// urgent first, threaded like them.
+    /// urgent first, threaded like them. The same text posted several times (a cross-post) is
+    /// one alert with a count instead.
     pub fn group(alerts: &[Alert]) -> Alert {
+        if let Some(d) = Alert::duplicates(alerts) {
+            return d;
+        }
         let n = alerts.len();
-        let about = alerts
-            .iter()
-            .find_map(|a| a.title.as_deref().filter(|t| !t.trim().is_empty()))
-            .map(|t| format!(": {t}"))
-            .unwrap_or_default();
         let mut g = Alert::summary(
             alerts,
-            format!("{n} mentions in one conversation{about}"),
+            format!("{n} mentions in one conversation{}", about(alerts)),
             "grouped by conversation".into(),
             true,
         );
@@ -105,6 +104,99 @@ impl Alert {
         }
         g.thread = alerts.iter().find_map(|a| a.thread.clone());
         g
+    }
+
+    /// The message for `new` mentions of a conversation whose message the target already has
+    /// (`earlier` alerts in it), sent as a reply or a new message: a count when they repeat its
+    /// text, the one alert when there is one, else a list.
+    pub fn followup(new: &[Alert], earlier: &[Alert]) -> Alert {
+        let all: Vec<Alert> = earlier.iter().chain(new).cloned().collect();
+        if let Some(mut d) = Alert::duplicates(&all) {
+            d.id = crate::pipeline::alert_id("follow-up", &ids(new).join(","), "");
+            return d;
+        }
+        let mut a = if let [one] = new {
+            one.clone()
+        } else {
+            let mut g = Alert::summary(
+                new,
+                format!(
+                    "{} more mentions in a conversation{}",
+                    new.len(),
+                    about(&all)
+                ),
+                "grouped by conversation".into(),
+                true,
+            );
+            if let Some(first) = new.first() {
+                g.source_id = first.source_id.clone();
+                g.source_kind = first.source_kind.clone();
+            }
+            g.thread = new.iter().find_map(|a| a.thread.clone());
+            g
+        };
+        a.reasons.push(format!(
+            "follows {} earlier mention{} of this conversation",
+            earlier.len(),
+            if earlier.len() == 1 { "" } else { "s" }
+        ));
+        a
+    }
+
+    /// When every alert carries the same text (by [`crate::pipeline::fingerprint`]): the
+    /// most urgent one, titled with the count, listing where else it was posted.
+    fn duplicates(alerts: &[Alert]) -> Option<Alert> {
+        let first = crate::pipeline::fingerprint(&alerts.first()?.text)?;
+        if alerts.len() < 2
+            || alerts
+                .iter()
+                .any(|a| crate::pipeline::fingerprint(&a.text).as_ref() != Some(&first))
+        {
+            return None;
+        }
+        let mut sorted: Vec<&Alert> = alerts.iter().collect();
+        sorted.sort_by(|a, b| b.urgency.cmp(&a.urgency).then(a.id.cmp(&b.id)));
+        let top = sorted[0];
+        let n = alerts.len();
+        let mut out = top.clone();
+        out.id = crate::pipeline::alert_id("duplicates", &ids(alerts).join(","), "");
+        out.title = Some(format!(
+            "{} (posted {n} times)",
+            top.title.as_deref().unwrap_or("The same text")
+        ));
+        let mut places: Vec<String> = sorted
+            .iter()
+            .skip(1)
+            .take(CATCH_UP_LISTED)
+            .map(|a| match &a.url {
+                Some(u) => format!("{}: {u}", a.source_id),
+                None => a.source_id.clone(),
+            })
+            .collect();
+        if n - 1 > CATCH_UP_LISTED {
+            places.push(format!("... and {} more", n - 1 - CATCH_UP_LISTED));
+        }
+        out.text = format!("{}\n\nAlso posted at:\n{}", top.text, places.join("\n"));
+        let mut sources: Vec<&str> = sorted.iter().map(|a| a.source_id.as_str()).collect();
+        sources.sort_unstable();
+        sources.dedup();
+        out.reasons.insert(
+            0,
+            format!("the same text {n} times ({})", sources.join(", ")),
+        );
+        Some(out)
+    }
+
+    /// This alert as its message should read once acknowledged (by `by`): marked in the
+    /// title and first reason, without its acknowledge link.
+    pub fn acknowledged(mut self, by: &str) -> Alert {
+        self.title = Some(format!(
+            "Acknowledged: {}",
+            self.title.as_deref().unwrap_or(&self.watch)
+        ));
+        self.reasons.insert(0, format!("acknowledged by {by}"));
+        self.ack_url = None;
+        self
     }
 
     /// One message listing `alerts`, the most urgent first, with `title` and one reason; each
@@ -177,4 +269,19 @@ impl Alert {
             ack_url: None,
         }
     }
+}
+
+/// ": <title>" of the first alert with a title, for summary titles.
+fn about(alerts: &[Alert]) -> String {
+    alerts
+        .iter()
+        .find_map(|a| a.title.as_deref().filter(|t| !t.trim().is_empty()))
+        .map(|t| format!(": {t}"))
+        .unwrap_or_default()
+}
+
+fn ids(alerts: &[Alert]) -> Vec<&str> {
+    let mut v: Vec<&str> = alerts.iter().map(|a| a.id.as_str()).collect();
+    v.sort_unstable();
+    v
 }

@@ -33,6 +33,51 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[[time_interval]]`: named windows routes mute themselves in, or are active only in.
     pub time_intervals: Vec<crate::quiet::TimeIntervalConfig>,
+    /// `[http]`: earshot's own HTTP listener (acknowledge links).
+    pub http: HttpConfig,
+}
+
+/// `[http]`: the listener that serves acknowledge links.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `host:port` to listen on, or `"off"`.
+    pub listen: String,
+    /// Where users reach the listener (a reverse proxy with TLS), for the links in alerts;
+    /// `http://<listen>` when left out.
+    pub public_url: Option<String>,
+    /// How long an acknowledge link works.
+    pub ack_link_ttl: Dur,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9477".into(),
+            public_url: None,
+            ack_link_ttl: Dur(Duration::from_secs(7 * 86_400)),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The address to listen on; `None` when off.
+    pub fn listen_addr(&self) -> Option<std::net::SocketAddr> {
+        if self.listen.trim().eq_ignore_ascii_case("off") {
+            return None;
+        }
+        self.listen.trim().parse().ok()
+    }
+
+    /// The base of acknowledge links: `public_url` without a trailing slash, else the listener's
+    /// own address. `None` when the listener is off.
+    pub fn link_base(&self) -> Option<String> {
+        let addr = self.listen_addr()?;
+        Some(match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{addr}"),
+        })
+    }
 }
 
 /// `[daemon]`: process-wide settings.
@@ -548,9 +593,49 @@ pub struct RouteConfig {
     /// of the first go out as one message.
     #[serde(default)]
     pub group_wait: Option<Dur>,
+    /// After a conversation's first message, its later mentions are sent (or edited in, or
+    /// replied in thread) at most this often. Default 5 minutes.
+    #[serde(default)]
+    pub group_interval: Option<Dur>,
+    /// A name, for `escalate_to` to point at.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The route (by `name`) a critical mention is sent to again when nobody acknowledged it
+    /// within `escalate_after`. That route receives only escalations.
+    #[serde(default)]
+    pub escalate_to: Option<String>,
+    /// How long a critical mention may stay unacknowledged before it is escalated, and again
+    /// between escalations. Default 30 minutes.
+    #[serde(default)]
+    pub escalate_after: Option<Dur>,
+    /// Most times one mention is escalated. Default 3.
+    #[serde(default)]
+    pub escalate_times: Option<u32>,
 }
 
+/// Later mentions of a conversation already sent wait at least this long after its last message.
+pub const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(300);
+/// A critical mention not acknowledged within this long is escalated.
+pub const DEFAULT_ESCALATE_AFTER: Duration = Duration::from_secs(1800);
+/// Most escalations of one mention.
+pub const DEFAULT_ESCALATE_TIMES: u32 = 3;
+
 impl RouteConfig {
+    /// `group_interval`, or its default.
+    pub fn group_interval(&self) -> Duration {
+        self.group_interval.map_or(DEFAULT_GROUP_INTERVAL, |d| d.0)
+    }
+
+    /// `escalate_after`, or its default.
+    pub fn escalate_after(&self) -> Duration {
+        self.escalate_after.map_or(DEFAULT_ESCALATE_AFTER, |d| d.0)
+    }
+
+    /// `escalate_times`, or its default.
+    pub fn escalate_times(&self) -> u32 {
+        self.escalate_times.unwrap_or(DEFAULT_ESCALATE_TIMES)
+    }
+
     /// The matchers given, by key (`min_urgency` aside).
     fn matchers_given(&self) -> Vec<&'static str> {
         [
@@ -719,11 +804,16 @@ impl Config {
                     (cfg.time_intervals, known.interval_at) =
                         array(value, "time_interval", &mut problems)
                 }
+                "http" => {
+                    if let Some(v) = section(value, "http", &mut problems) {
+                        cfg.http = v;
+                    }
+                }
                 other => problems.push(Problem {
                     path: other.to_string(),
                     message: format!(
-                        "unknown section; expected one of [daemon], [scoring], [[source]], [[watch]], [[sink]], [[route]], [[time_interval]]{}",
-                        suggest(other, &["daemon", "scoring", "source", "watch", "sink", "route", "time_interval"])
+                        "unknown section; expected one of [daemon], [scoring], [[source]], [[watch]], [[sink]], [[route]], [[time_interval]], [http]{}",
+                        suggest(other, &["daemon", "scoring", "source", "watch", "sink", "route", "time_interval", "http"])
                     ),
                 }),
             }
@@ -787,7 +877,61 @@ impl Config {
         self.validate_sinks(known, problems);
         self.validate_time_intervals(known, problems);
         self.validate_routes(known, problems, &mut warnings);
+        self.validate_http(problems, &mut warnings);
         warnings
+    }
+
+    /// `[http]`: an address to listen on and a public URL for the links.
+    fn validate_http(&self, problems: &mut Vec<Problem>, warnings: &mut Vec<Problem>) {
+        let h = &self.http;
+        let off = h.listen.trim().eq_ignore_ascii_case("off");
+        if !off && h.listen_addr().is_none() {
+            problems.push(Problem {
+                path: "http.listen".into(),
+                message: format!(
+                    "{:?} is not an address: write host:port with an IP, e.g. \"127.0.0.1:9477\", or \"off\"",
+                    h.listen
+                ),
+            });
+        }
+        if let Some(u) = &h.public_url {
+            let ok = url::Url::parse(u).is_ok_and(|p| {
+                matches!(p.scheme(), "http" | "https")
+                    && p.host_str().is_some()
+                    && p.query().is_none()
+                    && p.username().is_empty()
+                    && p.password().is_none()
+            });
+            if !ok {
+                problems.push(Problem {
+                    path: "http.public_url".into(),
+                    message: "write the http(s) URL users reach earshot at, without a query, e.g. \"https://earshot.example.com\"".into(),
+                });
+            }
+        }
+        let mut p = |path: String, message: String| problems.push(Problem { path, message });
+        check_range(
+            h.ack_link_ttl,
+            Duration::from_secs(60),
+            Duration::from_secs(90 * 86_400),
+            "http.ack_link_ttl",
+            &mut p,
+        );
+        let escalates = self.routes.iter().any(|r| r.escalate_to.is_some());
+        if escalates && off {
+            warnings.push(Problem {
+                path: "http.listen".into(),
+                message: "routes escalate, but the listener is off: alerts carry no acknowledge link (use `earshot ack ID`)".into(),
+            });
+        } else if escalates
+            && h.public_url.is_none()
+            && h.listen_addr().is_some_and(|a| a.ip().is_loopback())
+        {
+            warnings.push(Problem {
+                path: "http.public_url".into(),
+                message: "acknowledge links point at this machine's loopback address: set public_url to where your team reaches earshot".into(),
+            });
+        }
     }
 
     /// `[daemon]`: a reachable user agent, rates, timeouts and the log filter.
@@ -1121,6 +1265,12 @@ impl Config {
             .collect();
         let mut defaults = 0;
         let mut catch_all: Option<String> = None;
+        let mut names: HashSet<&str> = HashSet::new();
+        let escalation_targets: HashSet<&str> = self
+            .routes
+            .iter()
+            .filter_map(|r| r.escalate_to.as_deref())
+            .collect();
         for (i, r) in self.routes.iter().enumerate() {
             let i = at(&known.route_at, i);
             let at = format!("route[{i}]");
@@ -1160,6 +1310,105 @@ impl Config {
                     &format!("{at}.group_wait"),
                     &mut p,
                 );
+            }
+            if let Some(g) = r.group_interval {
+                check_range(
+                    g,
+                    Duration::from_secs(10),
+                    Duration::from_secs(86_400),
+                    &format!("{at}.group_interval"),
+                    &mut p,
+                );
+            }
+            if let Some(n) = &r.name {
+                if n.trim().is_empty() {
+                    p(format!("{at}.name"), "a route name cannot be empty".into());
+                } else if !names.insert(n.as_str()) {
+                    p(
+                        format!("{at}.name"),
+                        format!("another route is named {n:?}: names must be unique"),
+                    );
+                }
+            }
+            if let Some(to) = &r.escalate_to {
+                let targets: Vec<&str> = self
+                    .routes
+                    .iter()
+                    .filter_map(|r| r.name.as_deref())
+                    .collect();
+                if !targets.contains(&to.as_str()) {
+                    p(
+                        format!("{at}.escalate_to"),
+                        format!(
+                            "no route is named {to:?}{}: give the on-call route `name = {to:?}`",
+                            suggest(to, &targets)
+                        ),
+                    );
+                } else if r.name.as_deref() == Some(to.as_str()) {
+                    p(
+                        format!("{at}.escalate_to"),
+                        "a route cannot escalate to itself".into(),
+                    );
+                }
+                if escalation_targets.contains(r.name.as_deref().unwrap_or("")) {
+                    p(
+                        format!("{at}.escalate_to"),
+                        "an escalation route cannot escalate further: raise escalate_times instead"
+                            .into(),
+                    );
+                }
+            } else {
+                for key in [
+                    ("escalate_after", r.escalate_after.is_some()),
+                    ("escalate_times", r.escalate_times.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(k, given)| given.then_some(k))
+                {
+                    p(
+                        format!("{at}.{key}"),
+                        "only used with escalate_to: name the route to escalate to".into(),
+                    );
+                }
+            }
+            if let Some(e) = r.escalate_after {
+                check_range(
+                    e,
+                    Duration::from_secs(60),
+                    Duration::from_secs(7 * 86_400),
+                    &format!("{at}.escalate_after"),
+                    &mut p,
+                );
+            }
+            if let Some(t) = r.escalate_times
+                && !(1..=20).contains(&t)
+            {
+                p(
+                    format!("{at}.escalate_times"),
+                    "must be between 1 and 20".into(),
+                );
+            }
+            let is_target = r
+                .name
+                .as_deref()
+                .is_some_and(|n| escalation_targets.contains(n));
+            if is_target {
+                let given = r.matchers_given();
+                if r.default || !given.is_empty() {
+                    p(
+                        at.clone(),
+                        format!(
+                            "an escalation route receives only escalations: remove {}",
+                            if r.default {
+                                "default".to_string()
+                            } else {
+                                given.join(", ")
+                            }
+                        ),
+                    );
+                }
+                // It takes part in no matching, so it neither catches nor shadows.
+                continue;
             }
             if r.critical_breaks_through
                 && r.mute_time_intervals.is_empty()

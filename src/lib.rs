@@ -4,6 +4,7 @@
 //! watches ([`query`]) → score ([`sentiment`], [`urgency`]) → store, dedupe and outbox in one
 //! transaction ([`store`]) → deliver ([`runtime`]) → chat target ([`sink`]). See DESIGN.md.
 
+pub mod ack;
 pub mod alert;
 pub mod cli;
 pub mod config;

@@ -11,7 +11,7 @@ use crate::alert::Alert;
 use crate::config::{Config, RouteConfig, SourceConfig};
 use crate::query::{DocFields, Document, Query};
 use crate::sentiment::{Sentiment, SentimentBucket, polarity_scores};
-use crate::store::{NewDelivery, NewMention, Scores};
+use crate::store::{Group, NewDelivery, NewEscalation, NewMention, Scores};
 use crate::urgency::{self, Context, Level, Rules};
 
 /// A watch with its query parsed.
@@ -33,6 +33,8 @@ pub struct Pipeline {
     rules: Rules,
     /// `[[time_interval]]`s by name.
     intervals: std::collections::HashMap<String, crate::quiet::TimeInterval>,
+    /// Names of the routes some route escalates to: they take part in no matching.
+    escalation_routes: HashSet<String>,
 }
 
 impl Pipeline {
@@ -66,6 +68,11 @@ impl Pipeline {
             routes: cfg.routes.clone(),
             rules: Rules::new(&cfg.scoring, &names),
             intervals,
+            escalation_routes: cfg
+                .routes
+                .iter()
+                .filter_map(|r| r.escalate_to.clone())
+                .collect(),
         })
     }
 
@@ -134,6 +141,8 @@ impl Pipeline {
         let scores = score(&mention, &self.rules, Some(now));
         let mut deliveries: Vec<NewDelivery> = Vec::new();
         let mut silenced_by = None;
+        let mut escalation = None;
+        let fp = fingerprint(&mention.text);
         if alert {
             let seen = Seen {
                 source,
@@ -150,6 +159,16 @@ impl Pipeline {
                     continue;
                 }
                 for r in self.routes_for(w, &seen) {
+                    if let Some(to) = &r.escalate_to
+                        && scores.level == Level::Critical
+                        && escalation.is_none()
+                    {
+                        escalation = Some(NewEscalation {
+                            route: to.clone(),
+                            after: r.escalate_after().as_secs() as i64,
+                            times: r.escalate_times(),
+                        });
+                    }
                     let held_until = self.hold(r, scores.level, now).map(|t| t.timestamp());
                     for sink in &r.sinks {
                         // One message per (mention, sink), whichever watch and route got there first.
@@ -161,15 +180,20 @@ impl Pipeline {
                             watch: w.name.clone(),
                             alert: make_alert(source, &w.name, sink, &mention, &scores),
                             held_until,
-                            group: r
-                                .group_wait
-                                .map(|g| (thread_key(&source.id, &mention), g.0.as_secs() as i64)),
+                            group: r.group_wait.map(|g| Group {
+                                key: thread_key(&source.id, &mention),
+                                wait: g.0.as_secs() as i64,
+                                interval: r.group_interval().as_secs() as i64,
+                            }),
+                            fingerprint: fp.clone(),
                         });
                     }
                 }
             }
         }
         Some(NewMention {
+            // No alert went out (silenced, or no route took it): nothing to escalate.
+            escalation: escalation.filter(|_| !deliveries.is_empty()),
             silenced_by,
             watches: watches.iter().map(|w| w.name.clone()).collect(),
             mention,
@@ -260,7 +284,12 @@ impl Pipeline {
     /// after it while each says `continue`; the default route when none matched.
     fn routes_for<'r>(&'r self, w: &Watch, seen: &Seen<'_>) -> Vec<&'r RouteConfig> {
         let mut out = Vec::new();
-        for r in self.routes.iter().filter(|r| !r.default) {
+        let routable = |r: &&RouteConfig| {
+            r.name
+                .as_ref()
+                .is_none_or(|n| !self.escalation_routes.contains(n))
+        };
+        for r in self.routes.iter().filter(routable).filter(|r| !r.default) {
             if route_matches(r, w, seen) {
                 out.push(r);
                 if !r.continue_matching {
@@ -277,6 +306,83 @@ impl Pipeline {
         }
         out
     }
+}
+
+impl Pipeline {
+    /// The deliveries of escalation number `seq` of a critical mention whose first alert was
+    /// `alert`, on the sinks of route `route` (held if that route is muted and does not let
+    /// critical through). Empty when no route has that name.
+    pub fn escalation_deliveries(
+        &self,
+        route: &str,
+        alert: &Alert,
+        seq: u32,
+        of: u32,
+        waited: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Vec<NewDelivery> {
+        let Some(r) = self
+            .routes
+            .iter()
+            .find(|r| r.name.as_deref() == Some(route))
+        else {
+            return Vec::new();
+        };
+        let held_until = self.hold(r, alert.level, now).map(|t| t.timestamp());
+        let why = format!(
+            "not acknowledged for {} (escalation {seq} of {of})",
+            crate::duration::format_duration(waited)
+        );
+        r.sinks
+            .iter()
+            .map(|sink| {
+                let mut a = alert.clone();
+                a.id = alert_id("escalation", &format!("{}:{seq}", alert.id), sink);
+                a.title = Some(format!(
+                    "Unacknowledged: {}",
+                    a.title.as_deref().unwrap_or(&a.watch)
+                ));
+                a.reasons.insert(0, why.clone());
+                NewDelivery {
+                    sink_id: sink.clone(),
+                    watch: alert.watch.clone(),
+                    alert: a,
+                    held_until,
+                    group: None,
+                    fingerprint: None,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The fingerprint of a text for spotting near-duplicates (the same post cross-posted, with
+/// other links, mentions, case or punctuation): its words, lowercased, without links and
+/// @handles, hashed. `None` for texts under six words, which repeat by chance.
+pub fn fingerprint(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .filter(|w| {
+            let l = w.to_lowercase();
+            !(l.starts_with("http://")
+                || l.starts_with("https://")
+                || l.starts_with("www.")
+                || l.starts_with('@'))
+        })
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.len() < 6 {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(words.join(" ").as_bytes());
+    Some(hex::encode(&h.finalize()[..12]))
 }
 
 /// True when every matcher the route gives holds.

@@ -16,10 +16,16 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, trace, warn};
 
+use crate::alert::Alert;
 use crate::config::{Config, DEFAULT_EVERY, SourceConfig, parse_cron};
 use crate::pipeline::Pipeline;
+use crate::sink::Followup;
 use crate::sink::{Retry, Sink};
-use crate::store::{CommitReport, NewMention, PollCommit, SourceRow, Store, StoreError};
+use crate::store::{
+    CONVERSATION_TTL, CommitReport, Delivery, DeliveryKind, NewMention, PollCommit, SourceRow,
+    Store, StoreError,
+};
+use crate::urgency::Level;
 
 /// Why the runtime could not be built. Each says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +123,49 @@ pub struct Runtime {
     wake: Arc<Notify>,
     /// The state directory's lock, for runtimes that own the real store.
     _lock: Option<StateLock>,
+    /// Signs acknowledge links, when the HTTP listener is on.
+    ack_links: Option<AckLinks>,
+    clock: Clock,
+}
+
+/// What acknowledge links are made of.
+struct AckLinks {
+    key: Arc<crate::ack::AckKey>,
+    /// `public_url`, or the listener's address.
+    base: String,
+    /// Seconds a link works.
+    ttl: i64,
+}
+
+/// Where the runtime reads the time. The daemon reads the system clock; tests run it on
+/// tokio's paused clock, from a chosen instant, so that a day of activity takes milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    System,
+    /// `base` at tokio's `start`, advancing with tokio's (pausable) clock.
+    Tokio {
+        base: DateTime<Utc>,
+        start: tokio::time::Instant,
+    },
+}
+
+impl Clock {
+    /// A clock that reads `base` now and advances with tokio's clock.
+    pub fn tokio_from(base: DateTime<Utc>) -> Clock {
+        Clock::Tokio {
+            base,
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Tokio { base, start } => {
+                *base + chrono::Duration::from_std(start.elapsed()).unwrap_or_default()
+            }
+        }
+    }
 }
 
 /// What one poll did, for logs and `earshot once`.
@@ -163,8 +212,18 @@ impl Runtime {
     pub fn new(config: Config) -> Result<Runtime, RuntimeError> {
         let lock = lock_state_dir(&config.daemon.state_dir)?;
         let store = Store::open(&config.db_path())?;
+        let key = match config.http.listen_addr() {
+            Some(_) => Some(
+                crate::ack::AckKey::load_or_create(&config.daemon.state_dir)
+                    .map_err(RuntimeError::Config)?,
+            ),
+            None => None,
+        };
         let mut rt = Runtime::with_store(config, Arc::new(store))?;
         rt._lock = Some(lock);
+        if let Some(k) = key {
+            rt.set_ack_key(k);
+        }
         Ok(rt)
     }
 
@@ -225,7 +284,33 @@ impl Runtime {
             client,
             wake: Arc::new(Notify::new()),
             _lock: None,
+            ack_links: None,
+            clock: Clock::System,
         })
+    }
+
+    /// The time, as this runtime's clock reads it.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Runs on `clock` instead of the system's (tests).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// Signs acknowledge links with `key` (when the config's `[http]` listener is on).
+    pub fn set_ack_key(&mut self, key: crate::ack::AckKey) {
+        self.ack_links = self.config.http.link_base().map(|base| AckLinks {
+            key: Arc::new(key),
+            base,
+            ttl: self.config.http.ack_link_ttl.0.as_secs() as i64,
+        });
+    }
+
+    /// The key acknowledge links are signed with, when the listener is on.
+    pub fn ack_key(&self) -> Option<Arc<crate::ack::AckKey>> {
+        self.ack_links.as_ref().map(|l| l.key.clone())
     }
 
     /// The configured sink with this id.
@@ -439,18 +524,18 @@ impl Runtime {
                 }
                 let span = info_span!("deliver", sink = %sink_id, delivery = d.ids[0], rows = d.ids.len(), attempt = d.attempts + 1);
                 trace!(parent: &span, "Sending");
-                let result = handle
-                    .sink
-                    .send(&self.client, &d.alert)
+                let result = self
+                    .send_batch(handle, sink_id, &d, ts)
                     .instrument(span.clone())
-                    .await;
+                    .await?;
                 let _e = span.enter();
                 match result {
                     Ok(sent) => {
+                        let at = self.now().timestamp().max(ts);
                         for id in &d.ids {
-                            self.store.mark_sent(*id, Utc::now().timestamp().max(ts))?;
+                            self.store.mark_sent(*id, at, sent.message_ref.as_deref())?;
                         }
-                        if handle.budget.is_some() {
+                        if handle.budget.is_some() && d.update_of.is_none() {
                             self.store.record_send(sink_id, ts)?;
                         }
                         trace!("Marked sent");
@@ -520,6 +605,148 @@ impl Runtime {
         }
     }
 
+    /// Sends one batch the way its sink shows it: an update edits its message; rows of a
+    /// conversation the sink already has follow its message (edited in, replied in thread,
+    /// or one summary); anything else is a new message. Urgent alerts carry an acknowledge link.
+    async fn send_batch(
+        &self,
+        h: &SinkHandle,
+        sink_id: &str,
+        b: &Batch,
+        ts: i64,
+    ) -> Result<Result<crate::sink::Sent, crate::sink::SendError>, StoreError> {
+        let client = &self.client;
+        if let Some(target) = &b.update_of {
+            let carried = blocking(|| self.store.message_alerts(sink_id, target))?;
+            if carried.is_empty() {
+                return Ok(Ok(crate::sink::Sent::default()));
+            }
+            let alerts: Vec<Alert> = carried.iter().map(|c| c.0.clone()).collect();
+            let alert = if let [one] = alerts.as_slice() {
+                one.clone()
+            } else {
+                Alert::group(&alerts)
+            };
+            let mut by: Vec<&str> = carried.iter().filter_map(|c| c.2.as_deref()).collect();
+            let all = by.len() == carried.len();
+            by.sort_unstable();
+            by.dedup();
+            let alert = if all {
+                alert.acknowledged(&by.join(", "))
+            } else {
+                let mut a = alert;
+                a.reasons.insert(
+                    0,
+                    format!(
+                        "{} of {} acknowledged",
+                        carried.iter().filter(|c| c.2.is_some()).count(),
+                        carried.len()
+                    ),
+                );
+                let mentions: Vec<i64> = carried.iter().filter_map(|c| c.1).collect();
+                self.with_ack(a, &mentions, ts)
+            };
+            return Ok(match h.sink.edit(client, target, &alert).await {
+                // The message was deleted, or cannot be edited: there is nothing to update.
+                Err(e) if e.retry == Retry::Never => {
+                    info!(error = %e.message, "The message to update is gone; left as it is");
+                    Ok(crate::sink::Sent::default())
+                }
+                other => other,
+            });
+        }
+        if let Some((key, alerts)) = &b.group
+            && let Some(conv) =
+                blocking(|| self.store.conversation(sink_id, key, ts - CONVERSATION_TTL))?
+        {
+            let mode = h.sink.followup();
+            if let (Followup::Edit, Some(root)) = (mode, &conv.root_ref) {
+                let all: Vec<Alert> = conv.sent.iter().chain(alerts).cloned().collect();
+                let mentions: Vec<i64> = conv.mentions.iter().chain(&b.mentions).copied().collect();
+                let alert = self.with_ack(Alert::group(&all), &mentions, ts);
+                match h.sink.edit(client, root, &alert).await {
+                    Ok(sent) => {
+                        return Ok(Ok(crate::sink::Sent {
+                            message_ref: Some(root.clone()),
+                            ..sent
+                        }));
+                    }
+                    Err(e) if e.retry == Retry::Never => {
+                        debug!(error = %e.message, "Could not edit the conversation's message; sending a new one");
+                    }
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            let alert = self.with_ack(Alert::followup(alerts, &conv.sent), &b.mentions, ts);
+            let reply_to = match mode {
+                Followup::Reply => conv.root_ref.as_deref(),
+                _ => None,
+            };
+            return Ok(h.sink.send_reply(client, &alert, reply_to).await);
+        }
+        let alert = self.with_ack(b.alert.clone(), &b.mentions, ts);
+        Ok(h.sink.send(client, &alert).await)
+    }
+
+    /// `alert` with an acknowledge link for `mentions` when it is urgent (high or critical)
+    /// and the listener is on.
+    fn with_ack(&self, mut alert: Alert, mentions: &[i64], ts: i64) -> Alert {
+        if let Some(l) = &self.ack_links
+            && alert.level >= Level::High
+            && !mentions.is_empty()
+        {
+            alert.ack_url = Some(l.key.link(&l.base, mentions, ts + l.ttl));
+        }
+        alert
+    }
+
+    /// Acknowledges mentions: their escalations stop and the messages that carried them are
+    /// edited to say so where the target allows. Returns the ids acknowledged now.
+    pub fn ack(&self, ids: &[i64], by: &str) -> Result<Vec<i64>, StoreError> {
+        let editable: Vec<&str> = self
+            .sinks
+            .iter()
+            .filter(|(_, h)| h.sink.can_edit())
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let done = blocking(|| self.store.ack(ids, by, self.now().timestamp(), &editable))?;
+        if !done.is_empty() {
+            info!(mentions = ?done, by, "Acknowledged");
+            self.wake.notify_waiters();
+        }
+        Ok(done)
+    }
+
+    /// Sends the escalations due at `now`: each critical mention nobody acknowledged goes to its
+    /// escalation route again, until acknowledged or sent `escalate_times` times. Returns how
+    /// many deliveries were enqueued.
+    pub fn escalate_due(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let ts = now.timestamp();
+        let mut enqueued = 0;
+        for e in blocking(|| self.store.due_escalations(ts, 100))? {
+            let deliveries = match (&e.alert, e.acked) {
+                (Some(alert), false) => self.pipeline.escalation_deliveries(
+                    &e.route,
+                    alert,
+                    e.sent_times + 1,
+                    e.max_times,
+                    Duration::from_secs((e.every.max(0) as u64) * (e.sent_times as u64 + 1)),
+                    now,
+                ),
+                _ => Vec::new(),
+            };
+            let n = blocking(|| self.store.record_escalation(&e, &deliveries, ts))?;
+            if n > 0 {
+                info!(mention = e.mention_id, route = %e.route, escalation = e.sent_times + 1, of = e.max_times, "Not acknowledged: escalated");
+            }
+            enqueued += n;
+        }
+        if enqueued > 0 {
+            self.wake.notify_waiters();
+        }
+        Ok(enqueued)
+    }
+
     /// [`Runtime::deliver_due`] over every sink.
     pub async fn deliver_all_due(
         &self,
@@ -548,30 +775,50 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// What one send carries: one delivery, or every held delivery due on the sink as one
-/// catch-up message.
+/// What one send carries: one delivery, every held delivery due on the sink as one catch-up
+/// message, the rows of one conversation, or an edit of a message sent earlier.
 struct Batch {
     ids: Vec<i64>,
-    alert: crate::alert::Alert,
+    alert: Alert,
     attempts: i64,
     created_at: i64,
+    /// The mentions it alerts about, for its acknowledge link.
+    mentions: Vec<i64>,
+    /// Rows of one conversation: its key and their alerts. When the sink already has the
+    /// conversation's message, they follow it (an edit, a reply or a summary).
+    group: Option<(String, Vec<Alert>)>,
+    /// An update: the message to edit (its alert is rebuilt from what that message carries).
+    update_of: Option<String>,
+}
+
+impl Batch {
+    fn of(rows: &[Delivery], alert: Alert) -> Batch {
+        Batch {
+            ids: rows.iter().map(|d| d.id).collect(),
+            alert,
+            attempts: rows.iter().map(|d| d.attempts).max().unwrap_or(0),
+            created_at: rows.iter().map(|d| d.created_at).min().unwrap_or(0),
+            mentions: rows
+                .iter()
+                .filter(|d| matches!(d.kind, DeliveryKind::Alert | DeliveryKind::Escalation))
+                .filter_map(|d| d.mention_id)
+                .collect(),
+            group: None,
+            update_of: None,
+        }
+    }
 }
 
 /// Due deliveries as sends: the held ones (quiet hours, the sink's budget) together, first, as
-/// one catch-up message; the others one by one, in order.
-fn batches(due: Vec<crate::store::Delivery>, budget: Option<u32>) -> Vec<Batch> {
-    let (held, single): (Vec<_>, Vec<_>) = due.into_iter().partition(|d| d.held != 0);
-    let one = |d: crate::store::Delivery| Batch {
-        ids: vec![d.id],
-        alert: d.alert,
-        attempts: d.attempts,
-        created_at: d.created_at,
-    };
-    let mut out = Vec::with_capacity(single.len() + 1);
-    if held.len() == 1 {
-        out.extend(held.into_iter().map(one));
+/// one catch-up message; updates of one message together; the rows of one conversation
+/// together, where the first of them stood; the others one by one, in order.
+fn batches(due: Vec<Delivery>, budget: Option<u32>) -> Vec<Batch> {
+    let (held, rest): (Vec<_>, Vec<_>) = due.into_iter().partition(|d| d.held != 0);
+    let mut out = Vec::with_capacity(rest.len() + 1);
+    if let [one] = held.as_slice() {
+        out.push(Batch::of(&held, one.alert.clone()));
     } else if !held.is_empty() {
-        let alerts: Vec<crate::alert::Alert> = held.iter().map(|d| d.alert.clone()).collect();
+        let alerts: Vec<Alert> = held.iter().map(|d| d.alert.clone()).collect();
         let why = if held.iter().any(|d| d.held == 1) {
             "during quiet hours".to_string()
         } else {
@@ -580,37 +827,38 @@ fn batches(due: Vec<crate::store::Delivery>, budget: Option<u32>) -> Vec<Batch> 
                 budget.unwrap_or_default()
             )
         };
-        out.push(Batch {
-            ids: held.iter().map(|d| d.id).collect(),
-            alert: crate::alert::Alert::catch_up(&alerts, &why),
-            attempts: held.iter().map(|d| d.attempts).max().unwrap_or(0),
-            created_at: held.iter().map(|d| d.created_at).min().unwrap_or(0),
-        });
+        out.push(Batch::of(&held, Alert::catch_up(&alerts, &why)));
     }
-    // Rows of one conversation go together, where the first of them stood.
-    let mut groups: Vec<(Option<String>, Vec<crate::store::Delivery>)> = Vec::new();
-    for d in single {
-        match d
-            .group_key
-            .clone()
-            .and_then(|k| groups.iter().position(|(g, _)| g.as_deref() == Some(&k)))
+    // Rows that go together share a key: a conversation, or the message an update edits.
+    let mut groups: Vec<(Option<String>, Vec<Delivery>)> = Vec::new();
+    for d in rest {
+        let key = match (&d.target_ref, &d.group_key) {
+            (Some(t), _) if d.kind == DeliveryKind::Update => Some(format!("update:{t}")),
+            (_, Some(g)) if d.kind == DeliveryKind::Alert => Some(format!("group:{g}")),
+            _ => None,
+        };
+        match key
+            .as_ref()
+            .and_then(|k| groups.iter().position(|(g, _)| g.as_ref() == Some(k)))
         {
             Some(i) => groups[i].1.push(d),
-            None => groups.push((d.group_key.clone(), vec![d])),
+            None => groups.push((key, vec![d])),
         }
     }
-    for (_, rows) in groups {
-        if rows.len() == 1 {
-            out.extend(rows.into_iter().map(one));
+    for (key, rows) in groups {
+        let alerts: Vec<Alert> = rows.iter().map(|d| d.alert.clone()).collect();
+        let alert = if let [one] = alerts.as_slice() {
+            one.clone()
         } else {
-            let alerts: Vec<crate::alert::Alert> = rows.iter().map(|d| d.alert.clone()).collect();
-            out.push(Batch {
-                ids: rows.iter().map(|d| d.id).collect(),
-                alert: crate::alert::Alert::group(&alerts),
-                attempts: rows.iter().map(|d| d.attempts).max().unwrap_or(0),
-                created_at: rows.iter().map(|d| d.created_at).min().unwrap_or(0),
-            });
+            Alert::group(&alerts)
+        };
+        let mut b = Batch::of(&rows, alert);
+        match key.as_deref() {
+            Some(k) if k.starts_with("update:") => b.update_of = rows[0].target_ref.clone(),
+            Some(_) => b.group = rows[0].group_key.clone().map(|g| (g, alerts)),
+            None => {}
         }
+        out.push(b);
     }
     out
 }
@@ -755,7 +1003,9 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
     for source in sources {
         let tick = Arc::new(Notify::new());
         let schedule = Schedule::of(&source);
+        // On tokio's clock (tests) every source sleeps: the cron scheduler reads the system's.
         let cron = match &schedule {
+            _ if !matches!(rt.clock, Clock::System) => None,
             Schedule::Cron(expr) => Some(expr.clone()),
             Schedule::Every(d) => every_as_cron(*d, jitter.min(*d).mul_f64(fastrand::f64())),
         };
@@ -776,10 +1026,10 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
             (Schedule::Every(_), Some(_)) => Driver::Ticks {
                 poll_at_start: true,
             },
-            (Schedule::Cron(_), _) => Driver::Ticks {
+            (Schedule::Cron(_), Some(_)) => Driver::Ticks {
                 poll_at_start: false,
             },
-            (Schedule::Every(d), None) => Driver::Sleep(*d),
+            (_, None) => Driver::Sleep(schedule.clone()),
         };
         tracker.spawn(source_loop(
             rt.clone(),
@@ -794,6 +1044,7 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
     for id in sink_ids {
         tracker.spawn(sink_loop(rt.clone(), id, shutdown.clone()));
     }
+    tracker.spawn(escalation_loop(rt.clone(), shutdown.clone()));
     tracker.close();
     sched
         .start()
@@ -819,12 +1070,13 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
 }
 
 /// How a source's task decides when to poll.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Driver {
     /// Woken by tokio-cron-scheduler.
     Ticks { poll_at_start: bool },
-    /// An interval no cron expression can express: sleep between polls.
-    Sleep(Duration),
+    /// Sleep between polls: an interval no cron expression can express, or any schedule on
+    /// tokio's clock.
+    Sleep(Schedule),
 }
 
 async fn source_loop(
@@ -843,20 +1095,24 @@ async fn source_loop(
         .flatten()
         .and_then(|r| r.next_poll_at.filter(|_| r.error_count > 0))
         .and_then(|t| DateTime::from_timestamp(t, 0));
-    let start = Utc::now()
-        + chrono::Duration::from_std(jitter.mul_f64(fastrand::f64())).unwrap_or_default();
+    let start =
+        rt.now() + chrono::Duration::from_std(jitter.mul_f64(fastrand::f64())).unwrap_or_default();
     let mut next = match driver {
         // A cron source waits for its first tick; only a back-off holds it further.
         Driver::Ticks {
             poll_at_start: false,
-        } => stored_backoff.unwrap_or_else(Utc::now),
+        } => stored_backoff.unwrap_or_else(|| rt.now()),
+        Driver::Sleep(Schedule::Cron(_)) => {
+            let planned = Schedule::of(&source).next_after(rt.now()).unwrap_or(start);
+            stored_backoff.map_or(planned, |b| b.max(planned))
+        }
         _ => stored_backoff.map_or(start, |b| b.max(start)),
     };
     let mut first = true;
     loop {
-        match driver {
-            Driver::Ticks { poll_at_start } if first && poll_at_start => {
-                let wait = (next - Utc::now()).to_std().unwrap_or_default();
+        match &driver {
+            Driver::Ticks { poll_at_start } if first && *poll_at_start => {
+                let wait = (next - rt.now()).to_std().unwrap_or_default();
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(wait) => {}
@@ -867,7 +1123,7 @@ async fn source_loop(
                     _ = shutdown.cancelled() => return,
                     _ = tick.notified() => {}
                 }
-                if Utc::now() < next {
+                if rt.now() < next {
                     continue; // still backing off
                 }
                 if let Driver::Ticks {
@@ -883,7 +1139,7 @@ async fn source_loop(
                 }
             }
             Driver::Sleep(_) => {
-                let wait = (next - Utc::now()).to_std().unwrap_or_default();
+                let wait = (next - rt.now()).to_std().unwrap_or_default();
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(wait) => {}
@@ -891,7 +1147,7 @@ async fn source_loop(
             }
         }
         first = false;
-        let now = Utc::now();
+        let now = rt.now();
         let backoff_until = match rt.poll(&source, now).await {
             Ok(r) if r.error.is_some() => rt
                 .store
@@ -906,9 +1162,15 @@ async fn source_loop(
                 Some(now + chrono::Duration::seconds(60))
             }
         };
-        next = match driver {
-            Driver::Sleep(every) => {
-                next_poll(Utc::now(), every, backoff_until, jitter, fastrand::f64())
+        next = match &driver {
+            Driver::Sleep(Schedule::Every(every)) => {
+                next_poll(rt.now(), *every, backoff_until, jitter, fastrand::f64())
+            }
+            Driver::Sleep(cron) => {
+                let planned = cron
+                    .next_after(rt.now())
+                    .unwrap_or(now + chrono::Duration::seconds(DEFAULT_EVERY.as_secs() as i64));
+                backoff_until.map_or(planned, |b| b.max(planned))
             }
             Driver::Ticks { .. } => backoff_until.unwrap_or(now),
         };
@@ -924,17 +1186,33 @@ async fn sink_loop(rt: Arc<Runtime>, sink_id: String, shutdown: CancellationToke
         let woken = rt.wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        if let Err(e) = rt.deliver_due(&sink_id, Utc::now(), &shutdown).await {
+        if let Err(e) = rt.deliver_due(&sink_id, rt.now(), &shutdown).await {
             warn!(sink = %sink_id, error = %e, "Outbox error; retrying in a minute");
         }
         let next_due = rt.store.next_due_at(&sink_id).ok().flatten();
         let wait = next_due
-            .map(|t| Duration::from_secs((t - Utc::now().timestamp()).clamp(0, 60) as u64))
+            .map(|t| Duration::from_secs((t - rt.now().timestamp()).clamp(0, 60) as u64))
             .unwrap_or(Duration::from_secs(60));
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = &mut woken => {}
             _ = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
+        }
+    }
+}
+
+async fn escalation_loop(rt: Arc<Runtime>, shutdown: CancellationToken) {
+    loop {
+        if let Err(e) = rt.escalate_due(rt.now()) {
+            warn!(error = %e, "Could not check escalations; retrying in a minute");
+        }
+        let next = rt.store.next_escalation_at().ok().flatten();
+        let wait = next
+            .map(|t| Duration::from_secs((t - rt.now().timestamp()).clamp(1, 60) as u64))
+            .unwrap_or(Duration::from_secs(60));
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

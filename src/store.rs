@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_quiet_hours.sql"),
     include_str!("../migrations/0005_sink_budget.sql"),
     include_str!("../migrations/0006_grouping.sql"),
+    include_str!("../migrations/0007_followups_acks.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -102,10 +103,65 @@ pub struct NewDelivery {
     pub alert: Alert,
     /// A muted route holds it until then (Unix seconds): it goes out in the catch-up message.
     pub held_until: Option<i64>,
-    /// Its conversation and the route's `group_wait` (seconds): it waits for the group's first
-    /// row and goes out with it as one message.
-    pub group: Option<(String, i64)>,
+    /// Its conversation, when its route groups: it waits for the group's first row and goes
+    /// out with it as one message; after that message, at most once per `interval`.
+    pub group: Option<Group>,
+    /// Its text, normalised and hashed ([`crate::pipeline::fingerprint`]): a near-duplicate
+    /// of a delivery on the same sink within a day joins that delivery's group.
+    pub fingerprint: Option<String>,
 }
+
+/// How a delivery groups with others of its conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// The conversation (`source:thread root`).
+    pub key: String,
+    /// `group_wait`, seconds: how long the first message waits for more.
+    pub wait: i64,
+    /// `group_interval`, seconds: how long later ones wait after the last message.
+    pub interval: i64,
+}
+
+/// A critical mention's escalation timer, started with the mention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEscalation {
+    /// The escalation route's name.
+    pub route: String,
+    /// Seconds without acknowledgement before each escalation.
+    pub after: i64,
+    pub times: u32,
+}
+
+/// An escalation timer that has run out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueEscalation {
+    pub mention_id: i64,
+    pub route: String,
+    /// Escalations sent so far.
+    pub sent_times: u32,
+    pub max_times: u32,
+    pub every: i64,
+    /// Someone acknowledged it meanwhile.
+    pub acked: bool,
+    /// The mention's first alert, to send again; `None` when it had none.
+    pub alert: Option<Alert>,
+}
+
+/// The messages a sink already has for one conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    /// The target's id of the conversation's first message, when it gave one.
+    pub root_ref: Option<String>,
+    pub last_sent_at: i64,
+    /// Alerts sent so far in it, oldest first.
+    pub sent: Vec<Alert>,
+    /// The mentions they alert about.
+    pub mentions: Vec<i64>,
+}
+
+/// Later mentions of a conversation sent within this long of its last message follow it
+/// (an edit, a thread reply or a summary); after that, they start a new message.
+pub const CONVERSATION_TTL: i64 = 86_400;
 
 /// A mention that matched, with everything to store about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +173,8 @@ pub struct NewMention {
     pub deliveries: Vec<NewDelivery>,
     /// The active silence that holds its alerts back, if any (it has no deliveries then).
     pub silenced_by: Option<i64>,
+    /// Its escalation timer, for a critical mention on a route that escalates.
+    pub escalation: Option<NewEscalation>,
 }
 
 /// Everything a successful poll writes, in one transaction.
@@ -161,8 +219,43 @@ pub struct Delivery {
     /// Why it was held back (0 not held, 1 quiet hours, 2 the sink's budget): sent with the
     /// others held on its sink, as one catch-up message.
     pub held: i64,
-    /// The conversation it is grouped by, if its route groups.
+    /// The conversation it is grouped by, if its route groups or it repeats another's text.
     pub group_key: Option<String>,
+    pub kind: DeliveryKind,
+    /// For escalations, which one (1, 2, ...).
+    pub seq: i64,
+    /// The target's id for the message that carried it, once sent (targets that edit or reply).
+    pub message_ref: Option<String>,
+    /// For updates: the message to edit.
+    pub target_ref: Option<String>,
+}
+
+/// What an outbox row carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryKind {
+    /// A mention, through a route.
+    Alert,
+    /// A message about earshot itself (a silence created or expired).
+    Announcement,
+    /// A critical mention nobody acknowledged, sent to the escalation route.
+    Escalation,
+    /// An edit of a message sent earlier (`target_ref`), to show it was acknowledged.
+    Update,
+}
+
+impl rusqlite::types::FromSql for DeliveryKind {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        match v.as_str()? {
+            "alert" => Ok(DeliveryKind::Alert),
+            "announcement" => Ok(DeliveryKind::Announcement),
+            "escalation" => Ok(DeliveryKind::Escalation),
+            "update" => Ok(DeliveryKind::Update),
+            other => Err(rusqlite::types::FromSqlError::Other(
+                format!("unknown delivery kind {other:?}").into(),
+            )),
+        }
+    }
 }
 
 /// Where a delivery stands.
@@ -424,10 +517,25 @@ impl Store {
                 "SELECT min(next_attempt_at) FROM delivery
                  WHERE sink_id = ?1 AND group_key = ?2 AND status = 'pending' AND attempts = 0",
             )?;
+            let mut group_sent = tx.prepare_cached(
+                "SELECT max(sent_at) FROM delivery
+                 WHERE sink_id = ?1 AND group_key = ?2 AND status = 'sent' AND sent_at > ?3",
+            )?;
+            let mut twin = tx.prepare_cached(
+                "SELECT id, group_key FROM delivery
+                 WHERE sink_id = ?1 AND fingerprint = ?2 AND created_at > ?3 AND kind = 'alert'
+                 ORDER BY id LIMIT 1",
+            )?;
+            let mut set_group =
+                tx.prepare_cached("UPDATE delivery SET group_key = ?2 WHERE id = ?1")?;
             let mut deliver = tx.prepare_cached(
                 "INSERT OR IGNORE INTO delivery (mention_id, sink_id, watch, alert, status, created_at,
-                    next_attempt_at, held, group_key)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)",
+                    next_attempt_at, held, group_key, fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut escalate = tx.prepare_cached(
+                "INSERT OR IGNORE INTO escalation (mention_id, route, every_secs, max_times, due_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for m in &c.mentions {
                 let mention = &m.mention;
@@ -470,12 +578,45 @@ impl Store {
                     watch.execute(params![mention_id, w])?;
                 }
                 for d in &m.deliveries {
+                    let mut key = d.group.as_ref().map(|g| g.key.clone());
+                    let (wait, interval) = d.group.as_ref().map_or(
+                        (0, crate::config::DEFAULT_GROUP_INTERVAL.as_secs() as i64),
+                        |g| (g.wait, g.interval),
+                    );
+                    if let Some(fp) = &d.fingerprint {
+                        // The same text on this sink within a day: one alert with a count.
+                        let found: Option<(i64, Option<String>)> = twin
+                            .query_row(params![d.sink_id, fp, c.now - CONVERSATION_TTL], |r| {
+                                Ok((r.get(0)?, r.get(1)?))
+                            })
+                            .optional()?;
+                        if let Some((other, other_key)) = found {
+                            key = Some(match other_key {
+                                Some(k) => k,
+                                None => {
+                                    let k = format!("dup:{fp}");
+                                    set_group.execute(params![other, k])?;
+                                    k
+                                }
+                            });
+                        }
+                    }
                     let mut next_at = d.held_until.unwrap_or(c.now).max(c.now);
-                    if let Some((key, wait)) = &d.group {
-                        // The group goes out `group_wait` after its first row.
-                        let first: Option<i64> =
+                    if let Some(key) = &key {
+                        let pending: Option<i64> =
                             group_due.query_row(params![d.sink_id, key], |r| r.get(0))?;
-                        next_at = next_at.max(first.unwrap_or(c.now + wait));
+                        let sent: Option<i64> = group_sent
+                            .query_row(params![d.sink_id, key, c.now - CONVERSATION_TTL], |r| {
+                                r.get(0)
+                            })?;
+                        next_at = next_at.max(match (pending, sent) {
+                            // It joins the message being gathered.
+                            (Some(p), _) => p,
+                            // A follow-up: at most one per interval after the last message.
+                            (None, Some(last)) => last + interval,
+                            // The first: the group waits for more.
+                            (None, None) => c.now + wait,
+                        });
                     }
                     report.enqueued += deliver.execute(params![
                         mention_id,
@@ -485,7 +626,17 @@ impl Store {
                         c.now,
                         next_at,
                         d.held_until.is_some(),
-                        d.group.as_ref().map(|(k, _)| k),
+                        key,
+                        d.fingerprint,
+                    ])?;
+                }
+                if let Some(e) = &m.escalation {
+                    escalate.execute(params![
+                        mention_id,
+                        e.route,
+                        e.after,
+                        e.times,
+                        c.now + e.after
                     ])?;
                 }
             }
@@ -633,13 +784,254 @@ impl Store {
         )?)
     }
 
-    /// The target answered 2xx.
-    pub fn mark_sent(&self, id: i64, now: i64) -> Result<()> {
+    /// The target answered 2xx; `message_ref` is its id for the message, when it gave one.
+    pub fn mark_sent(&self, id: i64, now: i64, message_ref: Option<&str>) -> Result<()> {
         self.conn().execute(
-            "UPDATE delivery SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL WHERE id = ?1",
-            params![id, now],
+            "UPDATE delivery SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL,
+                message_ref = coalesce(?3, message_ref)
+             WHERE id = ?1",
+            params![id, now, message_ref],
         )?;
         Ok(())
+    }
+
+    /// What a sink already sent of conversation `group_key` after `since`: `None` when nothing.
+    pub fn conversation(
+        &self,
+        sink_id: &str,
+        group_key: &str,
+        since: i64,
+    ) -> Result<Option<Conversation>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT alert, message_ref, sent_at, mention_id FROM delivery
+             WHERE sink_id = ?1 AND group_key = ?2 AND status = 'sent' AND kind = 'alert' AND sent_at > ?3
+             ORDER BY sent_at, id",
+        )?;
+        let rows = st
+            .query_map(params![sink_id, group_key, since], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(Conversation {
+            root_ref: first.1.clone(),
+            last_sent_at: rows.iter().map(|r| r.2).max().unwrap_or(first.2),
+            sent: rows
+                .iter()
+                .filter_map(|r| serde_json::from_str(&r.0).ok())
+                .collect(),
+            mentions: rows.iter().filter_map(|r| r.3).collect(),
+        }))
+    }
+
+    /// The alerts a sink's message `message_ref` carries (alerts and escalations sent in it),
+    /// oldest first, with their mention and who acknowledged it.
+    pub fn message_alerts(
+        &self,
+        sink_id: &str,
+        message_ref: &str,
+    ) -> Result<Vec<(Alert, Option<i64>, Option<String>)>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT d.alert, d.mention_id, m.acked_by FROM delivery d LEFT JOIN mention m ON m.id = d.mention_id
+             WHERE d.sink_id = ?1 AND d.message_ref = ?2 AND d.status = 'sent'
+               AND d.kind IN ('alert', 'escalation')
+             ORDER BY d.sent_at, d.id",
+        )?;
+        let rows = st
+            .query_map(params![sink_id, message_ref], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(a, m, by)| serde_json::from_str(&a).ok().map(|a| (a, m, by)))
+            .collect())
+    }
+
+    /// Acknowledges mentions (`by` says who: a user name, or "link"): their escalations stop,
+    /// and each message that carried one on a sink in `editable` gets an update enqueued, to
+    /// show it. Unknown and already acknowledged ids are left alone. Returns the ids
+    /// acknowledged now.
+    pub fn ack(&self, ids: &[i64], by: &str, now: i64, editable: &[&str]) -> Result<Vec<i64>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut done = Vec::new();
+        {
+            let mut mark = tx.prepare_cached(
+                "UPDATE mention SET acked_at = ?2, acked_by = ?3 WHERE id = ?1 AND acked_at IS NULL",
+            )?;
+            let mut stop = tx.prepare_cached(
+                "UPDATE escalation SET done_at = ?2 WHERE mention_id = ?1 AND done_at IS NULL",
+            )?;
+            let mut carried = tx.prepare_cached(
+                "SELECT sink_id, watch, alert, message_ref FROM delivery
+                 WHERE mention_id = ?1 AND status = 'sent' AND message_ref IS NOT NULL
+                   AND kind IN ('alert', 'escalation')",
+            )?;
+            let mut queued = tx.prepare_cached(
+                "SELECT 1 FROM delivery WHERE sink_id = ?1 AND target_ref = ?2 AND kind = 'update'
+                   AND status = 'pending'",
+            )?;
+            let mut update = tx.prepare_cached(
+                "INSERT INTO delivery (mention_id, kind, seq, sink_id, watch, alert, status, created_at,
+                    next_attempt_at, target_ref)
+                 VALUES (?1, 'update',
+                    (SELECT coalesce(max(seq), 0) + 1 FROM delivery
+                     WHERE mention_id = ?1 AND sink_id = ?2 AND kind = 'update'),
+                    ?2, ?3, ?4, 'pending', ?5, ?5, ?6)",
+            )?;
+            for &id in ids {
+                if mark.execute(params![id, now, by])? == 0 {
+                    continue;
+                }
+                done.push(id);
+                stop.execute(params![id, now])?;
+                let rows = carried
+                    .query_map([id], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                for (sink, watch, alert, message_ref) in rows {
+                    if !editable.contains(&sink.as_str())
+                        || queued.exists(params![sink, message_ref])?
+                    {
+                        continue;
+                    }
+                    update.execute(params![id, sink, watch, alert, now, message_ref])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(done)
+    }
+
+    /// Who acknowledged each of these mentions and when; `None` for those not acknowledged,
+    /// missing ids left out.
+    pub fn acks(&self, ids: &[i64]) -> Result<Vec<(i64, Option<(i64, String)>)>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT acked_at, acked_by FROM mention WHERE id = ?1")?;
+        let mut out = Vec::new();
+        for &id in ids {
+            let row: Option<(Option<i64>, Option<String>)> = st
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((at, by)) = row {
+                out.push((id, at.zip(by)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Escalation timers that ran out by `now`, oldest first.
+    pub fn due_escalations(&self, now: i64, limit: usize) -> Result<Vec<DueEscalation>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT e.mention_id, e.route, e.sent_times, e.max_times, e.every_secs,
+                    m.acked_at IS NOT NULL,
+                    (SELECT d.alert FROM delivery d WHERE d.mention_id = e.mention_id
+                       AND d.kind = 'alert' ORDER BY d.id LIMIT 1)
+             FROM escalation e JOIN mention m ON m.id = e.mention_id
+             WHERE e.done_at IS NULL AND e.due_at <= ?1
+             ORDER BY e.due_at, e.mention_id LIMIT ?2",
+        )?;
+        let rows = st
+            .query_map(params![now, limit as i64], |r| {
+                Ok(DueEscalation {
+                    mention_id: r.get(0)?,
+                    route: r.get(1)?,
+                    sent_times: r.get(2)?,
+                    max_times: r.get(3)?,
+                    every: r.get(4)?,
+                    acked: r.get(5)?,
+                    alert: r
+                        .get::<_, Option<String>>(6)?
+                        .and_then(|a| serde_json::from_str(&a).ok()),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// When the next escalation timer runs out, if any runs.
+    pub fn next_escalation_at(&self) -> Result<Option<i64>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare_cached("SELECT min(due_at) FROM escalation WHERE done_at IS NULL")?;
+        Ok(st.query_row([], |r| r.get(0))?)
+    }
+
+    /// Records one escalation of `e` and enqueues its deliveries, in one transaction; the next
+    /// is due `e.every` later, or none after the last (or when `deliveries` is empty because
+    /// it was acknowledged or has nothing to send). A timer that moved meanwhile is left alone:
+    /// each escalation is enqueued once. Returns how many deliveries were enqueued.
+    pub fn record_escalation(
+        &self,
+        e: &DueEscalation,
+        deliveries: &[NewDelivery],
+        now: i64,
+    ) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let seq = e.sent_times as i64 + 1;
+        let last = deliveries.is_empty() || seq >= e.max_times as i64;
+        let moved = tx.execute(
+            "UPDATE escalation SET sent_times = ?3, due_at = ?4,
+                done_at = CASE WHEN ?5 THEN ?6 ELSE NULL END
+             WHERE mention_id = ?1 AND route = ?2 AND sent_times = ?7 AND done_at IS NULL",
+            params![
+                e.mention_id,
+                e.route,
+                if deliveries.is_empty() {
+                    e.sent_times as i64
+                } else {
+                    seq
+                },
+                now + e.every,
+                last,
+                now,
+                e.sent_times
+            ],
+        )?;
+        let mut n = 0;
+        if moved == 1 {
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO delivery (mention_id, kind, seq, sink_id, watch, alert, status,
+                    created_at, next_attempt_at, held)
+                 VALUES (?1, 'escalation', ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)",
+            )?;
+            for d in deliveries {
+                n += st.execute(params![
+                    e.mention_id,
+                    seq,
+                    d.sink_id,
+                    d.watch,
+                    serde_json::to_string(&d.alert)?,
+                    now,
+                    d.held_until.unwrap_or(now).max(now),
+                    d.held_until.is_some(),
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     /// A failure worth retrying at `next_attempt_at`.
@@ -975,7 +1367,8 @@ fn enqueue_announcement(tx: &rusqlite::Transaction<'_>, a: &Announcement, now: i
 
 const DELIVERY_SELECT: &str =
     "SELECT id, mention_id, sink_id, watch, alert, status, attempts, created_at,
-    next_attempt_at, sent_at, last_error, held, group_key FROM delivery";
+    next_attempt_at, sent_at, last_error, held, group_key, kind, seq, message_ref, target_ref
+    FROM delivery";
 
 type RawDelivery = (Delivery, String);
 
@@ -995,6 +1388,10 @@ fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawDelivery> {
             last_error: r.get(10)?,
             held: r.get(11)?,
             group_key: r.get(12)?,
+            kind: r.get(13)?,
+            seq: r.get(14)?,
+            message_ref: r.get(15)?,
+            target_ref: r.get(16)?,
         },
         r.get(4)?,
     ))

@@ -32,6 +32,7 @@ fn new_mention(id: &str, compound: f64, level: Level, sinks: &[&str]) -> NewMent
             reasons: vec!["r".into()],
         },
         silenced_by: None,
+        escalation: None,
         watches: vec!["acme".into()],
         deliveries: sinks
             .iter()
@@ -41,6 +42,7 @@ fn new_mention(id: &str, compound: f64, level: Level, sinks: &[&str]) -> NewMent
                 alert: alert.clone(),
                 held_until: None,
                 group: None,
+                fingerprint: None,
             })
             .collect(),
     }
@@ -121,7 +123,7 @@ fn outbox_life_cycle() {
     assert_eq!(due.len(), 2);
     assert_eq!(due[0].alert.id, "msg_a");
     assert!(store.due_deliveries("slack", 999, 10).unwrap().is_empty());
-    store.mark_sent(due[0].id, 1001).unwrap();
+    store.mark_sent(due[0].id, 1001, None).unwrap();
     store.mark_retry(due[1].id, 1060, "HTTP 503").unwrap();
     assert!(store.due_deliveries("slack", 1059, 10).unwrap().is_empty());
     assert_eq!(store.next_due_at("slack").unwrap(), Some(1060));
