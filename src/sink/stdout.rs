@@ -101,6 +101,7 @@ pub fn render_json(alert: &Alert) -> String {
 /// Re: Acme Cloud launch
 /// by dana · reach 1200 · 2026-05-28 20:26 UTC
 /// https://example.com/blog/launch#comment-42
+/// ack: https://earshot.example.com/ack?m=12&exp=1&sig=ab   (only with an ack link)
 ///   I was charged twice ...
 /// why: 'charged twice'; negative (-0.48); question to the brand
 /// sentiment: negative (-0.48)
@@ -133,6 +134,10 @@ pub fn render_text(alert: &Alert) -> String {
     }
     if let Some(u) = &a.url {
         lines.push(u.clone());
+    }
+    // `clean_alert` kept it only when it is a safe URL.
+    if let Some(u) = &a.ack_url {
+        lines.push(format!("ack: {u}"));
     }
     let excerpt = truncate(&tidy_block(&a.text), EXCERPT_CAP, Count::Chars);
     lines.extend(excerpt.lines().map(|l| format!("  {l}")));

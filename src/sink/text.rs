@@ -236,6 +236,14 @@ pub fn safe_url(url: &str) -> Option<&str> {
     ok.then_some(url)
 }
 
+/// A safe URL as a Markdown link destination (`[text](url)`): `(`, `)` and `\\` percent-encoded, so
+/// the destination cannot end early or escape the next character. Only ever given a [`safe_url`].
+pub fn link_target(url: &str) -> String {
+    url.replace('\\', "%5C")
+        .replace('(', "%28")
+        .replace(')', "%29")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
