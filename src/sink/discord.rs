@@ -430,6 +430,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ack_link_is_whole_and_the_embed_within_its_limits() {
+        let ack = "https://earshot.example.com/ack?m=12&exp=1&sig=".to_string() + &"a".repeat(1900);
+        for text in ["😀".repeat(5000), "*".repeat(5000), String::new()] {
+            let mut a = Alert::sample();
+            a.text = text;
+            a.reasons = vec!["r".repeat(2000); 3];
+            a.ack_url = Some(ack.clone());
+            let v = render(&a);
+            let e = &v["embeds"][0];
+            let d = e["description"].as_str().unwrap();
+            assert!(d.ends_with(&format!("[Acknowledge]({ack})")), "{d}");
+            assert!(Count::Utf16.len(d) <= DESCRIPTION_MAX);
+            let fields: usize = e["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| units(&f["name"]) + units(&f["value"]))
+                .sum();
+            let total = units(&e["title"])
+                + units(&e["description"])
+                + units(&e["footer"]["text"])
+                + fields;
+            assert!(total <= EMBED_TOTAL_MAX, "{total}");
+        }
+    }
+
+    #[test]
+    fn edit_url_table() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "https://d.example/api/webhooks/1/tok?wait=true",
+                "https://d.example/api/webhooks/1/tok/messages/99",
+            ),
+            (
+                "https://d.example/api/webhooks/1/tok/?thread_id=5&wait=true",
+                "https://d.example/api/webhooks/1/tok/messages/99?thread_id=5",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(edit_url(input, "99").as_deref(), Some(*want));
+        }
+        assert!(is_snowflake("1234567890123456789"));
+        for bad in ["", "1a", "-1", "١٢", &"1".repeat(21)] {
+            assert!(!is_snowflake(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn markdown_table() {
         let cases: &[(&str, &str)] = &[
             ("@everyone", "@\u{200B}everyone"),

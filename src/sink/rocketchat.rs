@@ -335,6 +335,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ack_link_is_whole_within_the_message_limit() {
+        let ack = "https://earshot.example.com/ack?m=12&exp=1&sig=".to_string() + &"a".repeat(1900);
+        let mut a = Alert::sample();
+        a.text = "😀*".repeat(5000);
+        a.ack_url = Some(ack.clone());
+        let v = render(&a, None);
+        assert!(string_chars(&v) <= MESSAGE_MAX, "{}", string_chars(&v));
+        let text = v["text"].as_str().unwrap();
+        assert!(text.ends_with(&format!("\n[Acknowledge]({ack})")), "{text}");
+        assert!(v["attachments"][0]["text"].as_str().unwrap().ends_with('…'));
+    }
+
+    #[test]
     fn markdown_table() {
         let z = ZWSP;
         let cases: Vec<(&str, String)> = vec![

@@ -697,6 +697,39 @@ fn render_text(alert: &Alert, url: Option<&str>, ack: Option<&str>) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_ack_text_link_is_whole_within_the_limit() {
+        let ack = "https://earshot.example.com/ack?m=12&exp=1&sig=".to_string() + &"a".repeat(1900);
+        let mut a = Alert::sample();
+        for t in ["😀".repeat(5000), "&".repeat(5000)] {
+            a.text = t;
+            let out = render_text(&a, Some("https://example.com/x"), Some(&ack));
+            assert!(visible_len(&out) <= TEXT_MAX, "{}", visible_len(&out));
+            let link = format!("<a href=\"{}\">Acknowledge</a>", href(&ack));
+            assert!(out.ends_with(&link), "{out}");
+            assert!(out.matches("</").count() <= MAX_TAGS);
+        }
+    }
+
+    #[test]
+    fn message_ids_and_button_hosts() {
+        assert_eq!(parse_message_id("321"), Some(321));
+        for bad in ["", "0", "-1", "+1", "1.5", "1e3", "99999999999999999999"] {
+            assert_eq!(parse_message_id(bad), None, "{bad:?}");
+        }
+        let cases: &[(&str, bool)] = &[
+            ("https://earshot.example.com/ack", true),
+            ("https://example.com./a", true),
+            ("http://127.0.0.1:9477/ack", false),
+            ("http://[::1]:9477/ack", false),
+            ("http://localhost:9477/ack", false),
+            ("http://earshot:9477/ack", false),
+        ];
+        for (u, want) in cases {
+            assert_eq!(button_host(u), *want, "{u}");
+        }
+    }
+
     fn user(s: &str) -> String {
         text::escape_fit(s, usize::MAX, Count::Chars, user_html)
     }

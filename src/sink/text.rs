@@ -249,6 +249,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn link_target_table() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "https://a.example/ack?m=1&s=_x-",
+                "https://a.example/ack?m=1&s=_x-",
+            ),
+            (
+                "https://a.example/wiki/A_(b)",
+                "https://a.example/wiki/A_%28b%29",
+            ),
+            ("https://a.example/a\\b", "https://a.example/a%5Cb"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(link_target(url), *want, "{url}");
+        }
+    }
+
+    #[test]
     fn sanitize_table() {
         let cases: &[(&str, &str)] = &[
             ("plain", "plain"),

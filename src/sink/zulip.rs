@@ -426,6 +426,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ack_link_is_whole_within_the_content_limit() {
+        let ack = "https://earshot.example.com/ack?m=12&exp=1&sig=".to_string() + &"a".repeat(1900);
+        let mut a = Alert::sample();
+        a.text = "日本語*".repeat(5000);
+        a.ack_url = Some(ack.clone());
+        let c = content(&a);
+        assert!(c.len() <= CONTENT_MAX, "{}", c.len());
+        assert!(c.ends_with(&format!("\n- [Acknowledge]({ack})")), "{c}");
+    }
+
+    #[test]
     fn markdown_table() {
         let z = ZWSP;
         let cases: Vec<(&str, String)> = vec![

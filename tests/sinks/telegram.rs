@@ -468,9 +468,12 @@ async fn edit_posts_edit_message_text_with_the_same_render() {
     assert!(body.get("reply_parameters").is_none());
 }
 
+/// `Ok`, or the error's retry and status.
+type EditOutcome = Result<(), (Retry, Option<u16>)>;
+
 #[tokio::test]
 async fn edit_outcomes() {
-    let cases: Vec<(ResponseTemplate, Result<(), (Retry, Option<u16>)>)> = vec![
+    let cases: Vec<(ResponseTemplate, EditOutcome)> = vec![
         (
             api_error(
                 400,
