@@ -5,6 +5,17 @@
 //! Adding a target: one module here, one variant of [`Sink`], one arm in each match, one row in
 //! the conformance tests (`tests/sinks.rs`).
 //!
+//! Acknowledge: when an alert carries an ack link that [`ack_url`] accepts, every target shows it
+//! its own way, whole (its room is reserved before the excerpt is cut): a button beside "Open"
+//! where the platform has link buttons (Slack, Teams, Google Chat, Telegram, ntfy's actions), a
+//! Markdown link `[Acknowledge](…)` elsewhere (Discord, Mattermost, Rocket.Chat, Zulip), the
+//! field `ack_url` for machines (webhook, stdout json), `ack: …` in stdout text. Without one, the
+//! output is exactly as before.
+//!
+//! Follow-ups: [`Sent::message_ref`] is the target's id for a message (Discord, Telegram);
+//! [`Sink::edit`] rewrites it (Discord, Telegram), [`Sink::send_reply`] answers it (Telegram),
+//! [`Sink::followup`] says which a target does.
+//!
 //! Shared rules, so that each module only knows its platform:
 //! * text goes through [`text`] (sanitize, escape, cut after escaping);
 //! * every HTTP reply goes through [`check_reply`], every transport error through

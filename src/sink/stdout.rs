@@ -5,6 +5,9 @@
 //! characters (an ESC starts a terminal escape sequence) never reach the terminal. JSON lines keep
 //! the full text; the text form cuts the excerpt to stay readable.
 //!
+//! An alert's ack link (only a [`super::ack_url`]) is an `ack: …` line in the text form and the
+//! `ack_url` field in JSON.
+//!
 //! The writer is injectable ([`Stdout::with_writer`]) so tests can read what was printed.
 
 use std::fmt;

@@ -7,8 +7,8 @@
 //!
 //! We `POST {base_url}/bot{token}/sendMessage` with `chat_id` (a number when it parses as one,
 //! else the `@channelname` string), `message_thread_id` for a forum topic, `parse_mode: "HTML"`,
-//! link previews off, and an inline keyboard with one "Open" URL button when the alert's URL is
-//! safe ([`text::safe_url`]).
+//! link previews off, and an inline keyboard with an "Open" URL button when the alert's URL is
+//! safe ([`text::safe_url`]), and an "Acknowledge" one for its ack link.
 //!
 //! Layout of `text`: a bold header (level, watch), the title (a link to the alert's URL when it is
 //! safe), the excerpt in a `<blockquote>`, bold-labelled lines (source, author and reach, urgency,
@@ -45,6 +45,19 @@
 //! A 400 with `parameters.migrate_to_chat_id` (a group upgraded to a supergroup) names the new
 //! id in the error, so the operator can fix `chat_id`. The token sits in the URL path: every
 //! error is redacted with it.
+//!
+//! Acknowledge: the alert's ack link (a [`safe_url`]) is an "Acknowledge" URL button beside
+//! "Open". Telegram refuses a button whose host is not a public-looking domain
+//! (`BUTTON_URL_INVALID` for `localhost`), and that would lose the whole alert, so an ack link to
+//! an IP address or a single-label host is an `<a>` "Acknowledge" line at the end of `text`
+//! instead, its length reserved before the excerpt is cut.
+//!
+//! Message ids, replies, edits: a 2xx's `result.message_id` becomes [`Sent::message_ref`]
+//! (enough of a success body is read to find it). A reply adds `reply_parameters`
+//! (`message_id`, `allow_sending_without_reply: true`, so a deleted original does not lose the
+//! alert). An edit is `editMessageText` <https://core.telegram.org/bots/api#editmessagetext>
+//! with the same text, parse mode, previews and keyboard; "message is not modified" is success,
+//! "message to edit not found" is permanent with status 404.
 //!
 //! Pace: about 1 message/s per chat, but only 20 messages per minute in a group, and most
 //! alert targets are groups or channels, so the default is 0.33/s (one every 3 s). Set
