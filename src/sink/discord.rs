@@ -14,6 +14,15 @@
 //! after escaping. The description is capped at 2,000 for readability, below the 4,096 limit,
 //! and shrinks further if the 6,000 total across the embed would be exceeded.
 //!
+//! Acknowledge: webhook messages have no link buttons, so the alert's ack link (a [`safe_url`])
+//! is a masked link `[Acknowledge](…)` on the last line of the description, whose room is
+//! reserved before the excerpt is cut.
+//!
+//! Edits: `PATCH {webhook}/messages/{id}` (same query `thread_id`, no `wait`), upstream
+//! <https://discord.com/developers/docs/resources/webhook#edit-webhook-message>, with the same
+//! body less `username`. The id comes from the `?wait=true` reply's `id` and must be a
+//! snowflake (digits). A deleted message is 404 Unknown Message: permanent.
+//!
 //! We post with `?wait=true` so that a 200 with the message confirms delivery, and read the
 //! bucket headers: `X-RateLimit-Remaining: 0` plus `X-RateLimit-Reset-After` becomes
 //! [`Sent::wait_before_next`]; a 429's JSON `retry_after` (float seconds) and `Retry-After` header
@@ -26,8 +35,10 @@ use earshot_connectors::ratelimit::{MAX_RETRY_AFTER, retry_after};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use super::text::{Count, escape_fit, one_line, safe_url, tidy_block};
-use super::{SendError, Sent, post_json, reply_error};
+use super::text::{Count, escape_fit, link_target, one_line, safe_url, tidy_block};
+use super::{
+    MAX_SUCCESS_BODY, Retry, SendError, Sent, read_reply_max, reply_error, transport_error,
+};
 use crate::alert::Alert;
 use crate::secret::SecretValue;
 use crate::urgency::Level;
@@ -92,12 +103,48 @@ impl Discord {
         client: &reqwest::Client,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
-        let reply = post_json(client, &self.url, &self.render(alert)).await?;
+        let req = client.post(self.url.expose()).json(&self.render(alert));
+        self.finish(req).await
+    }
+
+    /// `PATCH {webhook}/messages/{id}` with the same render, less `username` (an edit may not
+    /// change the poster). `message_ref` must be a snowflake: anything else is refused before any
+    /// request, as it would go into the URL.
+    pub(crate) async fn edit(
+        &self,
+        client: &reqwest::Client,
+        message_ref: &str,
+        alert: &Alert,
+    ) -> Result<Sent, SendError> {
+        if !is_snowflake(message_ref) {
+            return Err(SendError {
+                retry: Retry::Never,
+                status: None,
+                message: "not a Discord message id (a snowflake: digits only)".into(),
+            });
+        }
+        let Some(url) = edit_url(self.url.expose(), message_ref) else {
+            return Err(SendError {
+                retry: Retry::Never,
+                status: None,
+                message: "the webhook URL cannot take a message path".into(),
+            });
+        };
+        let req = client.patch(url).json(&render(alert));
+        self.finish(req).await
+    }
+
+    /// Sends `req` and reads the reply: the message id and the bucket on success, the wait and
+    /// the classification on failure. Shared by send and edit, which have the same limits.
+    async fn finish(&self, req: reqwest::RequestBuilder) -> Result<Sent, SendError> {
+        let secret = self.url.expose();
+        let resp = req.send().await.map_err(|e| transport_error(e, secret))?;
+        let reply = read_reply_max(resp, secret, MAX_SUCCESS_BODY).await?;
         let now = Utc::now();
         if reply.is_success() {
             return Ok(Sent {
                 wait_before_next: bucket_wait(&reply.headers),
-                message_ref: None,
+                message_ref: message_id(&reply.body),
             });
         }
         let wait = if reply.status == 429 {
@@ -105,8 +152,40 @@ impl Discord {
         } else {
             retry_after(&reply.headers, now)
         };
-        Err(reply_error(&reply, wait, self.url.expose()))
+        Err(reply_error(&reply, wait, secret))
     }
+}
+
+/// A Discord snowflake as text: 1 to 20 ASCII digits (a `u64`).
+pub fn is_snowflake(s: &str) -> bool {
+    (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The `id` of the message in a `?wait=true` reply body, when it is a snowflake.
+pub fn message_id(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let id = v.get("id")?.as_str()?;
+    is_snowflake(id).then(|| id.to_string())
+}
+
+/// `{webhook URL without query}/messages/{id}`, keeping `thread_id` (a message in a thread is
+/// only found with it) and dropping `wait` and anything else.
+pub fn edit_url(webhook: &str, message_id: &str) -> Option<String> {
+    let mut u = url::Url::parse(webhook).ok()?;
+    let thread: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(k, _)| k == "thread_id")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    u.set_query(None);
+    u.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .extend(["messages", message_id]);
+    if !thread.is_empty() {
+        u.query_pairs_mut().extend_pairs(thread);
+    }
+    Some(u.into())
 }
 
 /// Discord refuses webhook names containing "discord" or "clyde", and longer than 80.
@@ -311,11 +390,19 @@ pub fn render(alert: &Alert) -> Value {
                 .map(|f| units(&f["name"]) + units(&f["value"]))
                 .sum()
         });
+    // The ack link is ours and goes last in the description, whole: the excerpt gives way to it.
+    let ack = super::ack_url(alert).map(|u| format!("[{}]({})", super::ACK_LABEL, link_target(u)));
+    let ack_units = ack.as_deref().map_or(0, |a| Count::Utf16.len(a) + 2);
     let room = EMBED_TOTAL_MAX
-        .saturating_sub(used)
+        .saturating_sub(used + ack_units)
         .min(DESCRIPTION_CAP)
-        .min(DESCRIPTION_MAX);
-    let description = esc(&tidy_block(&alert.text), room);
+        .min(DESCRIPTION_MAX.saturating_sub(ack_units));
+    let excerpt = esc(&tidy_block(&alert.text), room);
+    let description = match ack {
+        Some(a) if excerpt.is_empty() => a,
+        Some(a) => format!("{excerpt}\n\n{a}"),
+        None => excerpt,
+    };
     if let Some(obj) = embed.as_object_mut() {
         if !description.is_empty() {
             obj.insert("description".into(), Value::String(description));
@@ -341,6 +428,54 @@ pub fn render(alert: &Alert) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ack_link_is_whole_and_the_embed_within_its_limits() {
+        let ack = "https://earshot.example.com/ack?m=12&exp=1&sig=".to_string() + &"a".repeat(1900);
+        for text in ["😀".repeat(5000), "*".repeat(5000), String::new()] {
+            let mut a = Alert::sample();
+            a.text = text;
+            a.reasons = vec!["r".repeat(2000); 3];
+            a.ack_url = Some(ack.clone());
+            let v = render(&a);
+            let e = &v["embeds"][0];
+            let d = e["description"].as_str().unwrap();
+            assert!(d.ends_with(&format!("[Acknowledge]({ack})")), "{d}");
+            assert!(Count::Utf16.len(d) <= DESCRIPTION_MAX);
+            let fields: usize = e["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| units(&f["name"]) + units(&f["value"]))
+                .sum();
+            let total = units(&e["title"])
+                + units(&e["description"])
+                + units(&e["footer"]["text"])
+                + fields;
+            assert!(total <= EMBED_TOTAL_MAX, "{total}");
+        }
+    }
+
+    #[test]
+    fn edit_url_table() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "https://d.example/api/webhooks/1/tok?wait=true",
+                "https://d.example/api/webhooks/1/tok/messages/99",
+            ),
+            (
+                "https://d.example/api/webhooks/1/tok/?thread_id=5&wait=true",
+                "https://d.example/api/webhooks/1/tok/messages/99?thread_id=5",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(edit_url(input, "99").as_deref(), Some(*want));
+        }
+        assert!(is_snowflake("1234567890123456789"));
+        for bad in ["", "1a", "-1", "١٢", &"1".repeat(21)] {
+            assert!(!is_snowflake(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn markdown_table() {

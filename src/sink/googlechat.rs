@@ -8,7 +8,8 @@
 //! Layout: `text` (the notification line: level, watch, title), `thread.threadKey` when the alert
 //! belongs to a conversation, and one card: a header (level and watch, the source as subtitle),
 //! the title (a link only to a [`safe_url`]) and the excerpt, `decoratedText` rows (author and
-//! reach, urgency, sentiment, reasons, time), and an "Open" button.
+//! reach, urgency, sentiment, reasons, time), and an "Open" button, with an
+//! "Acknowledge" one beside it when the alert has an ack link (a [`safe_url`]).
 //!
 //! Threading: we POST with `messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD` added to the
 //! webhook's own query (its `key` and `token` kept byte for byte; a deprecated `threadKey`
@@ -266,6 +267,7 @@ fn render_within(alert: &Alert, budget: usize) -> Value {
     let reasons = (!reasons.is_empty()).then(|| row("Why", &reasons.join(" · "), REASONS_CAP));
     let when = super::when(alert).map(|t| row("When", &t, FIELD_CAP));
 
+    let ack = super::ack_url(alert);
     let source = tidy_block(&alert.text);
     super::fit_bytes(
         budget,
@@ -283,10 +285,14 @@ fn render_within(alert: &Alert, budget: usize) -> Value {
             }
             facts.extend(when.clone());
             let mut sections = vec![json!({"widgets": top}), json!({"widgets": facts})];
-            if let Some(u) = url {
-                sections.push(json!({"widgets": [{"buttonList": {"buttons": [
-                    {"text": "Open", "onClick": {"openLink": {"url": u}}}
-                ]}}]}));
+            let buttons: Vec<Value> = [("Open", url), (super::ACK_LABEL, ack)]
+                .into_iter()
+                .filter_map(|(text, u)| {
+                    Some(json!({"text": text, "onClick": {"openLink": {"url": u?}}}))
+                })
+                .collect();
+            if !buttons.is_empty() {
+                sections.push(json!({"widgets": [{"buttonList": {"buttons": buttons}}]}));
             }
             let mut body = json!({
                 "text": text,

@@ -9,7 +9,9 @@
 //! colour of the level, the title linked to the mention (only a [`safe_url`]), the excerpt, the
 //! author (`author_name`, with reach), fields (watch, source, urgency, sentiment, reasons), a
 //! footer and `ts` (the mention's time). Mattermost's attachment buttons need an interactive
-//! integration behind them, so there is no "Open" button: the linked title is the way in.
+//! integration behind them, so there is no "Open" button: the linked title is the way in. For the
+//! same reason the alert's ack link (a [`safe_url`]) is a Markdown link `[Acknowledge](…)` on the
+//! line under the heading.
 //! `username` only shows when the admin turned on EnablePostUsernameOverride.
 //!
 //! Escaping: `text`, the attachment's `text`, `title` and field values are Markdown, and
@@ -40,8 +42,8 @@ use earshot_connectors::ratelimit::{parse_rate_limit, retry_after};
 use serde_json::{Value, json};
 
 use super::text::{
-    self, Count, after_line_leading_digits, escape_fit, is_domain_dot, one_line, safe_url,
-    tidy_block,
+    self, Count, after_line_leading_digits, escape_fit, is_domain_dot, link_target, one_line,
+    safe_url, tidy_block,
 };
 use super::{SendError, Sent, SinkError, post_json, reply_error, resolve_url};
 use crate::alert::Alert;
@@ -319,7 +321,13 @@ pub fn render(alert: &Alert) -> Value {
         }
         best = with_excerpt(lo);
     }
-    json!({"text": heading, "attachments": best})
+    // No link buttons without an interactive integration: the ack link is a Markdown link under
+    // the heading. Post text has room to spare (16,383), so it never competes with the excerpt.
+    let text = match super::ack_url(alert) {
+        Some(u) => format!("{heading}\n[{}]({})", super::ACK_LABEL, link_target(u)),
+        None => heading,
+    };
+    json!({"text": text, "attachments": best})
 }
 
 /// `#E74C3C`: Discord's palette for the level, as Mattermost wants it.

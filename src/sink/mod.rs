@@ -5,6 +5,17 @@
 //! Adding a target: one module here, one variant of [`Sink`], one arm in each match, one row in
 //! the conformance tests (`tests/sinks.rs`).
 //!
+//! Acknowledge: when an alert carries an ack link that [`ack_url`] accepts, every target shows it
+//! its own way, whole (its room is reserved before the excerpt is cut): a button beside "Open"
+//! where the platform has link buttons (Slack, Teams, Google Chat, Telegram, ntfy's actions), a
+//! Markdown link `[Acknowledge](…)` elsewhere (Discord, Mattermost, Rocket.Chat, Zulip), the
+//! field `ack_url` for machines (webhook, stdout json), `ack: …` in stdout text. Without one, the
+//! output is exactly as before.
+//!
+//! Follow-ups: [`Sent::message_ref`] is the target's id for a message (Discord, Telegram);
+//! [`Sink::edit`] rewrites it (Discord, Telegram), [`Sink::send_reply`] answers it (Telegram),
+//! [`Sink::followup`] says which a target does.
+//!
 //! Shared rules, so that each module only knows its platform:
 //! * text goes through [`text`] (sanitize, escape, cut after escaping);
 //! * every HTTP reply goes through [`check_reply`], every transport error through
@@ -198,8 +209,10 @@ impl Sink {
         alert: &Alert,
         reply_to: Option<&str>,
     ) -> Result<Sent, SendError> {
-        let _ = reply_to;
-        self.send(client, alert).await
+        match self {
+            Sink::Telegram(s) => s.send_reply(client, alert, reply_to).await,
+            _ => self.send(client, alert).await,
+        }
     }
 
     /// Replaces the message `message_ref` (an earlier [`Sent::message_ref`]) with `alert`.
@@ -211,12 +224,15 @@ impl Sink {
         message_ref: &str,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
-        let _ = (client, message_ref, alert);
-        Err(SendError {
-            retry: Retry::Never,
-            status: None,
-            message: format!("a {} sink cannot edit messages", self.kind_name()),
-        })
+        match self {
+            Sink::Discord(s) => s.edit(client, message_ref, alert).await,
+            Sink::Telegram(s) => s.edit(client, message_ref, alert).await,
+            _ => Err(SendError {
+                retry: Retry::Never,
+                status: None,
+                message: format!("a {} sink cannot edit messages", self.kind_name()),
+            }),
+        }
     }
 
     /// The configured id (used by routes and `earshot test-sink`).
@@ -388,6 +404,17 @@ pub(crate) fn fit_bytes(
     }
 }
 
+/// What every target calls the acknowledge link or button.
+pub const ACK_LABEL: &str = "Acknowledge";
+
+/// The alert's acknowledge link when it may be rendered: [`text::safe_url`] accepts it (http(s),
+/// a host, no user info, no space, `|`, `<`, `>` or `"`, at most 2,000 bytes). Anything else is
+/// not shown at all, in any target: the link is ours, so a bad one is a bug, not a mention to
+/// display.
+pub fn ack_url(alert: &Alert) -> Option<&str> {
+    alert.ack_url.as_deref().and_then(text::safe_url)
+}
+
 /// "negative (-0.48)": VADER's usual ±0.05 thresholds on the compound score.
 pub(crate) fn sentiment_label(alert: &Alert) -> String {
     let c = alert.sentiment.compound;
@@ -452,6 +479,7 @@ pub(crate) fn clean_alert(alert: &Alert) -> Alert {
         .as_deref()
         .and_then(text::safe_url)
         .map(str::to_string);
+    a.ack_url = ack_url(alert).map(str::to_string);
     a.title = a.title.as_deref().map(text::one_line);
     a.text = text::sanitize(&a.text);
     a.author = a.author.as_deref().map(text::one_line);
@@ -495,14 +523,30 @@ pub(crate) struct Reply {
 
 /// Reads the status, headers and at most [`MAX_ERROR_BODY`] bytes of the body: a hostile or
 /// broken endpoint cannot make us buffer a huge reply.
-pub(crate) async fn read_reply(
+pub(crate) async fn read_reply(resp: reqwest::Response, secret: &str) -> Result<Reply, SendError> {
+    read_reply_max(resp, secret, MAX_ERROR_BODY).await
+}
+
+/// Most bytes of a success body read by the sinks that take the message id from it: Discord
+/// echoes the whole message (embed included) before its `id`, well past [`MAX_ERROR_BODY`].
+pub(crate) const MAX_SUCCESS_BODY: usize = 64 * 1024;
+
+/// [`read_reply`], keeping up to `success_max` bytes of a 2xx body (an error body is still
+/// capped at [`MAX_ERROR_BODY`]).
+pub(crate) async fn read_reply_max(
     mut resp: reqwest::Response,
     secret: &str,
+    success_max: usize,
 ) -> Result<Reply, SendError> {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
+    let max = if (200..300).contains(&status) {
+        success_max.max(MAX_ERROR_BODY)
+    } else {
+        MAX_ERROR_BODY
+    };
     let mut body = Vec::new();
-    while body.len() < MAX_ERROR_BODY {
+    while body.len() < max {
         match resp.chunk().await {
             Ok(Some(chunk)) => body.extend_from_slice(&chunk),
             Ok(None) => break,
@@ -511,7 +555,7 @@ pub(crate) async fn read_reply(
             Err(e) => return Err(transport_error(e, secret)),
         }
     }
-    body.truncate(MAX_ERROR_BODY);
+    body.truncate(max);
     Ok(Reply {
         status,
         headers,

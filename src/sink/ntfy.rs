@@ -8,8 +8,10 @@
 //! "actions"}`. The title is `Critical mention of acme: Re: …`; the message is the excerpt, a
 //! blank line, and one line each for watch, source, author and reach, urgency, sentiment, reasons
 //! and time. The priority follows the level (critical 5, high 4, normal 3, low 2), the tag is an
-//! emoji by level, `click` and a "view" action open the mention (only a [`safe_url`]). JSON rather
-//! than the plain publish, because header values (`Title:`) must be ASCII or RFC 2047.
+//! emoji by level, `click` and a "view" action open the mention (only a [`safe_url`]); a second
+//! "view" action, "Acknowledge", opens the alert's ack link when it has one. JSON rather than the
+//! plain publish, because header values (`Title:`) must be ASCII or RFC 2047: the actions go in
+//! the body's `actions` array, which is what the `Actions` header carries in a plain publish.
 //!
 //! The topic is a secret (on ntfy.sh, anyone who knows the name can read and write it), so
 //! [`Ntfy::render`], which feeds `earshot once --dry-run`, shows it as [`TOPIC_SHOWN`]; `send`
@@ -283,9 +285,16 @@ pub fn render(alert: &Alert) -> Value {
         "tags": [tag(alert.level)],
         "priority": priority(alert.level),
     });
+    let mut actions = Vec::new();
     if let Some(u) = alert.url.as_deref().and_then(safe_url) {
         body["click"] = json!(u);
-        body["actions"] = json!([{"action": "view", "label": "Open", "url": u}]);
+        actions.push(json!({"action": "view", "label": "Open", "url": u}));
+    }
+    if let Some(u) = super::ack_url(alert) {
+        actions.push(json!({"action": "view", "label": super::ACK_LABEL, "url": u}));
+    }
+    if !actions.is_empty() {
+        body["actions"] = Value::Array(actions);
     }
     body
 }

@@ -9,7 +9,8 @@
 //! the level, the title linked to the mention (only a [`safe_url`]), the excerpt, the author with
 //! reach (`author_name`) and fields (watch, source, urgency, sentiment, why, when). `alias` is
 //! the optional `username`. Attachments have no link button without an integration script, so
-//! the linked title is the way in.
+//! the linked title is the way in, and the alert's ack link (a [`safe_url`]) is a Markdown link
+//! `[Acknowledge](…)` on the line under `text`'s heading, counted before the excerpt's room.
 //!
 //! Escaping: `text`, the attachment's `text` and field values are Markdown (`mrkdwn_in` asks for
 //! it where a server would otherwise show them plain), and `@all`, `@here` and `@user` in `text`
@@ -39,8 +40,8 @@ use serde_json::{Value, json};
 
 use super::mattermost::{check_username, color, has_hook_path};
 use super::text::{
-    Count, after_line_leading_digits, at_line_start, escape_fit, is_domain_dot, one_line, safe_url,
-    tidy_block,
+    Count, after_line_leading_digits, at_line_start, escape_fit, is_domain_dot, link_target,
+    one_line, safe_url, tidy_block,
 };
 use super::{SendError, Sent, SinkError, post_json, reply_error, resolve_url};
 use crate::alert::Alert;
@@ -303,9 +304,12 @@ pub fn render(alert: &Alert, alias: Option<&str>) -> Value {
             );
         }
     }
-    let mut body = json!({
-        "text": esc(&format!("{level} mention · {watch}"), HEADING_CAP),
-    });
+    let mut text = esc(&format!("{level} mention · {watch}"), HEADING_CAP);
+    // The ack link under the heading, before the room for the excerpt is counted: it is whole.
+    if let Some(u) = super::ack_url(alert) {
+        text.push_str(&format!("\n[{}]({})", super::ACK_LABEL, link_target(u)));
+    }
+    let mut body = json!({ "text": text });
     if let (Some(a), Some(obj)) = (alias, body.as_object_mut()) {
         obj.insert("alias".into(), Value::String(a.to_string()));
     }
@@ -329,6 +333,19 @@ pub fn render(alert: &Alert, alias: Option<&str>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ack_link_is_whole_within_the_message_limit() {
+        let ack = "https://earshot.example.com/ack?m=12&exp=1&sig=".to_string() + &"a".repeat(1900);
+        let mut a = Alert::sample();
+        a.text = "😀*".repeat(5000);
+        a.ack_url = Some(ack.clone());
+        let v = render(&a, None);
+        assert!(string_chars(&v) <= MESSAGE_MAX, "{}", string_chars(&v));
+        let text = v["text"].as_str().unwrap();
+        assert!(text.ends_with(&format!("\n[Acknowledge]({ack})")), "{text}");
+        assert!(v["attachments"][0]["text"].as_str().unwrap().ends_with('…'));
+    }
 
     #[test]
     fn markdown_table() {

@@ -6,7 +6,8 @@
 //!
 //! Layout: a `header` (plain text), a `section` with the linked title and a quoted excerpt plus
 //! fields (watch, source, author, urgency, sentiment), a `context` line (reasons, time), and an
-//! "Open" button. Top-level `text` is the notification fallback.
+//! "Open" button, with an "Acknowledge" button beside it when the alert has an ack link (a
+//! [`safe_url`]). Top-level `text` is the notification fallback.
 //!
 //! Escaping: in every `mrkdwn` string `&`, `<`, `>` become entities, which defuses `<!channel>`,
 //! `<@U123>`, `<#C1>`, `<!subteam^S1>` and spoofed links `<https://evil|trusted>`. Slack has no
@@ -192,10 +193,19 @@ pub fn render(alert: &Alert) -> Value {
         let line = esc(&context.join(" · "), CONTEXT_MAX);
         blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": line, "verbatim": true}]}));
     }
-    if let Some(u) = url.filter(|u| u.len() <= BUTTON_URL_MAX) {
-        blocks.push(json!({"type": "actions", "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": u}
-        ]}));
+    // "Open" and "Acknowledge" side by side in one actions block.
+    let buttons: Vec<Value> = [
+        ("Open", url),
+        (super::ACK_LABEL, super::ack_url(alert)),
+    ]
+    .into_iter()
+    .filter_map(|(label, u)| Some((label, u.filter(|u| u.len() <= BUTTON_URL_MAX)?)))
+    .map(|(label, u)| {
+        json!({"type": "button", "text": {"type": "plain_text", "text": label}, "url": u})
+    })
+    .collect();
+    if !buttons.is_empty() {
+        blocks.push(json!({"type": "actions", "elements": buttons}));
     }
 
     let fallback = esc(

@@ -5,6 +5,9 @@
 //! characters (an ESC starts a terminal escape sequence) never reach the terminal. JSON lines keep
 //! the full text; the text form cuts the excerpt to stay readable.
 //!
+//! An alert's ack link (only a [`super::ack_url`]) is an `ack: …` line in the text form and the
+//! `ack_url` field in JSON.
+//!
 //! The writer is injectable ([`Stdout::with_writer`]) so tests can read what was printed.
 
 use std::fmt;
@@ -101,6 +104,7 @@ pub fn render_json(alert: &Alert) -> String {
 /// Re: Acme Cloud launch
 /// by dana · reach 1200 · 2026-05-28 20:26 UTC
 /// https://example.com/blog/launch#comment-42
+/// ack: https://earshot.example.com/ack?m=12&exp=1&sig=ab   (only with an ack link)
 ///   I was charged twice ...
 /// why: 'charged twice'; negative (-0.48); question to the brand
 /// sentiment: negative (-0.48)
@@ -133,6 +137,10 @@ pub fn render_text(alert: &Alert) -> String {
     }
     if let Some(u) = &a.url {
         lines.push(u.clone());
+    }
+    // `clean_alert` kept it only when it is a safe URL.
+    if let Some(u) = &a.ack_url {
+        lines.push(format!("ack: {u}"));
     }
     let excerpt = truncate(&tidy_block(&a.text), EXCERPT_CAP, Count::Chars);
     lines.extend(excerpt.lines().map(|l| format!("  {l}")));

@@ -11,7 +11,8 @@
 //! flow with "Property 'type' must be 'AdaptiveCard'". The card (version 1.4, full width) holds a
 //! header line (level, watch), the title (a Markdown link only to a [`safe_url`]), the excerpt, a
 //! FactSet (watch, source, author + reach, urgency, sentiment), a small line of reasons and time,
-//! and an `Action.OpenUrl` "Open" button.
+//! and an `Action.OpenUrl` "Open" button, with an "Acknowledge" one beside it when the alert has
+//! an ack link (a [`safe_url`]).
 //!
 //! Escaping: TextBlocks and fact values render a Markdown subset, so user text gets a backslash
 //! before every character that formats anywhere (`\ * _ ~ | < > [ ] &` and `` ` ``), before
@@ -224,7 +225,9 @@ fn render_within(alert: &Alert, budget: usize) -> Value {
         b
     });
 
+    let ack = super::ack_url(alert);
     let source = tidy_block(&alert.text);
+    // The buttons are in every try, so the excerpt is what gives way to them.
     super::fit_bytes(
         budget,
         &source,
@@ -232,7 +235,7 @@ fn render_within(alert: &Alert, budget: usize) -> Value {
         markdown_block,
         |excerpt, extra| {
             let context = if extra { context.as_ref() } else { None };
-            assemble(&header, &heading, excerpt, &facts, context, url)
+            assemble(&header, &heading, excerpt, &facts, context, url, ack)
         },
     )
 }
@@ -244,6 +247,7 @@ fn assemble(
     facts: &[Value],
     context: Option<&Value>,
     url: Option<&str>,
+    ack: Option<&str>,
 ) -> Value {
     let mut body = vec![header.clone(), heading.clone()];
     if !excerpt.is_empty() {
@@ -258,8 +262,12 @@ fn assemble(
         "msteams": {"width": "Full"},
         "body": body,
     });
-    if let Some(u) = url {
-        card["actions"] = json!([{"type": "Action.OpenUrl", "title": "Open", "url": u}]);
+    let actions: Vec<Value> = [("Open", url), (super::ACK_LABEL, ack)]
+        .into_iter()
+        .filter_map(|(title, u)| Some(json!({"type": "Action.OpenUrl", "title": title, "url": u?})))
+        .collect();
+    if !actions.is_empty() {
+        card["actions"] = Value::Array(actions);
     }
     json!({
         "type": "message",

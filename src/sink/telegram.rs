@@ -7,8 +7,8 @@
 //!
 //! We `POST {base_url}/bot{token}/sendMessage` with `chat_id` (a number when it parses as one,
 //! else the `@channelname` string), `message_thread_id` for a forum topic, `parse_mode: "HTML"`,
-//! link previews off, and an inline keyboard with one "Open" URL button when the alert's URL is
-//! safe ([`text::safe_url`]).
+//! link previews off, and an inline keyboard with an "Open" URL button when the alert's URL is
+//! safe ([`text::safe_url`]), and an "Acknowledge" one for its ack link.
 //!
 //! Layout of `text`: a bold header (level, watch), the title (a link to the alert's URL when it is
 //! safe), the excerpt in a `<blockquote>`, bold-labelled lines (source, author and reach, urgency,
@@ -46,6 +46,19 @@
 //! id in the error, so the operator can fix `chat_id`. The token sits in the URL path: every
 //! error is redacted with it.
 //!
+//! Acknowledge: the alert's ack link (a [`safe_url`]) is an "Acknowledge" URL button beside
+//! "Open". Telegram refuses a button whose host is not a public-looking domain
+//! (`BUTTON_URL_INVALID` for `localhost`), and that would lose the whole alert, so an ack link to
+//! an IP address or a single-label host is an `<a>` "Acknowledge" line at the end of `text`
+//! instead, its length reserved before the excerpt is cut.
+//!
+//! Message ids, replies, edits: a 2xx's `result.message_id` becomes [`Sent::message_ref`]
+//! (enough of a success body is read to find it). A reply adds `reply_parameters`
+//! (`message_id`, `allow_sending_without_reply: true`, so a deleted original does not lose the
+//! alert). An edit is `editMessageText` <https://core.telegram.org/bots/api#editmessagetext>
+//! with the same text, parse mode, previews and keyboard; "message is not modified" is success,
+//! "message to edit not found" is permanent with status 404.
+//!
 //! Pace: about 1 message/s per chat, but only 20 messages per minute in a group, and most
 //! alert targets are groups or channels, so the default is 0.33/s (one every 3 s). Set
 //! `max_per_second = 1.0` for a private chat.
@@ -58,7 +71,8 @@ use serde_json::{Value, json};
 
 use super::text::{self, Count, Escaper, one_line, safe_url, tidy_block};
 use super::{
-    SendError, Sent, SinkError, read_reply, redact, reply_error, resolve, transport_error,
+    MAX_SUCCESS_BODY, Reply, Retry, SendError, Sent, SinkError, read_reply_max, redact,
+    reply_error, resolve, transport_error,
 };
 use crate::alert::Alert;
 use crate::config::SinkConfig;
@@ -71,8 +85,9 @@ pub const DEFAULT_PACE: f64 = 0.33;
 pub const TEXT_MAX: usize = 4096;
 /// Most formatting entities in one message.
 pub const ENTITIES_MAX: usize = 100;
-/// Most tags [`Telegram::render`] opens: header, title link, blockquote, four labels, reasons.
-pub const MAX_TAGS: usize = 8;
+/// Most tags [`Telegram::render`] opens: header, title link, blockquote, four labels, reasons,
+/// and an ack link that cannot be a button.
+pub const MAX_TAGS: usize = 9;
 /// Where the Bot API lives unless `base_url` says otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://api.telegram.org";
 
@@ -93,6 +108,8 @@ pub struct Telegram {
     token: SecretValue,
     /// `{base_url}/bot{token}/sendMessage`: holds the token, so it is a secret too.
     endpoint: SecretValue,
+    /// `{base_url}/bot{token}/editMessageText`: a secret too.
+    edit_endpoint: SecretValue,
     chat_id: Value,
     topic_id: Option<i64>,
     pub(crate) pace: Option<f64>,
@@ -143,10 +160,13 @@ impl Telegram {
             ))
         })?;
         let endpoint = SecretValue::new(format!("{base}/bot{}/sendMessage", token.expose()));
+        let edit_endpoint =
+            SecretValue::new(format!("{base}/bot{}/editMessageText", token.expose()));
         Ok(Telegram {
             id: cfg.id.clone(),
             token,
             endpoint,
+            edit_endpoint,
             chat_id,
             topic_id: cfg.topic_id,
             pace: cfg.max_per_second,
@@ -158,22 +178,98 @@ impl Telegram {
         client: &reqwest::Client,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
+        self.send_reply(client, alert, None).await
+    }
+
+    /// `sendMessage`, as a reply to the message `reply_to` when it is a message id (digits):
+    /// `reply_parameters` with `allow_sending_without_reply`, so a deleted original still lets
+    /// the alert through. A `reply_to` that is not an id is ignored: the alert goes out alone.
+    pub(crate) async fn send_reply(
+        &self,
+        client: &reqwest::Client,
+        alert: &Alert,
+        reply_to: Option<&str>,
+    ) -> Result<Sent, SendError> {
+        let mut body = self.render(alert);
+        if let Some(id) = reply_to.and_then(parse_message_id) {
+            body["reply_parameters"] =
+                json!({"message_id": id, "allow_sending_without_reply": true});
+        }
+        let (reply, api) = self.post(client, &self.endpoint, &body).await?;
+        self.finish(reply, api)
+    }
+
+    /// `editMessageText` of the message `message_ref` with the same render (text, parse mode,
+    /// link previews, keyboard). "message is not modified" is success: the message already
+    /// shows this. "message to edit not found" is `Never` with status 404, so the caller knows
+    /// the message is gone. A `message_ref` that is not an id is refused before any request.
+    pub(crate) async fn edit(
+        &self,
+        client: &reqwest::Client,
+        message_ref: &str,
+        alert: &Alert,
+    ) -> Result<Sent, SendError> {
+        let Some(id) = parse_message_id(message_ref) else {
+            return Err(SendError {
+                retry: Retry::Never,
+                status: None,
+                message: "not a Telegram message id (a positive integer)".into(),
+            });
+        };
+        let body = self.render_edit(alert, id);
+        let (reply, api) = self.post(client, &self.edit_endpoint, &body).await?;
+        if !reply.is_success() || api.as_ref().is_some_and(|a| a.ok == Some(false)) {
+            let description = api
+                .as_ref()
+                .and_then(|a| a.description.as_deref())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if description.contains("message is not modified") {
+                return Ok(Sent::default());
+            }
+            if description.contains("message to edit not found") {
+                let mut e = reply_error(&reply, None, self.token.expose());
+                e.retry = Retry::Never;
+                e.status = Some(404);
+                return Err(e);
+            }
+        }
+        self.finish(reply, api)
+    }
+
+    /// POSTs `body` to one Bot API method and reads the reply (enough of a success body to
+    /// find `result.message_id`).
+    async fn post(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &SecretValue,
+        body: &Value,
+    ) -> Result<(Reply, Option<ApiReply>), SendError> {
         let secret = self.token.expose();
         let resp = client
-            .post(self.endpoint.expose())
-            .json(&self.render(alert))
+            .post(endpoint.expose())
+            .json(body)
             .send()
             .await
             .map_err(|e| transport_error(e, secret))?;
-        let reply = read_reply(resp, secret).await?;
+        let reply = read_reply_max(resp, secret, MAX_SUCCESS_BODY).await?;
         let api = ApiReply::parse(&reply.body);
+        Ok((reply, api))
+    }
+
+    /// Success with the message id, or the error with its wait and any migration hint.
+    fn finish(&self, reply: Reply, api: Option<ApiReply>) -> Result<Sent, SendError> {
+        let secret = self.token.expose();
         if reply.is_success() {
-            // Delivered unless the body says otherwise. A long `result` can be cut off by
-            // `read_reply`'s cap and then not parse; the 2xx alone says it was accepted.
+            // Delivered unless the body says otherwise. A `result` cut off by the read cap does
+            // not parse; the 2xx alone says it was accepted, only the id is then unknown.
             if api.as_ref().is_some_and(|a| a.ok == Some(false)) {
                 return Err(reply_error(&reply, None, secret));
             }
-            return Ok(Sent::default());
+            return Ok(Sent {
+                wait_before_next: None,
+                message_ref: api.and_then(|a| a.message_id).map(|id| id.to_string()),
+            });
         }
         let from_body = api.as_ref().and_then(|a| a.retry_after);
         let wait = [from_body, retry_after(&reply.headers, Utc::now())]
@@ -193,12 +289,36 @@ impl Telegram {
         Err(e)
     }
 
+    /// The `editMessageText` body: the send body's text, parse mode, link previews and
+    /// keyboard, for message `message_id` (a topic needs no thread id: the message is in it).
+    pub fn render_edit(&self, alert: &Alert, message_id: i64) -> Value {
+        let sent = self.render(alert);
+        let mut body = json!({
+            "chat_id": self.chat_id,
+            "message_id": message_id,
+            "text": sent["text"],
+            "parse_mode": "HTML",
+            "link_preview_options": {"is_disabled": true},
+        });
+        if let Some(markup) = sent.get("reply_markup") {
+            body["reply_markup"] = markup.clone();
+        }
+        body
+    }
+
     /// Exactly the body [`Telegram::send`] posts.
     pub fn render(&self, alert: &Alert) -> Value {
         let url = alert.url.as_deref().and_then(safe_url);
+        let ack = super::ack_url(alert);
+        // Telegram refuses a button whose URL has no public-looking host (`BUTTON_URL_INVALID`
+        // for `localhost`), which would lose the whole alert: such an ack link is a text link.
+        let (ack_button, ack_link) = match ack {
+            Some(u) if button_host(u) => (Some(u), None),
+            other => (None, other),
+        };
         let mut body = json!({
             "chat_id": self.chat_id,
-            "text": render_text(alert, url),
+            "text": render_text(alert, url, ack_link),
             "parse_mode": "HTML",
             "link_preview_options": {"is_disabled": true},
         });
@@ -206,11 +326,12 @@ impl Telegram {
             if let Some(t) = self.topic_id {
                 obj.insert("message_thread_id".into(), json!(t));
             }
-            if let Some(u) = url {
-                obj.insert(
-                    "reply_markup".into(),
-                    json!({"inline_keyboard": [[{"text": "Open", "url": u}]]}),
-                );
+            let row: Vec<Value> = [("Open", url), (super::ACK_LABEL, ack_button)]
+                .into_iter()
+                .filter_map(|(text, u)| Some(json!({"text": text, "url": u?})))
+                .collect();
+            if !row.is_empty() {
+                obj.insert("reply_markup".into(), json!({"inline_keyboard": [row]}));
             }
         }
         body
@@ -220,6 +341,10 @@ impl Telegram {
 /// What we read from a Bot API reply body.
 struct ApiReply {
     ok: Option<bool>,
+    /// `result.message_id` of a sent or edited message.
+    message_id: Option<i64>,
+    /// Why it failed ("Bad Request: message is not modified: …").
+    description: Option<String>,
     retry_after: Option<Duration>,
     migrate_to_chat_id: Option<i64>,
 }
@@ -230,6 +355,15 @@ impl ApiReply {
         let params = v.get("parameters");
         Some(ApiReply {
             ok: v.get("ok").and_then(Value::as_bool),
+            message_id: v
+                .get("result")
+                .and_then(|r| r.get("message_id"))
+                .and_then(Value::as_i64)
+                .filter(|id| *id > 0),
+            description: v
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             retry_after: params
                 .and_then(|p| p.get("retry_after"))
                 .and_then(Value::as_f64)
@@ -254,6 +388,23 @@ fn valid_token(t: &str) -> bool {
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A message id from an earlier [`Sent::message_ref`]: a positive integer, digits only.
+fn parse_message_id(s: &str) -> Option<i64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+/// True when Telegram takes `url` (a [`safe_url`]) in a URL button: its host is a domain name
+/// with a dot, not an IP address or a single label like `localhost`.
+fn button_host(url: &str) -> bool {
+    matches!(
+        url::Url::parse(url).ok().and_then(|u| u.host().map(|h| h.to_owned())),
+        Some(url::Host::Domain(d)) if d.trim_end_matches('.').contains('.')
+    )
 }
 
 /// A chat id as the API wants it: a number, or a public `@channelname` (5–32 letters, digits or
@@ -485,7 +636,7 @@ fn labelled(label: &str, value: &str, escape: Escaper) -> String {
 }
 
 /// The HTML `text` for one alert. Pure.
-fn render_text(alert: &Alert, url: Option<&str>) -> String {
+fn render_text(alert: &Alert, url: Option<&str>, ack: Option<&str>) -> String {
     let level = super::level_title(alert);
     let header = format!(
         "<b>{}</b>",
@@ -536,6 +687,9 @@ fn render_text(alert: &Alert, url: Option<&str>) -> String {
             cut_visible(&footer.join(" · "), FOOTER_CAP)
         ));
     }
+    if let Some(u) = ack {
+        after.push(format!("<a href=\"{}\">{}</a>", href(u), super::ACK_LABEL));
+    }
     let after = after.join("\n");
 
     // The excerpt gets what the other parts leave of the limit (and the newlines between them).
@@ -555,6 +709,39 @@ fn render_text(alert: &Alert, url: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ack_text_link_is_whole_within_the_limit() {
+        let ack = "https://earshot.example.com/ack?m=12&exp=1&sig=".to_string() + &"a".repeat(1900);
+        let mut a = Alert::sample();
+        for t in ["😀".repeat(5000), "&".repeat(5000)] {
+            a.text = t;
+            let out = render_text(&a, Some("https://example.com/x"), Some(&ack));
+            assert!(visible_len(&out) <= TEXT_MAX, "{}", visible_len(&out));
+            let link = format!("<a href=\"{}\">Acknowledge</a>", href(&ack));
+            assert!(out.ends_with(&link), "{out}");
+            assert!(out.matches("</").count() <= MAX_TAGS);
+        }
+    }
+
+    #[test]
+    fn message_ids_and_button_hosts() {
+        assert_eq!(parse_message_id("321"), Some(321));
+        for bad in ["", "0", "-1", "+1", "1.5", "1e3", "99999999999999999999"] {
+            assert_eq!(parse_message_id(bad), None, "{bad:?}");
+        }
+        let cases: &[(&str, bool)] = &[
+            ("https://earshot.example.com/ack", true),
+            ("https://example.com./a", true),
+            ("http://127.0.0.1:9477/ack", false),
+            ("http://[::1]:9477/ack", false),
+            ("http://localhost:9477/ack", false),
+            ("http://earshot:9477/ack", false),
+        ];
+        for (u, want) in cases {
+            assert_eq!(button_host(u), *want, "{u}");
+        }
+    }
 
     fn user(s: &str) -> String {
         text::escape_fit(s, usize::MAX, Count::Chars, user_html)
@@ -751,7 +938,7 @@ mod tests {
         let mut a = Alert::sample();
         for t in ["😀".repeat(5000), "&".repeat(5000), "a".repeat(5000)] {
             a.text = t;
-            let out = render_text(&a, Some("https://example.com/x"));
+            let out = render_text(&a, Some("https://example.com/x"), None);
             let n = visible_len(&out);
             assert!(n <= TEXT_MAX, "{n}");
             assert!(out.contains("…</blockquote>"), "{out}");

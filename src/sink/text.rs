@@ -236,9 +236,35 @@ pub fn safe_url(url: &str) -> Option<&str> {
     ok.then_some(url)
 }
 
+/// A safe URL as a Markdown link destination (`[text](url)`): `(`, `)` and `\\` percent-encoded, so
+/// the destination cannot end early or escape the next character. Only ever given a [`safe_url`].
+pub fn link_target(url: &str) -> String {
+    url.replace('\\', "%5C")
+        .replace('(', "%28")
+        .replace(')', "%29")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_target_table() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "https://a.example/ack?m=1&s=_x-",
+                "https://a.example/ack?m=1&s=_x-",
+            ),
+            (
+                "https://a.example/wiki/A_(b)",
+                "https://a.example/wiki/A_%28b%29",
+            ),
+            ("https://a.example/a\\b", "https://a.example/a%5Cb"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(link_target(url), *want, "{url}");
+        }
+    }
 
     #[test]
     fn sanitize_table() {

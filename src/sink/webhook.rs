@@ -6,7 +6,8 @@
 //! kept under 20 KB by cutting the mention text. The alert's user text is sanitized (bidi and
 //! invisible characters, control characters) and an unsafe URL dropped, but not escaped: the
 //! receiver gets data, not markup. `timestamp` is the mention's time, or the send time when the
-//! mention has none.
+//! mention has none. An alert's ack link is `data.ack_url`, only when it is a [`super::ack_url`]
+//! (absent otherwise); the text is cut before it would be.
 //!
 //! Headers: `webhook-id` is the alert id, the same on every retry so receivers can dedupe;
 //! `webhook-timestamp` is the send time in Unix seconds; `webhook-signature` is

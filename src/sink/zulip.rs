@@ -12,8 +12,8 @@
 //! Layout of `content`: a bold line with the level and watch and the mention's title, linked to it
 //! (only a [`safe_url`]); the excerpt as a block quote; a list of source, author and reach,
 //! urgency, sentiment, reasons, and the mention's time as `<time:…>` (shown in each reader's own
-//! time zone). The topic is the watch name, sanitized and cut to 60 characters; topics are not
-//! Markdown.
+//! time zone), and the alert's ack link (a [`safe_url`]) as a last item `[Acknowledge](…)`. The
+//! topic is the watch name, sanitized and cut to 60 characters; topics are not Markdown.
 //!
 //! Escaping of user text: Zulip pings on `@**Name**`, `@*group*`, `@**all**`, `@**everyone**`,
 //! `@**channel**`, `@**topic**` and their silent `@_**` forms: a zero-width space goes after
@@ -47,7 +47,8 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::text::{
-    Count, after_line_leading_digits, escape_fit, is_domain_dot, one_line, safe_url, tidy_block,
+    Count, after_line_leading_digits, escape_fit, is_domain_dot, link_target, one_line, safe_url,
+    tidy_block,
 };
 use super::{
     Reply, SendError, Sent, SinkError, read_reply, redact, reply_error, resolve, transport_error,
@@ -332,13 +333,6 @@ fn esc(s: &str, limit: usize) -> String {
     escape_fit(s, limit, Count::Bytes, markdown)
 }
 
-/// The URL for a Markdown link target: `(`, `)` and `\` percent-encoded so it cannot end early.
-fn link_target(url: &str) -> String {
-    url.replace('\\', "%5C")
-        .replace('(', "%28")
-        .replace(')', "%29")
-}
-
 /// `content` for one alert. Pure.
 pub fn content(alert: &Alert) -> String {
     let level = super::level_title(alert);
@@ -400,6 +394,10 @@ pub fn content(alert: &Alert) -> String {
     if let Some(t) = alert.created_at {
         list.push(format!("- **When**: {}", time(t)));
     }
+    // The ack link last, as a list item of its own, counted before the excerpt's room.
+    if let Some(u) = super::ack_url(alert) {
+        list.push(format!("- [{}]({})", super::ACK_LABEL, link_target(u)));
+    }
     let list = list.join("\n");
 
     // head, "\n> " excerpt, "\n\n", list: the excerpt gets what is left, up to our cap.
@@ -426,6 +424,17 @@ fn time(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ack_link_is_whole_within_the_content_limit() {
+        let ack = "https://earshot.example.com/ack?m=12&exp=1&sig=".to_string() + &"a".repeat(1900);
+        let mut a = Alert::sample();
+        a.text = "日本語*".repeat(5000);
+        a.ack_url = Some(ack.clone());
+        let c = content(&a);
+        assert!(c.len() <= CONTENT_MAX, "{}", c.len());
+        assert!(c.ends_with(&format!("\n- [Acknowledge]({ack})")), "{c}");
+    }
 
     #[test]
     fn markdown_table() {

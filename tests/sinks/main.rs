@@ -1167,6 +1167,142 @@ impl wiremock::Respond for EchoAll {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Acknowledge links
+
+/// The signed link the HTTP listener hands out, as the sinks get it.
+pub const ACK: &str = "https://earshot.example.com/ack?m=12&exp=1&sig=ab";
+/// The listener's default address: an ack link for a reader on the same host.
+pub const ACK_LOOPBACK: &str = "http://127.0.0.1:9477/ack?m=12&exp=1&sig=ab";
+/// Never rendered: not http(s), a space, a `|` (ends a Slack link), a `>`.
+pub const HOSTILE_ACKS: [&str; 4] = [
+    "javascript:alert(1)",
+    "https://earshot.example.com/ack?m=1 2",
+    "https://earshot.example.com/ack?m=1|https://evil.example",
+    "https://earshot.example.com/ack>x",
+];
+
+fn with_ack(mut a: Alert, ack: Option<&str>) -> Alert {
+    a.ack_url = ack.map(str::to_string);
+    a
+}
+
+/// True when some string of `v` holds `url` as is, or HTML-escaped (`&amp;`, Telegram's `href`).
+fn carries(v: &Value, url: &str) -> bool {
+    let escaped = url.replace('&', "&amp;");
+    all_strings(v)
+        .iter()
+        .any(|s| s.contains(url) || s.contains(&escaped))
+}
+
+fn mentions_ack(v: &Value) -> bool {
+    all_strings(v)
+        .iter()
+        .any(|s| s.contains(earshot::sink::ACK_LABEL) || s.contains("/ack?"))
+}
+
+/// Sends `alert` to a fresh server answering [`SinkCase::ok`] and returns the payload it got.
+async fn case_wire<C: SinkCase>(alert: &Alert) -> Value {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(C::ok())
+        .mount(&server)
+        .await;
+    let s = Sink::from_config(&C::config(&server.uri())).unwrap();
+    s.send(&client(), alert).await.unwrap();
+    let reqs = requests(&server).await;
+    assert_eq!(reqs.len(), 1);
+    C::body(&reqs[0])
+}
+
+pub async fn case_ack_link<C: SinkCase>() {
+    let kind = C::KIND.as_str();
+    let plain = case_wire::<C>(&Alert::sample()).await;
+    assert!(
+        !mentions_ack(&plain),
+        "{kind}: an ack without ack_url: {plain}"
+    );
+
+    for ack in [ACK, ACK_LOOPBACK] {
+        let v = case_wire::<C>(&with_ack(Alert::sample(), Some(ack))).await;
+        assert!(carries(&v, ack), "{kind}: {ack} not on the wire: {v}");
+        assert!(
+            all_strings(&v)
+                .iter()
+                .any(|s| s.contains(earshot::sink::ACK_LABEL))
+                || C::KIND == SinkKind::Webhook,
+            "{kind}: no Acknowledge label: {v}"
+        );
+        // Everything else is as it was, bar the excerpt (which may give way to the link).
+        for key in ["topic", "title", "chat_id", "to"] {
+            assert_eq!(v.get(key), plain.get(key), "{kind}: {key} changed");
+        }
+    }
+
+    // Cutting a huge mention never cuts the link.
+    let long = "😀日本語🎉 ".repeat(3000);
+    let mut big = hostile_alert(&long, Some("https://example.com/post/1"));
+    big.reasons = vec![long.clone(); 5];
+    let v = case_wire::<C>(&with_ack(big, Some(ACK))).await;
+    assert!(
+        carries(&v, ACK),
+        "{kind}: the ack link was cut from a long mention"
+    );
+
+    // A hostile link is not rendered at all: the payload is the one without a link.
+    for bad in HOSTILE_ACKS {
+        let v = case_wire::<C>(&with_ack(Alert::sample(), Some(bad))).await;
+        assert_eq!(v, plain, "{kind}: {bad:?} changed the payload");
+    }
+}
+
+#[tokio::test]
+async fn stdout_shows_the_ack_link_in_text_and_json() {
+    let text = stdout_capture(StdoutFormat::Text, &with_ack(Alert::sample(), Some(ACK))).await;
+    assert!(text.lines().any(|l| l == format!("ack: {ACK}")), "{text}");
+    let json = stdout_capture(StdoutFormat::Json, &with_ack(Alert::sample(), Some(ACK))).await;
+    let v: Value = serde_json::from_str(json.trim_end()).unwrap();
+    assert_eq!(v["ack_url"], ACK);
+    for format in [StdoutFormat::Text, StdoutFormat::Json] {
+        let plain = stdout_capture(format, &Alert::sample()).await;
+        assert!(!plain.contains("ack"), "{plain}");
+        for bad in HOSTILE_ACKS {
+            let got = stdout_capture(format, &with_ack(Alert::sample(), Some(bad))).await;
+            assert_eq!(got, plain, "{bad:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn only_discord_and_telegram_edit_and_the_rest_reply_by_sending() {
+    use earshot::sink::Followup;
+    let server = receiver(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let slack = sink(SinkKind::Slack, hook_url(&server));
+    assert!(!slack.can_edit());
+    assert_eq!(slack.followup(), Followup::Separate);
+    let e = slack
+        .edit(&client(), "123", &Alert::sample())
+        .await
+        .unwrap_err();
+    assert_eq!((e.retry, e.status), (Retry::Never, None));
+    assert!(e.message.contains("cannot edit"), "{}", e.message);
+    // A reply on a target without replies is a plain send.
+    slack
+        .send_reply(&client(), &Alert::sample(), Some("123"))
+        .await
+        .unwrap();
+    let reqs = requests(&server).await;
+    assert_eq!(reqs.len(), 1, "edit sent nothing, the reply one message");
+    let body: Value = reqs[0].body_json().unwrap();
+    assert_eq!(
+        body,
+        send_and_capture(SinkKind::Slack, &Alert::sample()).await
+    );
+    let discord = sink(SinkKind::Discord, hook_url(&server));
+    assert!(discord.can_edit());
+    assert_eq!(discord.followup(), Followup::Edit);
+}
+
 macro_rules! sink_suites {
     ($($module:ident :: $case:ident),* $(,)?) => {
         $(
@@ -1195,6 +1331,11 @@ macro_rules! sink_suites {
                     #[tokio::test]
                     async fn canary_never_leaks() {
                         crate::case_canary_never_leaks::<C>().await;
+                    }
+
+                    #[tokio::test]
+                    async fn ack_link() {
+                        crate::case_ack_link::<C>().await;
                     }
                 }
             )*

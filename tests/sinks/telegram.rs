@@ -382,3 +382,168 @@ fn the_visible_text_of_a_long_multibyte_mention_fills_but_fits() {
     }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Message ids, replies and edits
+
+/// A server answering `method` with `resp`, and the sink pointed at it.
+async fn bot_method(method_name: &str, resp: ResponseTemplate) -> (MockServer, Sink) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{}/{method_name}", token())))
+        .respond_with(resp)
+        .mount(&server)
+        .await;
+    let s = Sink::from_config(&Telegram::config(&server.uri())).unwrap();
+    (server, s)
+}
+
+#[tokio::test]
+async fn a_sent_message_gives_its_id_and_a_reply_carries_reply_parameters() {
+    let (server, s) = bot_method("sendMessage", Telegram::ok()).await;
+    let sent = s.send(&client(), &Alert::sample()).await.unwrap();
+    assert_eq!(sent.message_ref.as_deref(), Some("321"));
+    let sent = s
+        .send_reply(&client(), &Alert::sample(), Some("321"))
+        .await
+        .unwrap();
+    assert_eq!(sent.message_ref.as_deref(), Some("321"));
+    // Not an id: sent as a plain message rather than lost.
+    s.send_reply(&client(), &Alert::sample(), Some("32x1"))
+        .await
+        .unwrap();
+    s.send_reply(&client(), &Alert::sample(), None)
+        .await
+        .unwrap();
+
+    let bodies: Vec<Value> = requests(&server)
+        .await
+        .iter()
+        .map(|r| r.body_json().unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 4);
+    assert!(bodies[0].get("reply_parameters").is_none());
+    assert_eq!(
+        bodies[1]["reply_parameters"],
+        json!({"message_id": 321, "allow_sending_without_reply": true})
+    );
+    assert_eq!(bodies[1]["message_thread_id"], json!(TOPIC_ID));
+    let mut without = bodies[1].clone();
+    without.as_object_mut().unwrap().remove("reply_parameters");
+    assert_eq!(without, bodies[0], "a reply is the same message");
+    assert_eq!(bodies[2], bodies[0]);
+    assert_eq!(bodies[3], bodies[0]);
+}
+
+#[tokio::test]
+async fn a_reply_without_a_usable_result_is_delivered_without_an_id() {
+    for body in [json!({"ok": true, "result": true}), json!({"ok": true})] {
+        let (_server, s) =
+            bot_method("sendMessage", ResponseTemplate::new(200).set_body_json(body)).await;
+        let sent = s.send(&client(), &Alert::sample()).await.unwrap();
+        assert_eq!(sent.message_ref, None);
+    }
+}
+
+#[tokio::test]
+async fn edit_posts_edit_message_text_with_the_same_render() {
+    let (server, s) = bot_method("editMessageText", Telegram::ok()).await;
+    let mut a = Alert::sample();
+    a.ack_url = Some(crate::ACK.into());
+    let sent = s.edit(&client(), "321", &a).await.unwrap();
+    assert_eq!(sent.message_ref.as_deref(), Some("321"));
+    let reqs = requests(&server).await;
+    assert_eq!(reqs.len(), 1);
+    let body: Value = reqs[0].body_json().unwrap();
+    let send: Value = serde_json::from_str(&s.preview(&a)).unwrap();
+    assert_eq!(body["chat_id"], json!(CHAT_ID));
+    assert_eq!(body["message_id"], json!(321));
+    assert_eq!(body["text"], send["text"]);
+    assert_eq!(body["parse_mode"], "HTML");
+    assert_eq!(body["link_preview_options"], json!({"is_disabled": true}));
+    assert_eq!(body["reply_markup"], send["reply_markup"]);
+    let row = body["reply_markup"]["inline_keyboard"][0].as_array().unwrap();
+    assert_eq!(row[1], json!({"text": "Acknowledge", "url": crate::ACK}));
+    assert!(body.get("message_thread_id").is_none());
+    assert!(body.get("reply_parameters").is_none());
+}
+
+/// `Ok`, or the error's retry and status.
+type EditOutcome = Result<(), (Retry, Option<u16>)>;
+
+#[tokio::test]
+async fn edit_outcomes() {
+    let cases: Vec<(ResponseTemplate, EditOutcome)> = vec![
+        (
+            api_error(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply \
+                 markup are exactly the same as a current content and reply markup of the message",
+                None,
+            ),
+            Ok(()),
+        ),
+        (
+            api_error(400, "Bad Request: message to edit not found", None),
+            Err((Retry::Never, Some(404))),
+        ),
+        (
+            api_error(400, "Bad Request: can't parse entities", None),
+            Err((Retry::Never, Some(400))),
+        ),
+        (
+            api_error(
+                429,
+                "Too Many Requests: retry after 7",
+                Some(json!({"retry_after": 7})),
+            ),
+            Err((
+                Retry::Later(Some(std::time::Duration::from_secs(7))),
+                Some(429),
+            )),
+        ),
+    ];
+    for (resp, want) in cases {
+        let (_server, s) = bot_method("editMessageText", resp).await;
+        let got = s.edit(&client(), "321", &Alert::sample()).await;
+        match (want, got) {
+            (Ok(()), Ok(sent)) => assert_eq!(sent, earshot::sink::Sent::default()),
+            (Err((retry, status)), Err(e)) => {
+                assert_eq!((e.retry, e.status), (retry, status), "{e:?}");
+                assert!(!e.message.contains(CANARY), "{e:?}");
+            }
+            (want, got) => panic!("want {want:?}, got {got:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn edit_refuses_a_bad_message_ref_without_a_request() {
+    let (server, s) = bot_method("editMessageText", Telegram::ok()).await;
+    for bad in ["", "abc", "-5", "0", "12 3", "1/../sendMessage", "99999999999999999999999"] {
+        let e = s.edit(&client(), bad, &Alert::sample()).await.unwrap_err();
+        assert_eq!((e.retry, e.status), (Retry::Never, None), "{bad:?}");
+    }
+    assert!(requests(&server).await.is_empty());
+}
+
+#[test]
+fn a_loopback_ack_link_is_a_text_link_not_a_button() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = Sink::from_config(&Telegram::config("http://127.0.0.1:9")).unwrap();
+    for (ack, button) in [
+        (crate::ACK, true),
+        (crate::ACK_LOOPBACK, false),
+        ("http://localhost:9477/ack?m=1", false),
+    ] {
+        let mut a = Alert::sample();
+        a.ack_url = Some(ack.into());
+        let v: Value = serde_json::from_str(&s.preview(&a)).unwrap();
+        let row = v["reply_markup"]["inline_keyboard"][0].as_array().unwrap();
+        let text = v["text"].as_str().unwrap();
+        let link = format!("<a href=\"{}\">Acknowledge</a>", ack.replace('&', "&amp;"));
+        assert_eq!(row.len(), if button { 2 } else { 1 }, "{ack}");
+        assert_eq!(text.contains(&link), !button, "{ack}: {text}");
+        assert_eq!(row[0]["text"], "Open");
+    }
+}
