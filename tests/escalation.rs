@@ -1,0 +1,314 @@
+//! Acknowledgement and escalation on explicit clocks, and what survives a restart: a critical
+//! mention nobody acknowledged goes to the on-call route again, up to `escalate_times`; an
+//! acknowledgement stops it and shows on the message where the target can edit it; a kill
+//! in the middle of a group, a muted window or an escalation neither loses nor repeats.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use common::{posts, secret_file};
+use earshot::config::Config;
+use earshot::runtime::Runtime;
+use earshot::store::{MentionFilter, Store};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("2026-11-23T{s}Z"))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+const CRITICAL: &str = "Acme Cloud total outage, all our sites are down";
+const MILD: &str = "acme docs have a typo on the pricing page";
+
+fn feed(items: &[(&str, &str)]) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>F</title><link>https://forum.example.com/</link><description>d</description>",
+    );
+    for (guid, text) in items {
+        out.push_str(&format!(
+            "<item><title>{guid}</title><link>https://forum.example.com/{guid}</link><guid>{guid}</guid><description>{text}</description></item>"
+        ));
+    }
+    out.push_str("</channel></rss>");
+    out
+}
+
+struct Setup {
+    feed: MockServer,
+    support: MockServer,
+    oncall: MockServer,
+    dir: tempfile::TempDir,
+    text: String,
+}
+
+impl Setup {
+    /// Support is a Discord webhook (it can edit), on-call a Slack one. Support escalates
+    /// critical mentions to the `night` route after 30 minutes, at most twice. `extra` is more
+    /// config (time intervals).
+    async fn new(route_extra: &str, extra: &str) -> Setup {
+        let feed = MockServer::start().await;
+        let support = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"id":"77001"}"#))
+            .mount(&support)
+            .await;
+        Mock::given(method("PATCH"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"id":"77001"}"#))
+            .mount(&support)
+            .await;
+        let oncall = common::receiver(200).await;
+        let dir = tempfile::tempdir().unwrap();
+        let d = secret_file(
+            dir.path(),
+            "discord",
+            &format!("{}/api/webhooks/9/tok", support.uri()),
+        );
+        let s = secret_file(dir.path(), "slack", &format!("{}/hook", oncall.uri()));
+        let text = format!(
+            r#"
+            [daemon]
+            state_dir = "{state}"
+            [http]
+            listen = "127.0.0.1:0"
+            public_url = "https://earshot.example.com"
+            [scoring.extra_phrases]
+            "total outage" = 100
+            [[source]]
+            id = "forum"
+            kind = "feed"
+            url = "{base}/feed.xml"
+            backfill = true
+            [[watch]]
+            name = "acme"
+            query = "acme"
+            [[sink]]
+            id = "support"
+            kind = "discord"
+            url = {{ file = "{d}" }}
+            max_per_second = 100.0
+            [[sink]]
+            id = "oncall"
+            kind = "slack"
+            url = {{ file = "{s}" }}
+            max_per_second = 100.0
+            [[route]]
+            watch = "acme"
+            min_urgency = "low"
+            sinks = ["support"]
+            escalate_to = "night"
+            escalate_after = "30m"
+            escalate_times = 2
+            {route_extra}
+            [[route]]
+            name = "night"
+            sinks = ["oncall"]
+            {extra}
+            "#,
+            state = dir.path().display().to_string().replace('\\', "/"),
+            base = feed.uri(),
+        );
+        Setup {
+            feed,
+            support,
+            oncall,
+            dir,
+            text,
+        }
+    }
+
+    /// A runtime on the setup's database, as a fresh process would build it.
+    fn runtime(&self) -> (Runtime, Config) {
+        let cfg = Config::parse(&self.text).unwrap().config;
+        let store = Store::open(&self.dir.path().join("earshot.db")).unwrap();
+        let mut rt = Runtime::with_store(cfg.clone(), Arc::new(store)).unwrap();
+        rt.set_ack_key(earshot::ack::AckKey::from_bytes([7; 32]));
+        (rt, cfg)
+    }
+
+    async fn serve(&self, items: &[(&str, &str)]) {
+        self.feed.reset().await;
+        Mock::given(method("GET"))
+            .and(path("/feed.xml"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(feed(items)))
+            .mount(&self.feed)
+            .await;
+    }
+}
+
+async fn poll(rt: &Runtime, cfg: &Config, t: DateTime<Utc>) {
+    let r = rt.poll(cfg.source("forum").unwrap(), t).await.unwrap();
+    assert!(r.error.is_none(), "{r:?}");
+}
+
+async fn deliver(rt: &Runtime, t: DateTime<Utc>) -> usize {
+    rt.deliver_all_due(t, &CancellationToken::new())
+        .await
+        .unwrap()
+        .sent
+}
+
+async fn requests(server: &MockServer, m: &str) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == m)
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+fn mention_id(rt: &Runtime, text: &str) -> i64 {
+    rt.store
+        .mentions(&MentionFilter::default())
+        .unwrap()
+        .into_iter()
+        .find(|m| m.text == text)
+        .unwrap()
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unacknowledged_critical_mention_is_escalated_up_to_its_limit() {
+    let s = Setup::new("", "").await;
+    let (rt, cfg) = s.runtime();
+    s.serve(&[("p1", CRITICAL), ("p2", MILD)]).await;
+    poll(&rt, &cfg, at("10:00:00")).await;
+    assert_eq!(deliver(&rt, at("10:00:00")).await, 2);
+    // The critical alert carries a signed acknowledge link on the public URL.
+    let first = requests(&s.support, "POST").await;
+    let links: Vec<String> = first
+        .iter()
+        .map(|b| b.to_string())
+        .filter(|b| b.contains("https://earshot.example.com/ack?m="))
+        .collect();
+    assert_eq!(links.len(), 1, "{first:#?}");
+    assert!(links[0].contains("total outage"));
+
+    assert_eq!(rt.escalate_due(at("10:29:59")).unwrap(), 0);
+    assert_eq!(rt.escalate_due(at("10:30:00")).unwrap(), 1);
+    assert_eq!(rt.escalate_due(at("10:30:00")).unwrap(), 0, "enqueued once");
+    assert_eq!(deliver(&rt, at("10:30:00")).await, 1);
+    assert_eq!(rt.escalate_due(at("11:00:00")).unwrap(), 1);
+    assert_eq!(deliver(&rt, at("11:00:00")).await, 1);
+    // Two escalations, then it stops; the mild mention never escalates.
+    assert_eq!(rt.escalate_due(at("13:00:00")).unwrap(), 0);
+    assert_eq!(deliver(&rt, at("13:00:00")).await, 0);
+    let paged = posts(&s.oncall).await;
+    assert_eq!(paged.len(), 2);
+    let one = paged[0].to_string();
+    assert!(one.contains("Unacknowledged"), "{one}");
+    assert!(
+        one.contains("not acknowledged for 30m (escalation 1 of 2)"),
+        "{one}"
+    );
+    assert!(one.contains("https://earshot.example.com/ack?m="), "{one}");
+    assert!(
+        paged[1]
+            .to_string()
+            .contains("not acknowledged for 1h (escalation 2 of 2)")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledgement_stops_escalation_and_shows_on_the_message() {
+    let s = Setup::new("", "").await;
+    let (rt, cfg) = s.runtime();
+    s.serve(&[("p1", CRITICAL)]).await;
+    poll(&rt, &cfg, at("10:00:00")).await;
+    assert_eq!(deliver(&rt, at("10:00:00")).await, 1);
+    let id = mention_id(&rt, CRITICAL);
+
+    assert_eq!(rt.ack(&[id], "dana").unwrap(), vec![id]);
+    assert!(rt.ack(&[id], "sam").unwrap().is_empty(), "once");
+    assert!(rt.ack(&[999_999], "sam").unwrap().is_empty(), "unknown id");
+    assert_eq!(rt.escalate_due(at("10:30:00")).unwrap(), 0);
+    assert_eq!(rt.escalate_due(at("12:00:00")).unwrap(), 0);
+
+    // Discord's message is edited to show it; nobody is paged.
+    assert_eq!(deliver(&rt, at("10:01:00")).await, 1);
+    let edits = requests(&s.support, "PATCH").await;
+    assert_eq!(edits.len(), 1);
+    let e = edits[0].to_string();
+    assert!(e.contains("\"title\":\"Acknowledged"), "{e}");
+    assert!(e.contains("acknowledged by dana"), "{e}");
+    assert!(!e.contains("/ack?m="), "no link once acknowledged: {e}");
+    assert!(posts(&s.oncall).await.is_empty());
+    let path = s
+        .support
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.method.as_str() == "PATCH")
+        .unwrap()
+        .url
+        .path()
+        .to_string();
+    assert_eq!(path, "/api/webhooks/9/tok/messages/77001");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_neither_loses_nor_repeats_an_escalation() {
+    let s = Setup::new("", "").await;
+    {
+        let (rt, cfg) = s.runtime();
+        s.serve(&[("p1", CRITICAL)]).await;
+        poll(&rt, &cfg, at("10:00:00")).await;
+        assert_eq!(deliver(&rt, at("10:00:00")).await, 1);
+        // The timer fires and its delivery is enqueued; the process dies before sending it.
+        assert_eq!(rt.escalate_due(at("10:30:00")).unwrap(), 1);
+    }
+    let (rt, _) = s.runtime();
+    assert_eq!(
+        rt.escalate_due(at("10:30:05")).unwrap(),
+        0,
+        "not enqueued twice"
+    );
+    assert_eq!(deliver(&rt, at("10:30:05")).await, 1);
+    assert_eq!(posts(&s.oncall).await.len(), 1);
+    // The next timer survived too.
+    drop(rt);
+    let (rt, _) = s.runtime();
+    assert_eq!(rt.escalate_due(at("11:00:05")).unwrap(), 1);
+    assert_eq!(deliver(&rt, at("11:00:05")).await, 1);
+    assert_eq!(posts(&s.oncall).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_in_a_group_or_a_muted_window_neither_loses_nor_repeats() {
+    let s = Setup::new(
+        "group_wait = \"2m\"\nmute_time_intervals = [\"night\"]",
+        "[[time_interval]]\nname = \"night\"\ntimes = [{ start = \"22:00\", end = \"07:00\" }]\nlocation = \"UTC\"",
+    )
+    .await;
+    {
+        let (rt, cfg) = s.runtime();
+        // 23:00, muted: held until 07:00. Then a kill.
+        s.serve(&[("n1", MILD)]).await;
+        poll(&rt, &cfg, at("23:00:00") - chrono::Duration::days(1)).await;
+        assert_eq!(deliver(&rt, at("06:59:00")).await, 0);
+    }
+    {
+        let (rt, cfg) = s.runtime();
+        assert_eq!(deliver(&rt, at("07:00:00")).await, 1);
+        // 09:00: a group starts; a kill before its wait is over.
+        s.serve(&[("n1", MILD), ("g1", "acme login fails with error 500")])
+            .await;
+        poll(&rt, &cfg, at("09:00:00")).await;
+        assert_eq!(deliver(&rt, at("09:01:00")).await, 0);
+    }
+    let (rt, _) = s.runtime();
+    assert_eq!(deliver(&rt, at("09:02:00")).await, 1);
+    assert_eq!(deliver(&rt, at("10:00:00")).await, 0);
+    let sent = requests(&s.support, "POST").await;
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert!(sent[0].to_string().contains("typo"));
+    assert!(sent[1].to_string().contains("login fails"));
+}
