@@ -97,6 +97,16 @@ pub enum Command {
         #[command(subcommand)]
         action: SilenceAction,
     },
+    /// Acknowledge mentions (ids from `earshot mentions` or the alert's link): their
+    /// escalations stop, and Discord and Telegram messages are edited to show it.
+    Ack {
+        /// Mention ids.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<i64>,
+        /// Who acknowledges [default: $USER]
+        #[arg(long)]
+        by: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,6 +248,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let cfg = load(&path)?.config;
             silence(&cfg, action)
         }
+        Command::Ack { ids, by } => {
+            let cfg = load(&path)?.config;
+            ack(&cfg, ids, by.as_deref())
+        }
         Command::RetryDead { sink } => {
             let cfg = load(&path)?.config;
             if let Some(s) = sink
@@ -254,6 +268,42 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `earshot ack ID...`: works beside a running daemon (SQLite serialises the writes), which
+/// sends the edits it enqueues within a minute.
+fn ack(cfg: &Config, ids: &[i64], by: Option<&str>) -> Result<ExitCode> {
+    let store = Store::open(&cfg.db_path())?;
+    let by = by
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into());
+    let editable: Vec<&str> = cfg
+        .sinks
+        .iter()
+        .filter(|s| s.kind.can_edit())
+        .map(|s| s.id.as_str())
+        .collect();
+    let known = store.acks(ids)?;
+    let done = store.ack(ids, &by, Utc::now().timestamp(), &editable)?;
+    let mut code = ExitCode::SUCCESS;
+    for id in ids {
+        match known.iter().find(|(k, _)| k == id) {
+            None => {
+                eprintln!("no mention has id {id}: see `earshot mentions`");
+                code = ExitCode::FAILURE;
+            }
+            Some(_) if done.contains(id) => println!("mention {id} acknowledged by {by}"),
+            Some((_, Some((at, who)))) => {
+                println!(
+                    "mention {id} was already acknowledged by {who} at {}",
+                    ts_label(*at)
+                )
+            }
+            Some((_, None)) => println!("mention {id} acknowledged"),
+        }
+    }
+    Ok(code)
 }
 
 /// `earshot silence ...`.
@@ -835,6 +885,8 @@ async fn once(cfg: Config, dry_run: bool) -> Result<ExitCode> {
             ),
         }
     }
+    // Escalations whose time came (a cron'd `once` escalates as the daemon would).
+    rt.escalate_due(Utc::now())?;
     let d = rt
         .deliver_all_due(Utc::now(), &CancellationToken::new())
         .await?;

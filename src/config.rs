@@ -388,6 +388,12 @@ impl SinkKind {
     }
 
     /// The optional keys this kind also takes (besides `id`, `kind`, `max_per_second`).
+    /// True for targets whose messages earshot can edit later (`Sink::can_edit`): an
+    /// acknowledgement shows on them.
+    pub fn can_edit(self) -> bool {
+        matches!(self, SinkKind::Discord | SinkKind::Telegram)
+    }
+
     pub fn optional_keys(self) -> &'static [&'static str] {
         match self {
             SinkKind::Discord | SinkKind::Mattermost | SinkKind::RocketChat => &["username"],

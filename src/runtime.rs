@@ -313,6 +313,18 @@ impl Runtime {
         self.ack_links.as_ref().map(|l| l.key.clone())
     }
 
+    /// Puts `sink` in place of the configured sink with its id (a sink writing to a buffer,
+    /// for tests); false when no sink has that id.
+    pub fn replace_sink(&mut self, sink: Sink) -> bool {
+        match self.sinks.get_mut(sink.id()) {
+            Some(h) => {
+                h.sink = sink;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The configured sink with this id.
     pub fn sink(&self, id: &str) -> Option<&Sink> {
         self.sinks.get(id).map(|h| &h.sink)
@@ -709,6 +721,13 @@ impl Runtime {
             .filter(|(_, h)| h.sink.can_edit())
             .map(|(id, _)| id.as_str())
             .collect();
+        debug_assert!(
+            self.config
+                .sinks
+                .iter()
+                .all(|s| s.kind.can_edit()
+                    == self.sinks.get(&s.id).is_some_and(|h| h.sink.can_edit()))
+        );
         let done = blocking(|| self.store.ack(ids, by, self.now().timestamp(), &editable))?;
         if !done.is_empty() {
             info!(mentions = ?done, by, "Acknowledged");

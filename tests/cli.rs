@@ -602,3 +602,47 @@ async fn a_silence_holds_alerts_back_is_announced_and_ends() {
         (false.into(), 2.into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_acknowledges_once_and_names_unknown_ids() {
+    let feed = Feed::default();
+    feed.set(vec![item("1", "Acme is down", "acme outage again")]);
+    let server = feed.serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &format!("{}/feed.xml", server.uri()), "");
+    let run = |args: Vec<&'static str>| {
+        let cfg = cfg.clone();
+        async move {
+            tokio::task::spawn_blocking(move || earshot(Some(&cfg), &args).output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let o = run(vec!["once"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(vec!["ack", "--by", "dana", "1"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o).trim(), "mention 1 acknowledged by dana");
+    let o = run(vec!["ack", "--by", "sam", "1", "99"]).await;
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("mention 1 was already acknowledged by dana at"),
+        "{t}"
+    );
+    assert!(
+        t.contains("no mention has id 99: see `earshot mentions`"),
+        "{t}"
+    );
+    let o = run(vec!["ack", "x"]).await;
+    assert!(
+        !o.status.success() && text(&o).contains("invalid value 'x'"),
+        "{}",
+        text(&o)
+    );
+    // The signing key was made beside the database, readable by earshot's user only.
+    let key = dir.path().join("state").join("ack.key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+}

@@ -1,0 +1,300 @@
+//! A day of routing on tokio's paused clock, through the daemon's own loops (`runtime::run`):
+//! the support channel by day with a quiet night, critical mentions breaking through and
+//! escalated to on-call until acknowledged, conversations grouped, praise to marketing. The
+//! day runs in well under a second; what each channel got, and when, is checked.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use earshot::config::{Config, StdoutFormat};
+use earshot::runtime::{Clock, Runtime};
+use earshot::sink::{Sink, Stdout};
+use earshot::store::{MentionFilter, Store};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+/// Lines a sink printed, each with the (virtual) time it was printed at.
+#[derive(Clone)]
+struct Recorder {
+    clock: Clock,
+    lines: Arc<Mutex<Vec<(DateTime<Utc>, Value)>>>,
+    partial: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Write for Recorder {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut p = self.partial.lock().unwrap();
+        p.extend_from_slice(buf);
+        while let Some(i) = p.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = p.drain(..=i).collect();
+            let v: Value = serde_json::from_slice(&line).unwrap();
+            self.lines.lock().unwrap().push((self.clock.now(), v));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("2026-11-23T{s}Z"))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn feed(items: &[(&str, &str, &str)]) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Forum</title><link>https://forum.example.com/</link><description>d</description>",
+    );
+    for (guid, thread, text) in items {
+        out.push_str(&format!(
+            "<item><title>{thread}</title><link>https://forum.example.com/{guid}</link><guid>{guid}</guid>\
+             <comments>https://forum.example.com/t/{thread}</comments><description>{text}</description></item>"
+        ));
+    }
+    out.push_str("</channel></rss>");
+    out
+}
+
+const CONFIG: &str = r#"
+[daemon]
+state_dir = "STATE"
+jitter = "1s"
+[http]
+listen = "off"
+[scoring.extra_phrases]
+"total outage" = 100
+[[source]]
+id = "forum"
+kind = "feed"
+url = "FEED"
+every = "10m"
+[[watch]]
+name = "acme"
+query = "acme"
+[[sink]]
+id = "support"
+kind = "stdout"
+[[sink]]
+id = "oncall"
+kind = "stdout"
+[[sink]]
+id = "marketing"
+kind = "stdout"
+[[time_interval]]
+name = "night"
+times = [{ start = "22:00", end = "07:00" }]
+location = "Europe/Berlin"
+[[route]]
+sentiment = ["positive"]
+min_urgency = "low"
+sinks = ["marketing"]
+[[route]]
+watch = "acme"
+sinks = ["support"]
+group_wait = "2m"
+mute_time_intervals = ["night"]
+critical_breaks_through = true
+escalate_to = "oncall"
+escalate_after = "30m"
+escalate_times = 2
+[[route]]
+name = "oncall"
+sinks = ["oncall"]
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn a_day_of_routing_on_paused_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed_path = dir.path().join("feed.xml");
+    let slash = |p: &std::path::Path| p.display().to_string().replace('\\', "/");
+    // The first poll only records what is there (no backfill).
+    std::fs::write(
+        &feed_path,
+        feed(&[("old", "old", "acme was fine last year")]),
+    )
+    .unwrap();
+    let text = CONFIG
+        .replace("STATE", &slash(dir.path()))
+        .replace("FEED", &slash(&feed_path));
+    let cfg = Config::parse(&text).unwrap().config;
+    let store = Arc::new(Store::open(&dir.path().join("earshot.db")).unwrap());
+    let mut rt = Runtime::with_store(cfg, store.clone()).unwrap();
+    // 00:00 UTC is 01:00 in Berlin: the support route is muted.
+    let clock = Clock::tokio_from(at("00:00:00"));
+    rt.set_clock(clock);
+    let recorders: Vec<(&str, Recorder)> = ["support", "oncall", "marketing"]
+        .into_iter()
+        .map(|id| {
+            let r = Recorder {
+                clock,
+                lines: Arc::default(),
+                partial: Arc::default(),
+            };
+            let sink = Stdout::with_writer(
+                id,
+                StdoutFormat::Json,
+                Arc::new(Mutex::new(r.clone())),
+                None,
+            );
+            assert!(rt.replace_sink(Sink::Stdout(sink)));
+            (id, r)
+        })
+        .collect();
+    let rt = Arc::new(rt);
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(earshot::runtime::run(rt.clone(), shutdown.clone()));
+
+    let mut items = vec![("old", "old", "acme was fine last year")];
+    let mut post = |t: &str, new: &[(&'static str, &'static str, &'static str)]| {
+        items.extend_from_slice(new);
+        let body = feed(&items);
+        let path = feed_path.clone();
+        let when = at(t);
+        async move {
+            tokio::time::sleep((when - clock.now()).to_std().unwrap()).await;
+            std::fs::write(&path, body).unwrap();
+        }
+    };
+    // Night: a complaint waits for the morning; a critical outage breaks through.
+    post(
+        "00:05:00",
+        &[
+            ("n1", "login", "acme login is broken again"),
+            (
+                "n2",
+                "outage",
+                "Acme Cloud total outage, all our sites are down",
+            ),
+        ],
+    )
+    .await;
+    // Morning: praise, then a conversation of three replies within two minutes.
+    post(
+        "09:00:00",
+        &[("p1", "love", "I love Acme Cloud, it is wonderful and fast")],
+    )
+    .await;
+    post(
+        "10:00:30",
+        &[
+            ("t1", "billing", "acme billing is broken for our team"),
+            ("t2", "billing", "same here, acme billing is broken"),
+        ],
+    )
+    .await;
+    post(
+        "10:10:30",
+        &[("t3", "billing", "acme refund still missing, billing broken")],
+    )
+    .await;
+    // Noon: another critical one, acknowledged in ten minutes.
+    post(
+        "12:00:00",
+        &[("c2", "outage2", "acme total outage in eu-west again")],
+    )
+    .await;
+    tokio::time::sleep((at("12:20:00") - clock.now()).to_std().unwrap()).await;
+    let c2 = store
+        .mentions(&MentionFilter::default())
+        .unwrap()
+        .into_iter()
+        .find(|m| m.text.contains("eu-west"))
+        .expect("the noon outage was stored by 12:20")
+        .id;
+    assert_eq!(rt.ack(&[c2], "dana").unwrap(), vec![c2]);
+
+    tokio::time::sleep((at("23:59:00") - clock.now()).to_std().unwrap()).await;
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+
+    let got = |id: &str| -> Vec<(DateTime<Utc>, Value)> {
+        recorders
+            .iter()
+            .find(|(r, _)| *r == id)
+            .unwrap()
+            .1
+            .lines
+            .lock()
+            .unwrap()
+            .clone()
+    };
+    let support = got("support");
+    let titles: Vec<String> = support
+        .iter()
+        .map(|(t, v)| {
+            format!(
+                "{} {}",
+                t.format("%H:%M"),
+                v["title"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(support.len(), 5, "{titles:#?}");
+    // 1. The outage at the first poll after 00:05, at night.
+    assert!(
+        support[0].0 < at("00:20:00")
+            && support[0].1["text"]
+                .as_str()
+                .unwrap()
+                .contains("total outage"),
+        "{titles:#?}"
+    );
+    // 2. The night's complaint when the night ends (07:00 Berlin is 06:00 UTC).
+    assert_eq!(support[1].0, at("06:00:00"), "{titles:#?}");
+    assert!(
+        support[1].1["text"]
+            .as_str()
+            .unwrap()
+            .contains("login is broken")
+    );
+    // 3. The billing conversation as one message, 4. its third reply as a follow-up.
+    assert!(
+        titles[2].contains("2 mentions in one conversation"),
+        "{titles:#?}"
+    );
+    assert!(
+        support[2].0 > at("10:00:30") && support[2].0 < at("10:15:00"),
+        "{titles:#?}"
+    );
+    assert!(
+        support[3]
+            .1
+            .to_string()
+            .contains("follows 2 earlier mentions"),
+        "{titles:#?}"
+    );
+    assert!(support[3].0 >= support[2].0 + chrono::Duration::minutes(5));
+    // 5. The noon outage.
+    assert!(support[4].1["text"].as_str().unwrap().contains("eu-west"));
+
+    // On-call: the night outage twice (30 and 60 minutes on), the acknowledged one never.
+    let oncall = got("oncall");
+    assert_eq!(oncall.len(), 2, "{oncall:#?}");
+    for (n, (t, v)) in oncall.iter().enumerate() {
+        let after = *t - support[0].0;
+        // The timer starts when the mention is stored, up to group_wait (2m) before its alert.
+        assert!(
+            after
+                >= chrono::Duration::minutes(30 * (n as i64 + 1) - 2)
+                    - chrono::Duration::seconds(5),
+            "{after}"
+        );
+        assert!(
+            after < chrono::Duration::minutes(30 * (n as i64 + 1) + 2),
+            "{after}"
+        );
+        assert!(v.to_string().contains("total outage, all our sites"));
+        assert!(
+            v.to_string()
+                .contains(&format!("escalation {} of 2", n + 1))
+        );
+    }
+    // Marketing: the praise only.
+    let marketing = got("marketing");
+    assert_eq!(marketing.len(), 1, "{marketing:#?}");
+    assert!(marketing[0].1["text"].as_str().unwrap().contains("love"));
+}
