@@ -4,10 +4,12 @@
 //! watches ([`query`]) → score ([`sentiment`], [`urgency`]) → store, dedupe and outbox in one
 //! transaction ([`store`]) → deliver ([`runtime`]) → chat target ([`sink`]). See DESIGN.md.
 
+pub mod ack;
 pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod duration;
+pub mod http;
 pub mod lang;
 pub mod pipeline;
 pub mod query;
