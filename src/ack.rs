@@ -338,6 +338,8 @@ mod tests {
         );
     }
 
+    type Verdict = Result<Vec<i64>, AckLinkError>;
+
     #[test]
     fn verify_table() {
         let good = query(&[12, 13], EXP);
@@ -345,7 +347,7 @@ mod tests {
         let other_key = AckKey::from_bytes([8; 32]);
         let key = key();
         let key = &key;
-        let cases: Vec<(&str, String, &AckKey, i64, Result<Vec<i64>, AckLinkError>)> = vec![
+        let cases: Vec<(&str, String, &AckKey, i64, Verdict)> = vec![
             ("valid", good.clone(), key, NOW, Ok(vec![12, 13])),
             ("valid one id", query(&[5], EXP), key, NOW, Ok(vec![5])),
             (
