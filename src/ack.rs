@@ -92,6 +92,7 @@ impl AckKey {
         }
     }
 
+    /// A key from known bytes, for tests and for callers that keep the key elsewhere.
     pub fn from_bytes(bytes: [u8; 32]) -> AckKey {
         AckKey { bytes }
     }
@@ -175,17 +176,19 @@ impl AckKey {
             let _ = std::fs::remove_file(&tmp);
             return Err(fail("writing", e));
         }
-        let linked = std::fs::hard_link(&tmp, path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {}
+        let placed = match std::fs::hard_link(&tmp, path) {
             // Another earshot won the race: use its key, so both sign the same way.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let _ = std::fs::remove_file(&tmp);
                 let text = std::fs::read_to_string(path).map_err(|e| fail("reading", e))?;
                 return Self::parse_file(path, &text);
             }
-            Err(e) => return Err(fail("linking into place", e)),
-        }
+            // A filesystem without hard links: a rename is still atomic, only not race-free.
+            Err(_) => std::fs::rename(&tmp, path),
+            Ok(()) => Ok(()),
+        };
+        let _ = std::fs::remove_file(&tmp);
+        placed.map_err(|e| fail("moving into place", e))?;
         // The new name must survive a crash too, or the key is lost with links already sent.
         std::fs::File::open(state_dir)
             .and_then(|d| d.sync_all())
@@ -663,6 +666,34 @@ mod tests {
         let ka = AckKey::load_or_create(a.path()).expect("a");
         let kb = AckKey::load_or_create(b.path()).expect("b");
         assert_ne!(ka.bytes, kb.bytes);
+    }
+
+    #[test]
+    fn processes_creating_the_key_at_once_agree_on_it() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let barrier = std::sync::Barrier::new(4);
+            let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            AckKey::load_or_create(dir.path()).expect("key").bytes
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("thread"))
+                    .collect()
+            });
+            assert!(
+                keys.iter().all(|k| *k == keys[0]),
+                "every caller got the same key"
+            );
+            let on_disk = std::fs::read_to_string(dir.path().join(KEY_FILE)).expect("read");
+            assert_eq!(hex::decode(on_disk.trim()).expect("hex"), keys[0]);
+        }
     }
 
     #[test]

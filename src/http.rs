@@ -17,7 +17,7 @@
 //! client cheap: a header-read timeout, a cap on connections in flight, a 16 KiB body cap.
 //! Logs carry method, path and status, never the query: the query is the credential.
 //!
-//! To add a route: one arm in [`route`], its handler returning a finished reply, and a row in
+//! To add a route: one arm in `route`, its handler returning a finished reply, and a row in
 //! `tests/http.rs`.
 
 use std::convert::Infallible;
@@ -47,8 +47,11 @@ pub trait AckHandler: Send + Sync + 'static {
     fn ack(&self, ids: &[i64], by: &str) -> Result<usize, String>;
 }
 
+/// What the listener serves with; the caller builds it once at start.
 pub struct HttpState {
+    /// Checks the links; the same key the alerts' links were made with.
     pub key: std::sync::Arc<crate::ack::AckKey>,
+    /// The store behind the pages; called on a blocking thread, since it may wait on SQLite.
     pub handler: std::sync::Arc<dyn AckHandler>,
     /// Unix seconds now (tests pass a fixed clock).
     pub now: std::sync::Arc<dyn Fn() -> i64 + Send + Sync>,
