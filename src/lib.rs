@@ -9,6 +9,7 @@ pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod duration;
+pub mod http;
 pub mod lang;
 pub mod pipeline;
 pub mod query;
