@@ -128,6 +128,25 @@ pub struct Runtime {
     clock: Clock,
 }
 
+/// Acknowledge pages backed by the runtime's store.
+struct AckOnStore(Arc<Runtime>);
+
+impl crate::http::AckHandler for AckOnStore {
+    fn describe(&self, ids: &[i64]) -> Vec<String> {
+        self.0.store.mention_lines(ids).unwrap_or_else(|e| {
+            warn!(error = %e, "Could not read mentions for an acknowledge page");
+            Vec::new()
+        })
+    }
+
+    fn ack(&self, ids: &[i64], by: &str) -> Result<usize, String> {
+        self.0
+            .ack(ids, by)
+            .map(|v| v.len())
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// What acknowledge links are made of.
 struct AckLinks {
     key: Arc<crate::ack::AckKey>,
@@ -306,6 +325,18 @@ impl Runtime {
             base,
             ttl: self.config.http.ack_link_ttl.0.as_secs() as i64,
         });
+    }
+
+    /// What earshot's HTTP listener serves with: this runtime's store, key and clock. `None`
+    /// when the listener is off (or no key was loaded).
+    pub fn http_state(self: &Arc<Self>) -> Option<crate::http::HttpState> {
+        let key = self.ack_key()?;
+        let clock = self.clock;
+        Some(crate::http::HttpState {
+            key,
+            handler: Arc::new(AckOnStore(self.clone())),
+            now: Arc::new(move || clock.now().timestamp()),
+        })
     }
 
     /// The key acknowledge links are signed with, when the listener is on.
@@ -1064,6 +1095,25 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
         tracker.spawn(sink_loop(rt.clone(), id, shutdown.clone()));
     }
     tracker.spawn(escalation_loop(rt.clone(), shutdown.clone()));
+    if let (Some(addr), Some(state)) = (rt.config.http.listen_addr(), rt.http_state()) {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                info!(%addr, "Serving acknowledge links");
+                let stop = shutdown.clone();
+                tracker.spawn(async move {
+                    if let Err(e) = crate::http::serve(listener, state, stop).await {
+                        warn!(error = %e, "The HTTP listener stopped; acknowledge with `earshot ack ID`");
+                    }
+                });
+            }
+            // Alerts matter more than links: keep running, and say how to acknowledge.
+            Err(e) => warn!(
+                %addr,
+                error = %e,
+                "Cannot listen for acknowledge links (set [http] listen to a free address, or \"off\"); use `earshot ack ID` meanwhile"
+            ),
+        }
+    }
     tracker.close();
     sched
         .start()

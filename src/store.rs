@@ -940,6 +940,36 @@ impl Store {
         Ok(out)
     }
 
+    /// One line per known mention, for the acknowledge page: "critical · acme-blog: title: text…",
+    /// with who acknowledged it.
+    pub fn mention_lines(&self, ids: &[i64]) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT level, source_id, title, text, acked_by FROM mention WHERE id = ?1",
+        )?;
+        let mut out = Vec::new();
+        for &id in ids {
+            let row: Option<(String, String, Option<String>, String, Option<String>)> = st
+                .query_row([id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()?;
+            if let Some((level, source, title, text, by)) = row {
+                let excerpt: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                let excerpt: String = excerpt.chars().take(140).collect();
+                let mut line = match title.filter(|t| !t.trim().is_empty()) {
+                    Some(t) => format!("{level} · {source}: {t}: {excerpt}"),
+                    None => format!("{level} · {source}: {excerpt}"),
+                };
+                if let Some(b) = by {
+                    line.push_str(&format!(" (acknowledged by {b})"));
+                }
+                out.push(line);
+            }
+        }
+        Ok(out)
+    }
+
     /// Escalation timers that ran out by `now`, oldest first.
     pub fn due_escalations(&self, now: i64, limit: usize) -> Result<Vec<DueEscalation>> {
         let conn = self.conn();

@@ -312,3 +312,51 @@ async fn a_restart_in_a_group_or_a_muted_window_neither_loses_nor_repeats() {
     assert!(sent[0].to_string().contains("typo"));
     assert!(sent[1].to_string().contains("login fails"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alerts_link_acknowledges_through_the_listener_and_a_forged_one_does_nothing() {
+    let s = Setup::new("", "").await;
+    let (rt, cfg) = s.runtime();
+    let rt = Arc::new(rt);
+    s.serve(&[("p1", CRITICAL)]).await;
+    poll(&rt, &cfg, at("10:00:00")).await;
+    assert_eq!(deliver(&rt, at("10:00:00")).await, 1);
+    let body = requests(&s.support, "POST").await[0].to_string();
+    let start = body.find("https://earshot.example.com/ack?").unwrap();
+    let link: String = body[start..]
+        .chars()
+        .take_while(|c| !matches!(c, ')' | '"' | '\\'))
+        .collect();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = format!("http://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(earshot::http::serve(
+        listener,
+        rt.http_state().unwrap(),
+        stop.clone(),
+    ));
+    let url = link.replace("https://earshot.example.com", &local);
+    let client = reqwest::Client::new();
+    let id = mention_id(&rt, CRITICAL);
+
+    // A forged link (another mention id, same signature) is refused and acknowledges nothing.
+    let forged = url.replacen(&format!("m={id}"), &format!("m={}", id + 1), 1);
+    assert_ne!(forged, url);
+    let r = client.post(&forged).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(rt.store.acks(&[id]).unwrap(), vec![(id, None)]);
+    // Opening the link (a chat preview does) only shows what it acknowledges.
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("total outage"));
+    assert_eq!(rt.store.acks(&[id]).unwrap(), vec![(id, None)]);
+    // Pressing its button does.
+    let r = client.post(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let acked = rt.store.acks(&[id]).unwrap();
+    assert_eq!(acked[0].1.as_ref().map(|(_, by)| by.as_str()), Some("link"));
+    assert_eq!(rt.escalate_due(at("10:30:00")).unwrap(), 0);
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
