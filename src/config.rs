@@ -2194,6 +2194,86 @@ mod table_problem_tests {
     }
 
     #[test]
+    fn escalation_routes_and_the_listener_are_checked() {
+        let text = r#"
+            [http]
+            listen = "localhost:9477"
+            public_url = "ftp://x"
+            ack_link_ttl = "10s"
+            [[watch]]
+            name = "w"
+            query = "a"
+            [[sink]]
+            id = "s"
+            kind = "stdout"
+            [[route]]
+            sinks = ["s"]
+            escalate_to = "oncal"
+            escalate_times = 0
+            [[route]]
+            sinks = ["s"]
+            escalate_after = "1h"
+            [[route]]
+            name = "oncall"
+            watch = "w"
+            sinks = ["s"]
+            escalate_to = "oncall"
+            [[route]]
+            name = "oncall"
+            sinks = ["s"]
+            group_interval = "1s"
+        "#;
+        let problems = Config::parse(text).unwrap_err();
+        let joined = lines(&problems);
+        assert_mentions(
+            &joined,
+            &[
+                "route[0].escalate_to: no route is named \"oncal\" (did you mean \"oncall\"?)",
+                "route[0].escalate_times: must be between 1 and 20",
+                "route[1].escalate_after: only used with escalate_to",
+                "route[2].escalate_to: a route cannot escalate to itself",
+                "route[2]: an escalation route receives only escalations: remove watch",
+                "route[3].group_interval:",
+                "route[3].name: another route is named \"oncall\"",
+                "http.listen: \"localhost:9477\" is not an address",
+                "http.public_url: write the http(s) URL",
+                "http.ack_link_ttl:",
+            ],
+        );
+        let ok = r#"
+            [[watch]]
+            name = "w"
+            query = "a"
+            [[sink]]
+            id = "s"
+            kind = "stdout"
+            [[route]]
+            sinks = ["s"]
+            escalate_to = "oncall"
+            [[route]]
+            name = "oncall"
+            sinks = ["s"]
+        "#;
+        let loaded = Config::parse(ok).unwrap_or_else(|p| panic!("{p:?}"));
+        let warnings = lines(&loaded.warnings);
+        assert!(
+            warnings.contains(
+                "http.public_url: acknowledge links point at this machine's loopback address"
+            ),
+            "{warnings}"
+        );
+        // The escalation route neither catches nor shadows: no "never reached" for it.
+        assert!(!warnings.contains("never reached"), "{warnings}");
+        let r = &loaded.config.routes[0];
+        assert_eq!(r.escalate_after(), DEFAULT_ESCALATE_AFTER);
+        assert_eq!(r.escalate_times(), DEFAULT_ESCALATE_TIMES);
+        assert_eq!(
+            loaded.config.http.link_base().as_deref(),
+            Some("http://127.0.0.1:9477")
+        );
+    }
+
+    #[test]
     fn sink_keys_are_checked_per_kind() {
         let text = r#"
             [[sink]]

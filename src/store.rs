@@ -122,6 +122,12 @@ pub struct Group {
     pub interval: i64,
 }
 
+/// An alert a message carries: the alert, its mention, and who acknowledged that.
+pub type CarriedAlert = (Alert, Option<i64>, Option<String>);
+
+/// When and by whom a mention was acknowledged.
+pub type Acked = (i64, String);
+
 /// A critical mention's escalation timer, started with the mention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEscalation {
@@ -834,11 +840,7 @@ impl Store {
 
     /// The alerts a sink's message `message_ref` carries (alerts and escalations sent in it),
     /// oldest first, with their mention and who acknowledged it.
-    pub fn message_alerts(
-        &self,
-        sink_id: &str,
-        message_ref: &str,
-    ) -> Result<Vec<(Alert, Option<i64>, Option<String>)>> {
+    pub fn message_alerts(&self, sink_id: &str, message_ref: &str) -> Result<Vec<CarriedAlert>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(
             "SELECT d.alert, d.mention_id, m.acked_by FROM delivery d LEFT JOIN mention m ON m.id = d.mention_id
@@ -925,7 +927,7 @@ impl Store {
 
     /// Who acknowledged each of these mentions and when; `None` for those not acknowledged,
     /// missing ids left out.
-    pub fn acks(&self, ids: &[i64]) -> Result<Vec<(i64, Option<(i64, String)>)>> {
+    pub fn acks(&self, ids: &[i64]) -> Result<Vec<(i64, Option<Acked>)>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached("SELECT acked_at, acked_by FROM mention WHERE id = ?1")?;
         let mut out = Vec::new();
@@ -949,7 +951,8 @@ impl Store {
         )?;
         let mut out = Vec::new();
         for &id in ids {
-            let row: Option<(String, String, Option<String>, String, Option<String>)> = st
+            type Row = (String, String, Option<String>, String, Option<String>);
+            let row: Option<Row> = st
                 .query_row([id], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })

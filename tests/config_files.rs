@@ -88,6 +88,13 @@ fn example_config_loads_and_documents_every_key() {
         "critical_breaks_through",
         "max_alerts_per_hour",
         "group_wait",
+        "group_interval",
+        "escalate_to",
+        "escalate_after",
+        "escalate_times",
+        "listen",
+        "public_url",
+        "ack_link_ttl",
     ];
     let platform_keys = earshot::config::all_platform_keys();
     for k in keys.iter().chain(platform_keys) {

@@ -14,11 +14,14 @@ use earshot::store::{MentionFilter, Store};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-/// Lines a sink printed, each with the (virtual) time it was printed at.
+/// A printed line, with the (virtual) time it was printed at.
+type Line = (DateTime<Utc>, Value);
+
+/// Lines a sink printed.
 #[derive(Clone)]
 struct Recorder {
     clock: Clock,
-    lines: Arc<Mutex<Vec<(DateTime<Utc>, Value)>>>,
+    lines: Arc<Mutex<Vec<Line>>>,
     partial: Arc<Mutex<Vec<u8>>>,
 }
 
@@ -211,7 +214,7 @@ async fn a_day_of_routing_on_paused_time() {
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
 
-    let got = |id: &str| -> Vec<(DateTime<Utc>, Value)> {
+    let got = |id: &str| -> Vec<Line> {
         recorders
             .iter()
             .find(|(r, _)| *r == id)
