@@ -65,7 +65,7 @@ fn feed(items: &[(&str, &str, &str)]) -> String {
 const CONFIG: &str = r#"
 [daemon]
 state_dir = "STATE"
-jitter = "1s"
+jitter = "1ms"   # polls stay on the 10-minute marks the test writes between
 [http]
 listen = "off"
 [scoring.extra_phrases]
