@@ -91,13 +91,24 @@ impl Alert {
             return d;
         }
         let n = alerts.len();
-        let mut g = Alert::summary(
+        Alert::conversation(
             alerts,
             format!("{n} mentions in one conversation{}", about(alerts)),
-            "grouped by conversation".into(),
-            true,
-        );
-        // One conversation is one source: keep it, and thread the message like its mentions.
+        )
+    }
+
+    /// The one alert, or [`Alert::group`] of several.
+    pub fn one_or_group(alerts: &[Alert]) -> Alert {
+        match alerts {
+            [one] => one.clone(),
+            _ => Alert::group(alerts),
+        }
+    }
+
+    /// A list of mentions of one conversation titled `title`. One conversation is one source:
+    /// the message keeps it, and is threaded like its mentions.
+    fn conversation(alerts: &[Alert], title: String) -> Alert {
+        let mut g = Alert::summary(alerts, title, "grouped by conversation".into(), true);
         if let Some(first) = alerts.first() {
             g.source_id = first.source_id.clone();
             g.source_kind = first.source_kind.clone();
@@ -115,25 +126,16 @@ impl Alert {
             d.id = crate::pipeline::alert_id("follow-up", &ids(new).join(","), "");
             return d;
         }
-        let mut a = if let [one] = new {
-            one.clone()
-        } else {
-            let mut g = Alert::summary(
+        let mut a = match new {
+            [one] => one.clone(),
+            _ => Alert::conversation(
                 new,
                 format!(
                     "{} more mentions in a conversation{}",
                     new.len(),
                     about(&all)
                 ),
-                "grouped by conversation".into(),
-                true,
-            );
-            if let Some(first) = new.first() {
-                g.source_id = first.source_id.clone();
-                g.source_kind = first.source_kind.clone();
-            }
-            g.thread = new.iter().find_map(|a| a.thread.clone());
-            g
+            ),
         };
         a.reasons.push(format!(
             "follows {} earlier mention{} of this conversation",

@@ -278,12 +278,7 @@ fn ack(cfg: &Config, ids: &[i64], by: Option<&str>) -> Result<ExitCode> {
         .map(str::to_string)
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "cli".into());
-    let editable: Vec<&str> = cfg
-        .sinks
-        .iter()
-        .filter(|s| s.kind.can_edit())
-        .map(|s| s.id.as_str())
-        .collect();
+    let editable = cfg.editable_sinks();
     let known = store.acks(ids)?;
     let done = store.ack(ids, &by, Utc::now().timestamp(), &editable)?;
     let mut code = ExitCode::SUCCESS;

@@ -1527,6 +1527,15 @@ impl Config {
         self.sources.iter().find(|s| s.id == id)
     }
 
+    /// Ids of the sinks whose messages earshot can edit later (where acknowledgements show).
+    pub fn editable_sinks(&self) -> Vec<&str> {
+        self.sinks
+            .iter()
+            .filter(|s| s.kind.can_edit())
+            .map(|s| s.id.as_str())
+            .collect()
+    }
+
     pub fn sink(&self, id: &str) -> Option<&SinkConfig> {
         self.sinks.iter().find(|s| s.id == id)
     }

@@ -142,8 +142,8 @@ impl Pipeline {
         let mut deliveries: Vec<NewDelivery> = Vec::new();
         let mut silenced_by = None;
         let mut escalation = None;
-        let fp = fingerprint(&mention.text);
         if alert {
+            let fp = fingerprint(&mention.text);
             let seen = Seen {
                 source,
                 lang: lang.as_deref(),

@@ -665,27 +665,17 @@ impl Runtime {
                 return Ok(Ok(crate::sink::Sent::default()));
             }
             let alerts: Vec<Alert> = carried.iter().map(|c| c.0.clone()).collect();
-            let alert = if let [one] = alerts.as_slice() {
-                one.clone()
-            } else {
-                Alert::group(&alerts)
-            };
+            let alert = Alert::one_or_group(&alerts);
             let mut by: Vec<&str> = carried.iter().filter_map(|c| c.2.as_deref()).collect();
-            let all = by.len() == carried.len();
+            let acked = by.len();
             by.sort_unstable();
             by.dedup();
-            let alert = if all {
+            let alert = if acked == carried.len() {
                 alert.acknowledged(&by.join(", "))
             } else {
                 let mut a = alert;
-                a.reasons.insert(
-                    0,
-                    format!(
-                        "{} of {} acknowledged",
-                        carried.iter().filter(|c| c.2.is_some()).count(),
-                        carried.len()
-                    ),
-                );
+                a.reasons
+                    .insert(0, format!("{acked} of {} acknowledged", carried.len()));
                 let mentions: Vec<i64> = carried.iter().filter_map(|c| c.1).collect();
                 self.with_ack(a, &mentions, ts)
             };
@@ -746,19 +736,7 @@ impl Runtime {
     /// Acknowledges mentions: their escalations stop and the messages that carried them are
     /// edited to say so where the target allows. Returns the ids acknowledged now.
     pub fn ack(&self, ids: &[i64], by: &str) -> Result<Vec<i64>, StoreError> {
-        let editable: Vec<&str> = self
-            .sinks
-            .iter()
-            .filter(|(_, h)| h.sink.can_edit())
-            .map(|(id, _)| id.as_str())
-            .collect();
-        debug_assert!(
-            self.config
-                .sinks
-                .iter()
-                .all(|s| s.kind.can_edit()
-                    == self.sinks.get(&s.id).is_some_and(|h| h.sink.can_edit()))
-        );
+        let editable = self.config.editable_sinks();
         let done = blocking(|| self.store.ack(ids, by, self.now().timestamp(), &editable))?;
         if !done.is_empty() {
             info!(mentions = ?done, by, "Acknowledged");
@@ -897,12 +875,7 @@ fn batches(due: Vec<Delivery>, budget: Option<u32>) -> Vec<Batch> {
     }
     for (key, rows) in groups {
         let alerts: Vec<Alert> = rows.iter().map(|d| d.alert.clone()).collect();
-        let alert = if let [one] = alerts.as_slice() {
-            one.clone()
-        } else {
-            Alert::group(&alerts)
-        };
-        let mut b = Batch::of(&rows, alert);
+        let mut b = Batch::of(&rows, Alert::one_or_group(&alerts));
         match key.as_deref() {
             Some(k) if k.starts_with("update:") => b.update_of = rows[0].target_ref.clone(),
             Some(_) => b.group = rows[0].group_key.clone().map(|g| (g, alerts)),

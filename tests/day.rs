@@ -3,10 +3,13 @@
 //! escalated to on-call until acknowledged, conversations grouped, praise to marketing. The
 //! day runs in well under a second; what each channel got, and when, is checked.
 
+mod common;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use common::comments_feed as feed;
 use earshot::config::{Config, StdoutFormat};
 use earshot::runtime::{Clock, Runtime};
 use earshot::sink::{Sink, Stdout};
@@ -46,20 +49,6 @@ fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&format!("2026-11-23T{s}Z"))
         .unwrap()
         .with_timezone(&Utc)
-}
-
-fn feed(items: &[(&str, &str, &str)]) -> String {
-    let mut out = String::from(
-        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Forum</title><link>https://forum.example.com/</link><description>d</description>",
-    );
-    for (guid, thread, text) in items {
-        out.push_str(&format!(
-            "<item><title>{thread}</title><link>https://forum.example.com/{guid}</link><guid>{guid}</guid>\
-             <comments>https://forum.example.com/t/{thread}</comments><description>{text}</description></item>"
-        ));
-    }
-    out.push_str("</channel></rss>");
-    out
 }
 
 const CONFIG: &str = r#"

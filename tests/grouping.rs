@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use common::{posts, receiver, secret_file};
+use common::{comments_feed, posts, receiver, secret_file};
 use earshot::config::Config;
 use earshot::runtime::Runtime;
 use earshot::store::Store;
@@ -17,21 +17,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
-/// Comments of forum threads: (guid, thread, text).
-fn comments_feed(items: &[(&str, &str, &str)]) -> String {
-    let mut out = String::from(
-        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Forum</title><link>https://forum.example.com/</link><description>d</description>",
-    );
-    for (guid, thread, text) in items {
-        out.push_str(&format!(
-            "<item><title>Re: {thread}</title><link>https://forum.example.com/{guid}</link><guid>{guid}</guid>\
-             <comments>https://forum.example.com/t/{thread}</comments><description>{text}</description></item>"
-        ));
-    }
-    out.push_str("</channel></rss>");
-    out
 }
 
 async fn serve(server: &MockServer, body: String) {

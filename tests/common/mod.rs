@@ -153,3 +153,19 @@ pub fn secret_file(dir: &std::path::Path, name: &str, value: &str) -> String {
     std::fs::write(&p, value).unwrap();
     p.display().to_string().replace('\\', "/")
 }
+
+/// An RSS feed of comments in forum threads, one item per (guid, thread, text): each titled
+/// "Re: thread" and pointing at its thread through `<comments>`, as forum feeds do.
+pub fn comments_feed(items: &[(&str, &str, &str)]) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Forum</title><link>https://forum.example.com/</link><description>d</description>",
+    );
+    for (guid, thread, text) in items {
+        out.push_str(&format!(
+            "<item><title>Re: {thread}</title><link>https://forum.example.com/{guid}</link><guid>{guid}</guid>\
+             <comments>https://forum.example.com/t/{thread}</comments><description>{text}</description></item>"
+        ));
+    }
+    out.push_str("</channel></rss>");
+    out
+}
