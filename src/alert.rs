@@ -39,6 +39,36 @@ pub struct Alert {
     /// is on): added at send time, never stored. Sinks show it as an "Acknowledge" link or button.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_url: Option<String>,
+    /// What the message is: one mention, a summary of several, or a notice from earshot itself.
+    /// Sinks lay each out differently (a summary has no sentiment of its own, a notice no
+    /// urgency). Absent in stored JSON means a mention.
+    #[serde(default, skip_serializing_if = "Form::is_mention")]
+    pub form: Form,
+}
+
+/// The `source_id` and `source_kind` of a message earshot writes itself (a catch-up across
+/// sources, a notice).
+pub const EARSHOT_SOURCE: &str = "earshot";
+
+/// The three layouts a sink renders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Form {
+    /// One mention (also a cross-posted text with its count): urgency, sentiment, author.
+    #[default]
+    Mention,
+    /// Several mentions in one message (a conversation, a catch-up after quiet hours, what
+    /// exceeded a budget): one line each, the most urgent first; the message shows the most
+    /// urgent one's level and no sentiment.
+    Summary,
+    /// A message from earshot itself (a silence added or expired): no urgency, no sentiment.
+    Notice,
+}
+
+impl Form {
+    pub fn is_mention(&self) -> bool {
+        *self == Form::Mention
+    }
 }
 
 impl Alert {
@@ -62,6 +92,7 @@ impl Alert {
             reasons: vec!["'charged twice'".into(), "negative (-0.48)".into(), "question to the brand".into()],
             thread: Some("acme-blog:https://example.com/blog/launch".into()),
             ack_url: None,
+            form: Form::Mention,
         }
     }
 }
@@ -81,6 +112,31 @@ impl Alert {
             format!("held {why}"),
             false,
         )
+    }
+
+    /// A message from earshot itself (`id` its idempotency key) on the sinks of `watch`
+    /// ("all watches" when it concerns every watch): a notice, without urgency or sentiment.
+    pub fn notice(id: String, watch: &str, title: String, text: String, at: i64) -> Alert {
+        Alert {
+            id,
+            watch: watch.to_string(),
+            source_id: EARSHOT_SOURCE.into(),
+            source_kind: EARSHOT_SOURCE.into(),
+            url: None,
+            title: Some(title),
+            text,
+            author: None,
+            author_reach: None,
+            created_at: DateTime::from_timestamp(at, 0),
+            kind: MentionKind::Post,
+            sentiment: Sentiment::default(),
+            urgency: 0,
+            level: Level::Low,
+            reasons: Vec::new(),
+            thread: None,
+            ack_url: None,
+            form: Form::Notice,
+        }
     }
 
     /// One message for several alerts of one conversation (a route's `group_wait`), the most
@@ -254,8 +310,8 @@ impl Alert {
             } else {
                 watches.join(", ")
             },
-            source_id: "earshot".into(),
-            source_kind: "earshot".into(),
+            source_id: EARSHOT_SOURCE.into(),
+            source_kind: EARSHOT_SOURCE.into(),
             url: top.and_then(|a| a.url.clone()),
             title: Some(title),
             text: lines.join("\n"),
@@ -269,6 +325,7 @@ impl Alert {
             reasons: vec![reason],
             thread: None,
             ack_url: None,
+            form: Form::Summary,
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::alert::Alert;
 use crate::config::{Config, DEFAULT_CONFIG_PATH, Loaded};
 use crate::duration::parse_duration;
 use crate::pipeline;
+use crate::pipeline::SilenceChange;
 use crate::runtime::{self, Runtime};
 use crate::sink::text::one_line;
 use crate::store::{MentionFilter, SentimentBucket, Store};
@@ -353,11 +354,13 @@ fn silence(cfg: &Config, action: &SilenceAction) -> Result<ExitCode> {
                 ends_at: now + d.as_secs() as i64,
             };
             let store = Store::open(&cfg.db_path())?;
-            let s = store.add_silence(&new, now, |s| announcement(cfg, s, true, now))?;
+            let s = store.add_silence(&new, now, |s| {
+                crate::pipeline::silence_announcement(cfg, s, SilenceChange::Added, now)
+            })?;
             println!(
                 "silence {} added: {} until {}; matching mentions are stored, not sent",
                 s.id,
-                silence_matchers(&s),
+                s.matchers(),
                 ts_label(s.ends_at)
             );
             Ok(ExitCode::SUCCESS)
@@ -386,7 +389,7 @@ fn silence(cfg: &Config, action: &SilenceAction) -> Result<ExitCode> {
                     "{:>4}  {:<8} {:<40} until {}  held {}  by {}: {}",
                     s.id,
                     if s.is_active(now) { "active" } else { "ended" },
-                    one_line(&silence_matchers(s)),
+                    one_line(&s.matchers()),
                     ts_label(s.expired_at.unwrap_or(s.ends_at)),
                     held(s.id),
                     one_line(&s.created_by),
@@ -397,9 +400,11 @@ fn silence(cfg: &Config, action: &SilenceAction) -> Result<ExitCode> {
         }
         SilenceAction::Expire { id } => {
             let store = Store::open(&cfg.db_path())?;
-            match store.expire_silence(*id, now, |s| announcement(cfg, s, false, now))? {
+            match store.expire_silence(*id, now, |s| {
+                crate::pipeline::silence_announcement(cfg, s, SilenceChange::Expired, now)
+            })? {
                 Some(s) => {
-                    println!("silence {} expired: {}", s.id, silence_matchers(&s));
+                    println!("silence {} expired: {}", s.id, s.matchers());
                     Ok(ExitCode::SUCCESS)
                 }
                 None => bail!("no active silence has id {id}: see `earshot silence list --all`"),
@@ -408,98 +413,8 @@ fn silence(cfg: &Config, action: &SilenceAction) -> Result<ExitCode> {
     }
 }
 
-/// "watch acme, author dana" for a silence.
-fn silence_matchers(s: &crate::store::Silence) -> String {
-    [
-        s.watch.as_ref().map(|w| format!("watch {w}")),
-        s.source_id.as_ref().map(|x| format!("source {x}")),
-        s.author.as_ref().map(|a| format!("author {a}")),
-        s.query.as_ref().map(|q| format!("query {q}")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(", ")
-}
-
 fn ts_label(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
-}
-
-/// The message that tells a silence's routes it started or ended: on the sinks of every route
-/// that could carry what it matches (a route for another watch or source could not).
-pub fn announcement(
-    cfg: &Config,
-    s: &crate::store::Silence,
-    added: bool,
-    now: i64,
-) -> crate::store::Announcement {
-    let mut sink_ids: Vec<String> = Vec::new();
-    for r in &cfg.routes {
-        let watch_ok = match (&s.watch, &r.watch) {
-            (Some(sw), Some(rw)) => sw == rw,
-            _ => true,
-        };
-        let source_ok = match (&s.source_id, &r.sources) {
-            (Some(ss), Some(rs)) => rs.contains(ss),
-            _ => true,
-        };
-        if watch_ok && source_ok {
-            for sink in &r.sinks {
-                if !sink_ids.contains(sink) {
-                    sink_ids.push(sink.clone());
-                }
-            }
-        }
-    }
-    let what = silence_matchers(s);
-    let (title, text) = if added {
-        (
-            format!("Silence {} added: {what}", s.id),
-            format!(
-                "{}. Until {}, matching mentions are stored but not sent. Set by {}; \
-                 `earshot silence expire {}` ends it.",
-                s.comment,
-                ts_label(s.ends_at),
-                s.created_by,
-                s.id
-            ),
-        )
-    } else {
-        (
-            format!("Silence {} expired: {what}", s.id),
-            format!("{}. Matching mentions are sent again.", s.comment),
-        )
-    };
-    crate::store::Announcement {
-        sink_ids,
-        watch: s.watch.clone().unwrap_or_else(|| "*".into()),
-        alert: crate::alert::Alert {
-            id: format!(
-                "silence-{}-{}",
-                s.id,
-                if added { "added" } else { "expired" }
-            ),
-            watch: s.watch.clone().unwrap_or_else(|| "*".into()),
-            source_id: "earshot".into(),
-            source_kind: "earshot".into(),
-            url: None,
-            title: Some(title),
-            text,
-            author: Some(s.created_by.clone()),
-            author_reach: None,
-            created_at: chrono::DateTime::from_timestamp(now, 0),
-            kind: Default::default(),
-            sentiment: Default::default(),
-            urgency: 0,
-            level: crate::urgency::Level::Low,
-            reasons: Vec::new(),
-            thread: None,
-            ack_url: None,
-        },
-    }
+    crate::duration::utc_minute(t)
 }
 
 /// The flags of `earshot mentions` that select rows.
@@ -882,6 +797,7 @@ async fn once(cfg: Config, dry_run: bool) -> Result<ExitCode> {
     }
     // Escalations whose time came (a cron'd `once` escalates as the daemon would).
     rt.escalate_due(Utc::now())?;
+    rt.end_silences(Utc::now())?;
     let d = rt
         .deliver_all_due(Utc::now(), &CancellationToken::new())
         .await?;

@@ -15,6 +15,13 @@ impl Dur {
     }
 }
 
+/// "2026-05-28 20:26 UTC" for a Unix time; empty when out of range.
+pub fn utc_minute(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
 /// Parses `"1h30m"`-style durations. Units: ms, s, m, h, d, w.
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let s = input.trim();

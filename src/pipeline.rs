@@ -469,6 +469,7 @@ fn make_alert(source: &SourceConfig, watch: &str, sink: &str, m: &Mention, s: &S
         reasons: s.reasons.clone(),
         thread: Some(thread_key(&source.id, m)),
         ack_url: None,
+        form: crate::alert::Form::Mention,
     }
 }
 
@@ -676,5 +677,80 @@ mod tests {
             .evaluate(cfg.source("hn").unwrap(), m, Utc::now(), true)
             .unwrap();
         assert!(judged.deliveries.is_empty(), "{:?}", judged.deliveries);
+    }
+}
+
+/// What happened to a silence, for its announcement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SilenceChange {
+    Added,
+    /// Expired by hand (`earshot silence expire`).
+    Expired,
+    /// Ran its course.
+    Ended,
+}
+
+/// The notice that tells a silence's routes it started or stopped: on the sinks of every route
+/// that could carry what it matches (a route for another watch or source could not).
+pub fn silence_announcement(
+    cfg: &Config,
+    s: &crate::store::Silence,
+    change: SilenceChange,
+    now: i64,
+) -> crate::store::Announcement {
+    let mut sink_ids: Vec<String> = Vec::new();
+    for r in &cfg.routes {
+        let watch_ok = match (&s.watch, &r.watch) {
+            (Some(sw), Some(rw)) => sw == rw,
+            _ => true,
+        };
+        let source_ok = match (&s.source_id, &r.sources) {
+            (Some(ss), Some(rs)) => rs.contains(ss),
+            _ => true,
+        };
+        if watch_ok && source_ok {
+            for sink in &r.sinks {
+                if !sink_ids.contains(sink) {
+                    sink_ids.push(sink.clone());
+                }
+            }
+        }
+    }
+    let what = s.matchers();
+    let (verb, text) = match change {
+        SilenceChange::Added => (
+            "added",
+            format!(
+                "{}. Until {}, matching mentions are stored but not sent. Set by {}; \
+                 `earshot silence expire {}` ends it.",
+                s.comment,
+                crate::duration::utc_minute(s.ends_at),
+                s.created_by,
+                s.id
+            ),
+        ),
+        SilenceChange::Expired => (
+            "expired",
+            format!("{}. Matching mentions are sent again.", s.comment),
+        ),
+        SilenceChange::Ended => (
+            "ended",
+            format!(
+                "{}. It ran its course at {}; matching mentions are sent again.",
+                s.comment,
+                crate::duration::utc_minute(s.ends_at)
+            ),
+        ),
+    };
+    crate::store::Announcement {
+        sink_ids,
+        watch: s.watch.clone().unwrap_or_else(|| "*".into()),
+        alert: Alert::notice(
+            format!("silence-{}-{verb}", s.id),
+            s.watch.as_deref().unwrap_or("all watches"),
+            format!("Silence {} {verb}: {what}", s.id),
+            text,
+            now,
+        ),
     }
 }

@@ -775,6 +775,28 @@ impl Runtime {
         Ok(enqueued)
     }
 
+    /// Announces the silences that ran their course by `now` on their routes' sinks (once
+    /// each, also across restarts). Returns how many ended.
+    pub fn end_silences(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let ended = blocking(|| {
+            self.store.end_silences(now.timestamp(), |s| {
+                crate::pipeline::silence_announcement(
+                    &self.config,
+                    s,
+                    crate::pipeline::SilenceChange::Ended,
+                    now.timestamp(),
+                )
+            })
+        })?;
+        for s in &ended {
+            info!(silence = s.id, matches = %s.matchers(), "Silence ended");
+        }
+        if !ended.is_empty() {
+            self.wake.notify_waiters();
+        }
+        Ok(ended.len())
+    }
+
     /// [`Runtime::deliver_due`] over every sink.
     pub async fn deliver_all_due(
         &self,
@@ -1067,7 +1089,7 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
     for id in sink_ids {
         tracker.spawn(sink_loop(rt.clone(), id, shutdown.clone()));
     }
-    tracker.spawn(escalation_loop(rt.clone(), shutdown.clone()));
+    tracker.spawn(timers_loop(rt.clone(), shutdown.clone()));
     if let (Some(addr), Some(state)) = (rt.config.http.listen_addr(), rt.http_state()) {
         match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
@@ -1243,12 +1265,18 @@ async fn sink_loop(rt: Arc<Runtime>, sink_id: String, shutdown: CancellationToke
     }
 }
 
-async fn escalation_loop(rt: Arc<Runtime>, shutdown: CancellationToken) {
+/// Escalations and silence ends: each runs when it is due, and at least every minute.
+async fn timers_loop(rt: Arc<Runtime>, shutdown: CancellationToken) {
     loop {
         if let Err(e) = rt.escalate_due(rt.now()) {
             warn!(error = %e, "Could not check escalations; retrying in a minute");
         }
-        let next = rt.store.next_escalation_at().ok().flatten();
+        if let Err(e) = rt.end_silences(rt.now()) {
+            warn!(error = %e, "Could not check silences; retrying in a minute");
+        }
+        let escalation = rt.store.next_escalation_at().ok().flatten();
+        let silence = rt.store.next_silence_end().ok().flatten();
+        let next = [escalation, silence].into_iter().flatten().min();
         let wait = next
             .map(|t| Duration::from_secs((t - rt.now().timestamp()).clamp(1, 60) as u64))
             .unwrap_or(Duration::from_secs(60));

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_sink_budget.sql"),
     include_str!("../migrations/0006_grouping.sql"),
     include_str!("../migrations/0007_followups_acks.sql"),
+    include_str!("../migrations/0008_silence_end.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -347,6 +348,20 @@ pub struct Silence {
 }
 
 impl Silence {
+    /// "watch acme, author dana": what it matches.
+    pub fn matchers(&self) -> String {
+        [
+            self.watch.as_ref().map(|w| format!("watch {w}")),
+            self.source_id.as_ref().map(|x| format!("source {x}")),
+            self.author.as_ref().map(|a| format!("author {a}")),
+            self.query.as_ref().map(|q| format!("query {q}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+
     /// True while it holds alerts back.
     pub fn is_active(&self, now: i64) -> bool {
         self.expired_at.is_none() && now < self.ends_at
@@ -1269,7 +1284,8 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let changed = tx.execute(
-            "UPDATE silence SET expired_at = ?2 WHERE id = ?1 AND expired_at IS NULL AND ends_at > ?2",
+            "UPDATE silence SET expired_at = ?2, end_announced = 1
+             WHERE id = ?1 AND expired_at IS NULL AND ends_at > ?2",
             params![id, now],
         )?;
         if changed == 0 {
@@ -1283,6 +1299,40 @@ impl Store {
         enqueue_announcement(&tx, &announce(&silence), now)?;
         tx.commit()?;
         Ok(Some(silence))
+    }
+
+    /// Announces the silences that ran their course by `now` (not those expired by hand,
+    /// which were announced then): marks each and enqueues its announcement in one
+    /// transaction, so each end is announced once. Returns them, oldest end first.
+    pub fn end_silences(
+        &self,
+        now: i64,
+        announce: impl Fn(&Silence) -> Announcement,
+    ) -> Result<Vec<Silence>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let ended: Vec<Silence> = {
+            let mut st = tx.prepare_cached(&format!(
+                "{SILENCE_SELECT} WHERE end_announced = 0 AND ends_at <= ?1 ORDER BY ends_at, id"
+            ))?;
+            st.query_map([now], silence_row)?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for s in &ended {
+            tx.execute("UPDATE silence SET end_announced = 1 WHERE id = ?1", [s.id])?;
+            enqueue_announcement(&tx, &announce(s), now)?;
+        }
+        tx.commit()?;
+        Ok(ended)
+    }
+
+    /// When the next silence ends that has yet to be announced.
+    pub fn next_silence_end(&self) -> Result<Option<i64>> {
+        Ok(self.conn().query_row(
+            "SELECT MIN(ends_at) FROM silence WHERE end_announced = 0",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// Silences, newest first: the active ones at `now`, or all with `all`.
@@ -1450,6 +1500,7 @@ fn unreadable_alert() -> Alert {
         reasons: Vec::new(),
         thread: None,
         ack_url: None,
+        form: Default::default(),
     }
 }
 
@@ -1464,4 +1515,50 @@ fn collect_deliveries(
         out.push(d);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    /// Silences that ended before the upgrade are not announced late; one still running is.
+    #[test]
+    fn migration_8_announces_only_silences_still_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..7] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 7).unwrap();
+            let now = Utc::now().timestamp();
+            for (id, ends, expired) in [
+                (1, now - 3600, None),
+                (2, now + 3600, Some(now - 60)),
+                (3, now + 3600, None),
+            ] {
+                conn.execute(
+                    "INSERT INTO silence (id, watch, comment, created_by, created_at, ends_at, expired_at)
+                     VALUES (?1, 'acme', 'c', 'ops', 0, ?2, ?3)",
+                    params![id, ends, expired],
+                )
+                .unwrap();
+            }
+        }
+        let store = Store::open(&path).unwrap();
+        let ended = store
+            .end_silences(Utc::now().timestamp() + 7200, |s| Announcement {
+                sink_ids: vec!["a".into()],
+                watch: "acme".into(),
+                alert: Alert {
+                    id: format!("silence-{}", s.id),
+                    ..Alert::sample()
+                },
+            })
+            .unwrap();
+        assert_eq!(ended.iter().map(|s| s.id).collect::<Vec<_>>(), [3]);
+    }
 }

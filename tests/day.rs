@@ -1,7 +1,9 @@
 //! A day of routing on tokio's paused clock, through the daemon's own loops (`runtime::run`):
 //! the support channel by day with a quiet night, critical mentions breaking through and
-//! escalated to on-call until acknowledged, conversations grouped, praise to marketing. The
-//! day runs in well under a second; what each channel got, and when, is checked.
+//! escalated to on-call until acknowledged, conversations grouped, praise to marketing, a burst
+//! beyond the support channel's budget rolled into a summary, and a silence announced when it
+//! starts and when it runs out. The day runs in about a second; what each channel got, and
+//! when, is checked.
 
 mod common;
 
@@ -11,9 +13,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use common::comments_feed as feed;
 use earshot::config::{Config, StdoutFormat};
+use earshot::pipeline::{SilenceChange, silence_announcement};
 use earshot::runtime::{Clock, Runtime};
 use earshot::sink::{Sink, Stdout};
-use earshot::store::{MentionFilter, Store};
+use earshot::store::{MentionFilter, NewSilence, Store};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -70,6 +73,7 @@ query = "acme"
 [[sink]]
 id = "support"
 kind = "stdout"
+max_alerts_per_hour = 4
 [[sink]]
 id = "oncall"
 kind = "stdout"
@@ -199,6 +203,47 @@ async fn a_day_of_routing_on_paused_time() {
         .id;
     assert_eq!(rt.ack(&[c2], "dana").unwrap(), vec![c2]);
 
+    // Afternoon: six complaints, each its own thread, beyond support's budget of 4 an hour.
+    post(
+        "14:00:30",
+        &[
+            ("b1", "upload", "acme upload is broken"),
+            ("b2", "search", "acme search is broken today"),
+            ("b3", "export", "acme export is broken, again"),
+            ("b4", "invoice", "acme invoice page is broken"),
+            ("b5", "api", "acme api is broken for us"),
+            ("b6", "sso", "acme sso login is broken"),
+        ],
+    )
+    .await;
+    // 16:00: a silence on coupon spam for an hour; what it matches is stored, not sent.
+    tokio::time::sleep((at("16:00:00") - clock.now()).to_std().unwrap()).await;
+    let now = clock.now().timestamp();
+    store
+        .add_silence(
+            &NewSilence {
+                watch: Some("acme".into()),
+                query: Some("coupon".into()),
+                comment: "coupon spam wave".into(),
+                created_by: "dana".into(),
+                ends_at: at("17:00:00").timestamp(),
+                ..Default::default()
+            },
+            now,
+            |s| silence_announcement(&rt.config, s, SilenceChange::Added, now),
+        )
+        .unwrap();
+    post(
+        "16:30:30",
+        &[("s1", "spam", "acme coupon code is broken, click here")],
+    )
+    .await;
+    post(
+        "17:30:30",
+        &[("s2", "coupons", "acme coupon page is broken again")],
+    )
+    .await;
+
     tokio::time::sleep((at("23:59:00") - clock.now()).to_std().unwrap()).await;
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
@@ -225,7 +270,7 @@ async fn a_day_of_routing_on_paused_time() {
             )
         })
         .collect();
-    assert_eq!(support.len(), 5, "{titles:#?}");
+    assert_eq!(support.len(), 13, "{titles:#?}");
     // 1. The outage at the first poll after 00:05, at night.
     assert!(
         support[0].0 < at("00:20:00")
@@ -262,9 +307,79 @@ async fn a_day_of_routing_on_paused_time() {
     assert!(support[3].0 >= support[2].0 + chrono::Duration::minutes(5));
     // 5. The noon outage.
     assert!(support[4].1["text"].as_str().unwrap().contains("eu-west"));
+    // 6-9. Four of the burst at once, 10. the other two as one summary when the hour rolls.
+    let burst = &support[5..9];
+    assert!(
+        burst
+            .iter()
+            .all(|(t, v)| v["form"].is_null() && *t > at("14:00:30") && *t < at("14:15:00")),
+        "{titles:#?}"
+    );
+    let (t, summary) = &support[9];
+    assert_eq!(summary["form"], "summary", "{titles:#?}");
+    assert_eq!(
+        summary["title"],
+        "2 mentions held back by this channel's budget of 4 alerts an hour"
+    );
+    assert!(*t >= burst[0].0 + chrono::Duration::hours(1), "{titles:#?}");
+    assert!(
+        *t < burst[0].0 + chrono::Duration::minutes(62),
+        "{titles:#?}"
+    );
+    let mut listed: Vec<&str> = summary["text"].as_str().unwrap().lines().collect();
+    listed.retain(|l| l.contains("https://forum.example.com/b"));
+    assert_eq!(listed.len(), 2, "{summary}");
+    // 11. The silence, announced as a notice; 12. its end, announced when it runs out; the
+    // spam it held is stored, not sent; 13. the next coupon complaint is sent again.
+    let (t, added) = &support[10];
+    assert_eq!(added["form"], "notice");
+    assert_eq!(added["title"], "Silence 1 added: watch acme, query coupon");
+    assert!(*t >= at("16:00:00") && *t < at("16:01:01"), "{titles:#?}");
+    let (t, ended) = &support[11];
+    assert_eq!(ended["form"], "notice");
+    assert_eq!(ended["title"], "Silence 1 ended: watch acme, query coupon");
+    assert!(*t >= at("17:00:00") && *t < at("17:01:01"), "{titles:#?}");
+    assert!(
+        support[12].1["text"]
+            .as_str()
+            .unwrap()
+            .contains("coupon page")
+    );
+    assert!(
+        support
+            .iter()
+            .all(|(_, v)| !v.to_string().contains("click here"))
+    );
+    let spam = store
+        .mentions(&MentionFilter::default())
+        .unwrap()
+        .into_iter()
+        .find(|m| m.text.contains("click here"))
+        .expect("the silenced spam is stored");
+    assert_eq!(spam.silenced_by, Some(1));
 
     // On-call: the night outage twice (30 and 60 minutes on), the acknowledged one never.
-    let oncall = got("oncall");
+    // Every route could carry what the silence matches, so each channel was told of it.
+    let notices = |lines: &[Line]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|(_, v)| v["form"] == "notice")
+            .map(|(_, v)| v["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let told = [
+        "Silence 1 added: watch acme, query coupon",
+        "Silence 1 ended: watch acme, query coupon",
+    ];
+    let not_notice = |lines: Vec<Line>| -> Vec<Line> {
+        lines
+            .into_iter()
+            .filter(|(_, v)| v["form"] != "notice")
+            .collect()
+    };
+    assert_eq!(notices(&got("oncall")), told);
+    assert_eq!(notices(&got("marketing")), told);
+    let oncall = not_notice(got("oncall"));
     assert_eq!(oncall.len(), 2, "{oncall:#?}");
     for (n, (t, v)) in oncall.iter().enumerate() {
         let after = *t - support[0].0;
@@ -286,7 +401,7 @@ async fn a_day_of_routing_on_paused_time() {
         );
     }
     // Marketing: the praise only.
-    let marketing = got("marketing");
+    let marketing = not_notice(got("marketing"));
     assert_eq!(marketing.len(), 1, "{marketing:#?}");
     assert!(marketing[0].1["text"].as_str().unwrap().contains("love"));
 }

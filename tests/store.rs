@@ -381,4 +381,15 @@ fn silences_end_on_time_or_by_hand_and_announce_in_the_same_transaction() {
     assert!(!ended.is_active(1_501));
     assert!(store.silences(1_501, false).unwrap().is_empty());
     assert_eq!(store.due_deliveries("a", 2_000, 10).unwrap().len(), 3);
+
+    // The first ran its course at 1,100: its end is announced once, the hand-expired one's
+    // never again.
+    assert_eq!(store.next_silence_end().unwrap(), Some(1_100));
+    assert!(store.end_silences(1_099, announce).unwrap().is_empty());
+    let ended = store.end_silences(2_000, announce).unwrap();
+    assert_eq!(ended.iter().map(|s| s.id).collect::<Vec<_>>(), [1]);
+    assert_eq!(store.due_deliveries("a", 2_000, 10).unwrap().len(), 4);
+    assert!(store.end_silences(9_000, announce).unwrap().is_empty());
+    assert_eq!(store.next_silence_end().unwrap(), None);
+    assert_eq!(store.due_deliveries("b", 9_000, 10).unwrap().len(), 4);
 }

@@ -333,7 +333,6 @@ fn units(v: &Value) -> usize {
 
 /// The body for one alert, without the username. Pure.
 pub fn render(alert: &Alert) -> Value {
-    let level = super::level_title(alert);
     let watch = one_line(&alert.watch);
     let title = alert
         .title
@@ -343,10 +342,8 @@ pub fn render(alert: &Alert) -> Value {
         .unwrap_or_else(|| format!("New {} on {}", alert.kind.as_str(), alert.source_kind));
 
     let (author, reach) = super::author_parts(alert);
-    let mut fields = vec![
-        field("Watch", &watch, SHORT_FIELD_CAP, true),
-        field("Source", &super::source_line(alert), SHORT_FIELD_CAP, true),
-    ];
+    let mut fields = vec![field("Watch", &watch, SHORT_FIELD_CAP, true)];
+    fields.extend(super::source_fact(alert).map(|s| field("Source", &s, SHORT_FIELD_CAP, true)));
     if let Some(a) = author {
         let shown = match reach {
             Some(r) => format!("{a} · {r}"),
@@ -354,18 +351,11 @@ pub fn render(alert: &Alert) -> Value {
         };
         fields.push(field("Author", &shown, SHORT_FIELD_CAP, true));
     }
-    fields.push(field(
-        "Urgency",
-        &super::urgency_line(alert),
-        SHORT_FIELD_CAP,
-        true,
-    ));
-    fields.push(field(
-        "Sentiment",
-        &super::sentiment_label(alert),
-        SHORT_FIELD_CAP,
-        true,
-    ));
+    fields
+        .extend(super::urgency_fact(alert).map(|(name, v)| field(name, &v, SHORT_FIELD_CAP, true)));
+    fields.extend(
+        super::sentiment_fact(alert).map(|v| field("Sentiment", &v, SHORT_FIELD_CAP, true)),
+    );
     let reasons: Vec<String> = alert
         .reasons
         .iter()
@@ -419,7 +409,7 @@ pub fn render(alert: &Alert) -> Value {
     }
 
     json!({
-        "content": esc(&format!("{level} mention of {watch}"), CONTENT_MAX.min(200)),
+        "content": esc(&super::heading_of(alert), CONTENT_MAX.min(200)),
         "allowed_mentions": {"parse": []},
         "embeds": [embed],
     })

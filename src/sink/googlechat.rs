@@ -217,8 +217,6 @@ fn row(label: &str, value: &str, limit: usize) -> Value {
 /// The body for one alert with its serialized size at most `budget` bytes: the excerpt is cut
 /// first, then the reasons row is dropped. Pure.
 fn render_within(alert: &Alert, budget: usize) -> Value {
-    let level = super::level_title(alert);
-    let watch = one_line(&alert.watch);
     let url = alert.url.as_deref().and_then(safe_url);
     let title = alert
         .title
@@ -228,15 +226,15 @@ fn render_within(alert: &Alert, budget: usize) -> Value {
         .unwrap_or_else(|| format!("New {} on {}", alert.kind.as_str(), alert.source_kind));
 
     let text = escape_fit(
-        &format!("{level} mention of {watch}: {title}"),
+        &format!("{}: {title}", super::heading_of(alert)),
         TEXT_CAP.min(TEXT_MAX),
         Count::Chars,
         chat_text,
     );
-    let header = json!({
-        "title": esc(&format!("{level} mention · {watch}"), HEADER_CAP),
-        "subtitle": esc(&super::source_line(alert), HEADER_CAP),
-    });
+    let mut header = json!({"title": esc(&super::heading(alert), HEADER_CAP)});
+    if let Some(s) = super::source_fact(alert) {
+        header["subtitle"] = Value::String(esc(&s, HEADER_CAP));
+    }
     let heading = match url {
         // `safe_url` refuses `"`, `<`, `>`; `&` is the only character to encode in the attribute.
         Some(u) => format!(
@@ -256,8 +254,8 @@ fn render_within(alert: &Alert, budget: usize) -> Value {
         };
         rows.push(row("Author", &shown, FIELD_CAP));
     }
-    rows.push(row("Urgency", &super::urgency_line(alert), FIELD_CAP));
-    rows.push(row("Sentiment", &super::sentiment_label(alert), FIELD_CAP));
+    rows.extend(super::urgency_fact(alert).map(|(name, v)| row(name, &v, FIELD_CAP)));
+    rows.extend(super::sentiment_fact(alert).map(|v| row("Sentiment", &v, FIELD_CAP)));
     let reasons: Vec<String> = alert
         .reasons
         .iter()

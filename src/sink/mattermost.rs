@@ -212,7 +212,6 @@ fn attachments_len(attachments: &Value) -> usize {
 
 /// The body for one alert, without the username. Pure.
 pub fn render(alert: &Alert) -> Value {
-    let level = super::level_title(alert);
     let watch = one_line(&alert.watch);
     let title = alert
         .title
@@ -224,28 +223,16 @@ pub fn render(alert: &Alert) -> Value {
 
     let heading = format!(
         "#### {}",
-        esc(
-            &format!("{level} mention · {watch}"),
-            HEADING_CAP.min(TEXT_MAX - 5)
-        )
+        esc(&super::heading(alert), HEADING_CAP.min(TEXT_MAX - 5))
     );
 
-    let mut fields = vec![
-        field("Watch", &watch, FIELD_VALUE_CAP, true),
-        field("Source", &super::source_line(alert), FIELD_VALUE_CAP, true),
-        field(
-            "Urgency",
-            &super::urgency_line(alert),
-            FIELD_VALUE_CAP,
-            true,
-        ),
-        field(
-            "Sentiment",
-            &super::sentiment_label(alert),
-            FIELD_VALUE_CAP,
-            true,
-        ),
-    ];
+    let mut fields = vec![field("Watch", &watch, FIELD_VALUE_CAP, true)];
+    fields.extend(super::source_fact(alert).map(|s| field("Source", &s, FIELD_VALUE_CAP, true)));
+    fields
+        .extend(super::urgency_fact(alert).map(|(name, v)| field(name, &v, FIELD_VALUE_CAP, true)));
+    fields.extend(
+        super::sentiment_fact(alert).map(|v| field("Sentiment", &v, FIELD_VALUE_CAP, true)),
+    );
     let reasons: Vec<String> = alert
         .reasons
         .iter()
@@ -258,7 +245,7 @@ pub fn render(alert: &Alert) -> Value {
 
     let mut att = json!({
         "fallback": escape_fit(
-            &format!("{level} mention of {watch}: {title}"),
+            &format!("{}: {title}", super::heading_of(alert)),
             FALLBACK_CAP,
             Count::Chars,
             plain,
@@ -266,7 +253,10 @@ pub fn render(alert: &Alert) -> Value {
         "color": color(alert),
         "title": esc(&title, TITLE_CAP),
         "fields": fields,
-        "footer": format!("earshot · {}", text::one_line(&alert.source_kind)),
+        "footer": match alert.source_kind.as_str() {
+            crate::alert::EARSHOT_SOURCE => crate::alert::EARSHOT_SOURCE.to_string(),
+            kind => format!("earshot · {}", text::one_line(kind)),
+        },
     });
     if let Some(obj) = att.as_object_mut() {
         if let Some(u) = url {

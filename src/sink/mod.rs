@@ -12,6 +12,13 @@
 //! field `ack_url` for machines (webhook, stdout json), `ack: …` in stdout text. Without one, the
 //! output is exactly as before.
 //!
+//! Layouts: every target has three, by [`Alert::form`](crate::alert::Form). A mention (heading
+//! "Critical mention · acme", with source, author, urgency and sentiment); a summary of several
+//! mentions ("Summary · acme": the most urgent line's level as "Most urgent", no sentiment of
+//! its own, one line per mention in the text); a notice from earshot itself ("Notice · acme": no
+//! urgency, no sentiment). The shared pieces are [`heading`], [`urgency_fact`],
+//! [`sentiment_fact`] and [`source_fact`].
+//!
 //! Follow-ups: [`Sent::message_ref`] is the target's id for a message (Discord, Telegram);
 //! [`Sink::edit`] rewrites it (Discord, Telegram), [`Sink::send_reply`] answers it (Telegram),
 //! [`Sink::followup`] says which a target does.
@@ -39,7 +46,7 @@ use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, EARSHOT_SOURCE, Form};
 use crate::config::{SinkConfig, SinkKind};
 use crate::secret::{Secret, SecretValue};
 
@@ -440,6 +447,63 @@ pub(crate) fn level_title(alert: &Alert) -> String {
 /// "78/100 · Critical".
 pub(crate) fn urgency_line(alert: &Alert) -> String {
     format!("{}/100 · {}", alert.urgency, level_title(alert))
+}
+
+/// The message's heading (plain text: the caller escapes it): "Critical mention · acme" for a
+/// mention, "Summary · acme" for several, "Notice · acme" for a message from earshot.
+pub(crate) fn heading(alert: &Alert) -> String {
+    format!(
+        "{} · {}",
+        heading_label(alert),
+        text::one_line(&alert.watch)
+    )
+}
+
+/// [`heading`] without the watch: "Critical mention", "Summary", "Notice".
+pub(crate) fn heading_label(alert: &Alert) -> String {
+    match alert.form {
+        Form::Mention => format!("{} mention", level_title(alert)),
+        Form::Summary => "Summary".into(),
+        Form::Notice => "Notice".into(),
+    }
+}
+
+/// [`heading`] as a phrase, for notifications and fallbacks: "Critical mention of acme",
+/// "Summary for acme", "Notice for acme".
+pub(crate) fn heading_of(alert: &Alert) -> String {
+    let watch = text::one_line(&alert.watch);
+    match alert.form {
+        Form::Mention => format!("{} mention of {watch}", level_title(alert)),
+        Form::Summary => format!("Summary for {watch}"),
+        Form::Notice => format!("Notice for {watch}"),
+    }
+}
+
+/// The urgency fact with its label: ("Urgency", "78/100 · Critical") for a mention, ("Most
+/// urgent", ...) for a summary, none for a notice (it has no urgency).
+pub(crate) fn urgency_fact(alert: &Alert) -> Option<(&'static str, String)> {
+    match alert.form {
+        Form::Mention => Some(("Urgency", urgency_line(alert))),
+        Form::Summary => Some(("Most urgent", urgency_line(alert))),
+        Form::Notice => None,
+    }
+}
+
+/// The sentiment fact, for a mention only: a summary's lines each have their own, and a notice
+/// has none.
+pub(crate) fn sentiment_fact(alert: &Alert) -> Option<String> {
+    alert.form.is_mention().then(|| sentiment_label(alert))
+}
+
+/// The source fact: [`source_line`] for a mention, "feed · acme-blog" for a summary of one
+/// conversation, none when the message is earshot's own (a catch-up across sources, a notice).
+pub(crate) fn source_fact(alert: &Alert) -> Option<String> {
+    match alert.form {
+        Form::Mention => Some(source_line(alert)),
+        _ if alert.source_kind == EARSHOT_SOURCE => None,
+        Form::Summary => Some(format!("{} · {}", alert.source_kind, alert.source_id)),
+        Form::Notice => None,
+    }
 }
 
 /// "feed · acme-blog · comment".

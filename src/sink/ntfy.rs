@@ -222,7 +222,6 @@ fn line(label: &str, value: &str, cap: usize) -> String {
 
 /// The body for one alert, topic shown as [`TOPIC_SHOWN`]. Pure.
 pub fn render(alert: &Alert) -> Value {
-    let level = super::level_title(alert);
     let watch = one_line(&alert.watch);
     let title = alert
         .title
@@ -231,17 +230,15 @@ pub fn render(alert: &Alert) -> Value {
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| format!("New {} on {}", alert.kind.as_str(), alert.source_kind));
     let shown_title = escape_fit(
-        &format!("{level} mention of {watch}: {title}"),
+        &format!("{}: {title}", super::heading_of(alert)),
         TITLE_CAP,
         Count::Chars,
         defang,
     );
 
     let (author, reach) = super::author_parts(alert);
-    let mut facts = vec![
-        line("Watch", &watch, FIELD_CAP),
-        line("Source", &super::source_line(alert), FIELD_CAP),
-    ];
+    let mut facts = vec![line("Watch", &watch, FIELD_CAP)];
+    facts.extend(super::source_fact(alert).map(|s| line("Source", &s, FIELD_CAP)));
     if let Some(a) = author {
         let shown = match reach {
             Some(r) => format!("{a} · {r}"),
@@ -249,8 +246,8 @@ pub fn render(alert: &Alert) -> Value {
         };
         facts.push(line("Author", &shown, FIELD_CAP));
     }
-    facts.push(line("Urgency", &super::urgency_line(alert), FIELD_CAP));
-    facts.push(line("Sentiment", &super::sentiment_label(alert), FIELD_CAP));
+    facts.extend(super::urgency_fact(alert).map(|(name, v)| line(name, &v, FIELD_CAP)));
+    facts.extend(super::sentiment_fact(alert).map(|v| line("Sentiment", &v, FIELD_CAP)));
     let reasons: Vec<String> = alert
         .reasons
         .iter()

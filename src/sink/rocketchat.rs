@@ -242,7 +242,6 @@ fn string_chars(v: &Value) -> usize {
 
 /// The body for one alert. Pure.
 pub fn render(alert: &Alert, alias: Option<&str>) -> Value {
-    let level = super::level_title(alert);
     let watch = one_line(&alert.watch);
     let title = alert
         .title
@@ -251,22 +250,13 @@ pub fn render(alert: &Alert, alias: Option<&str>) -> Value {
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| format!("New {} on {}", alert.kind.as_str(), alert.source_kind));
 
-    let mut fields = vec![
-        field("Watch", &watch, FIELD_VALUE_CAP, true),
-        field("Source", &super::source_line(alert), FIELD_VALUE_CAP, true),
-        field(
-            "Urgency",
-            &super::urgency_line(alert),
-            FIELD_VALUE_CAP,
-            true,
-        ),
-        field(
-            "Sentiment",
-            &super::sentiment_label(alert),
-            FIELD_VALUE_CAP,
-            true,
-        ),
-    ];
+    let mut fields = vec![field("Watch", &watch, FIELD_VALUE_CAP, true)];
+    fields.extend(super::source_fact(alert).map(|s| field("Source", &s, FIELD_VALUE_CAP, true)));
+    fields
+        .extend(super::urgency_fact(alert).map(|(name, v)| field(name, &v, FIELD_VALUE_CAP, true)));
+    fields.extend(
+        super::sentiment_fact(alert).map(|v| field("Sentiment", &v, FIELD_VALUE_CAP, true)),
+    );
     let reasons: Vec<String> = alert
         .reasons
         .iter()
@@ -304,7 +294,7 @@ pub fn render(alert: &Alert, alias: Option<&str>) -> Value {
             );
         }
     }
-    let mut text = esc(&format!("{level} mention · {watch}"), HEADING_CAP);
+    let mut text = esc(&super::heading(alert), HEADING_CAP);
     // The ack link under the heading, before the room for the excerpt is counted: it is whole.
     if let Some(u) = super::ack_url(alert) {
         text.push_str(&format!("\n[{}]({})", super::ACK_LABEL, link_target(u)));

@@ -119,7 +119,6 @@ fn field(name: &str, value: &str) -> Value {
 
 /// The Block Kit payload for one alert. Pure.
 pub fn render(alert: &Alert) -> Value {
-    let level = super::level_title(alert);
     let watch = one_line(&alert.watch);
     let title = alert
         .title
@@ -128,11 +127,7 @@ pub fn render(alert: &Alert) -> Value {
         .filter(|t| !t.is_empty());
     let url = alert.url.as_deref().and_then(safe_url);
 
-    let header = text::truncate(
-        &format!("{level} mention · {watch}"),
-        HEADER_MAX,
-        Count::Chars,
-    );
+    let header = text::truncate(&super::heading(alert), HEADER_MAX, Count::Chars);
 
     // `*<url|title>*` (a link only for a safe URL), then the excerpt as a block quote.
     let shown_title = title
@@ -161,10 +156,8 @@ pub fn render(alert: &Alert) -> Value {
     };
 
     let (author, reach) = super::author_parts(alert);
-    let mut fields = vec![
-        field("Watch", &watch),
-        field("Source", &super::source_line(alert)),
-    ];
+    let mut fields = vec![field("Watch", &watch)];
+    fields.extend(super::source_fact(alert).map(|s| field("Source", &s)));
     if let Some(a) = author {
         let shown = match reach {
             Some(r) => format!("{a} · {r}"),
@@ -172,8 +165,8 @@ pub fn render(alert: &Alert) -> Value {
         };
         fields.push(field("Author", &shown));
     }
-    fields.push(field("Urgency", &super::urgency_line(alert)));
-    fields.push(field("Sentiment", &super::sentiment_label(alert)));
+    fields.extend(super::urgency_fact(alert).map(|(name, v)| field(name, &v)));
+    fields.extend(super::sentiment_fact(alert).map(|v| field("Sentiment", &v)));
 
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": true}}),
@@ -209,7 +202,7 @@ pub fn render(alert: &Alert) -> Value {
     }
 
     let fallback = esc(
-        &format!("{level} mention of {watch}: {shown_title}"),
+        &format!("{}: {shown_title}", super::heading_of(alert)),
         FALLBACK_MAX.min(TITLE_CAP + 100),
     );
     json!({

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use super::text::{Count, one_line, tidy_block, truncate};
 use super::{Retry, SendError, Sent, clean_alert};
-use crate::alert::Alert;
+use crate::alert::{Alert, Form};
 use crate::config::StdoutFormat;
 
 /// Longest excerpt in the text form.
@@ -110,16 +110,21 @@ pub fn render_json(alert: &Alert) -> String {
 /// sentiment: negative (-0.48)
 /// ```
 ///
-/// followed by a blank line.
+/// followed by a blank line. A summary's first line is `[SUMMARY · CRITICAL 78] acme` (the most
+/// urgent line's level) and a notice's `[NOTICE] acme`; neither has a sentiment line.
 pub fn render_text(alert: &Alert) -> String {
     let a = clean_alert(alert);
-    let mut lines = vec![format!(
-        "[{} {}] {} · {}",
-        a.level.as_str().to_uppercase(),
-        a.urgency,
-        a.watch,
-        one_line(&super::source_line(&a))
-    )];
+    let level = format!("{} {}", a.level.as_str().to_uppercase(), a.urgency);
+    let tag = match a.form {
+        Form::Mention => level,
+        Form::Summary => format!("SUMMARY · {level}"),
+        Form::Notice => "NOTICE".into(),
+    };
+    let mut head = format!("[{tag}] {}", a.watch);
+    if let Some(s) = super::source_fact(&a) {
+        head.push_str(&format!(" · {}", one_line(&s)));
+    }
+    let mut lines = vec![head];
     if let Some(t) = a.title.as_deref().filter(|t| !t.is_empty()) {
         lines.push(truncate(t, 300, Count::Chars));
     }
@@ -147,7 +152,9 @@ pub fn render_text(alert: &Alert) -> String {
     if !a.reasons.is_empty() {
         lines.push(format!("why: {}", a.reasons.join("; ")));
     }
-    lines.push(format!("sentiment: {}", super::sentiment_label(&a)));
+    if let Some(v) = super::sentiment_fact(&a) {
+        lines.push(format!("sentiment: {v}"));
+    }
     let mut out = lines.join("\n");
     out.push_str("\n\n");
     out

@@ -168,7 +168,6 @@ fn text_block(text: String) -> Value {
 /// The body for one alert with its serialized size at most `budget` bytes: the excerpt is cut
 /// first, then the line of reasons is dropped. Pure.
 fn render_within(alert: &Alert, budget: usize) -> Value {
-    let level = super::level_title(alert);
     let watch = one_line(&alert.watch);
     let url = alert.url.as_deref().and_then(safe_url);
     let title = alert
@@ -178,7 +177,7 @@ fn render_within(alert: &Alert, budget: usize) -> Value {
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| format!("New {} on {}", alert.kind.as_str(), alert.source_kind));
 
-    let mut header = text_block(esc(&format!("{level} mention · {watch}"), HEADER_CAP));
+    let mut header = text_block(esc(&super::heading(alert), HEADER_CAP));
     header["weight"] = json!("Bolder");
     header["size"] = json!("Medium");
 
@@ -193,10 +192,8 @@ fn render_within(alert: &Alert, budget: usize) -> Value {
     heading["weight"] = json!("Bolder");
 
     let (author, reach) = super::author_parts(alert);
-    let mut facts = vec![
-        ("Watch", watch.clone()),
-        ("Source", super::source_line(alert)),
-    ];
+    let mut facts = vec![("Watch", watch.clone())];
+    facts.extend(super::source_fact(alert).map(|s| ("Source", s)));
     if let Some(a) = author {
         let shown = match reach {
             Some(r) => format!("{a} · {r}"),
@@ -204,8 +201,8 @@ fn render_within(alert: &Alert, budget: usize) -> Value {
         };
         facts.push(("Author", shown));
     }
-    facts.push(("Urgency", super::urgency_line(alert)));
-    facts.push(("Sentiment", super::sentiment_label(alert)));
+    facts.extend(super::urgency_fact(alert));
+    facts.extend(super::sentiment_fact(alert).map(|v| ("Sentiment", v)));
     let facts: Vec<Value> = facts
         .into_iter()
         .map(|(t, v)| json!({"title": t, "value": esc(&v, FACT_CAP)}))

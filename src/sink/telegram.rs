@@ -637,13 +637,12 @@ fn labelled(label: &str, value: &str, escape: Escaper) -> String {
 
 /// The HTML `text` for one alert. Pure.
 fn render_text(alert: &Alert, url: Option<&str>, ack: Option<&str>) -> String {
-    let level = super::level_title(alert);
     let header = format!(
         "<b>{}</b>",
         cut_visible(
             &format!(
-                "{} mention · {}",
-                esc(&level, HEADER_CAP, html),
+                "{} · {}",
+                esc(&super::heading_label(alert), HEADER_CAP, html),
                 esc(&one_line(&alert.watch), HEADER_CAP, user_html)
             ),
             HEADER_CAP
@@ -662,7 +661,10 @@ fn render_text(alert: &Alert, url: Option<&str>, ack: Option<&str>) -> String {
     };
 
     // Source, urgency, sentiment and time are ours (config and numbers): HTML-escaped only.
-    let mut after = vec![labelled("Source", &super::source_line(alert), html)];
+    let mut after: Vec<String> = super::source_fact(alert)
+        .map(|s| labelled("Source", &s, html))
+        .into_iter()
+        .collect();
     let (author, reach) = super::author_parts(alert);
     if let Some(a) = author {
         let shown = match reach {
@@ -671,8 +673,8 @@ fn render_text(alert: &Alert, url: Option<&str>, ack: Option<&str>) -> String {
         };
         after.push(labelled("Author", &shown, user_html));
     }
-    after.push(labelled("Urgency", &super::urgency_line(alert), html));
-    after.push(labelled("Sentiment", &super::sentiment_label(alert), html));
+    after.extend(super::urgency_fact(alert).map(|(name, v)| labelled(name, &v, html)));
+    after.extend(super::sentiment_fact(alert).map(|v| labelled("Sentiment", &v, html)));
     let mut footer: Vec<String> = alert
         .reasons
         .iter()

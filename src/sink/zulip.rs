@@ -335,8 +335,6 @@ fn esc(s: &str, limit: usize) -> String {
 
 /// `content` for one alert. Pure.
 pub fn content(alert: &Alert) -> String {
-    let level = super::level_title(alert);
-    let watch = one_line(&alert.watch);
     let title = alert
         .title
         .as_deref()
@@ -344,10 +342,7 @@ pub fn content(alert: &Alert) -> String {
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| format!("New {} on {}", alert.kind.as_str(), alert.source_kind));
 
-    let mut head = format!(
-        "**{}**: ",
-        esc(&format!("{level} mention · {watch}"), HEADING_CAP)
-    );
+    let mut head = format!("**{}**: ", esc(&super::heading(alert), HEADING_CAP));
     let link = alert
         .url
         .as_deref()
@@ -359,10 +354,10 @@ pub fn content(alert: &Alert) -> String {
         None => head.push_str(&esc(&title, TITLE_CAP)),
     }
 
-    let mut list = vec![format!(
-        "- **Source**: {}",
-        esc(&super::source_line(alert), FIELD_VALUE_CAP)
-    )];
+    let mut list: Vec<String> = super::source_fact(alert)
+        .map(|s| format!("- **Source**: {}", esc(&s, FIELD_VALUE_CAP)))
+        .into_iter()
+        .collect();
     let (author, reach) = super::author_parts(alert);
     if let Some(a) = author {
         let shown = match reach {
@@ -371,14 +366,14 @@ pub fn content(alert: &Alert) -> String {
         };
         list.push(format!("- **Author**: {}", esc(&shown, FIELD_VALUE_CAP)));
     }
-    list.push(format!(
-        "- **Urgency**: {}",
-        esc(&super::urgency_line(alert), FIELD_VALUE_CAP)
-    ));
-    list.push(format!(
-        "- **Sentiment**: {}",
-        esc(&super::sentiment_label(alert), FIELD_VALUE_CAP)
-    ));
+    list.extend(
+        super::urgency_fact(alert)
+            .map(|(name, v)| format!("- **{name}**: {}", esc(&v, FIELD_VALUE_CAP))),
+    );
+    list.extend(
+        super::sentiment_fact(alert)
+            .map(|v| format!("- **Sentiment**: {}", esc(&v, FIELD_VALUE_CAP))),
+    );
     let reasons: Vec<String> = alert
         .reasons
         .iter()
