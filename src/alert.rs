@@ -213,7 +213,7 @@ impl Alert {
             return None;
         }
         let mut sorted: Vec<&Alert> = alerts.iter().collect();
-        sorted.sort_by(|a, b| b.urgency.cmp(&a.urgency).then(a.id.cmp(&b.id)));
+        sorted.sort_by(|a, b| most_urgent_first(a, b));
         let top = sorted[0];
         let n = alerts.len();
         let mut out = top.clone();
@@ -262,7 +262,7 @@ impl Alert {
     /// its title.
     fn summary(held: &[Alert], title: String, reason: String, by_text: bool) -> Alert {
         let mut sorted: Vec<&Alert> = held.iter().collect();
-        sorted.sort_by(|a, b| b.urgency.cmp(&a.urgency).then(a.id.cmp(&b.id)));
+        sorted.sort_by(|a, b| most_urgent_first(a, b));
         let top = sorted.first().copied();
         let ids: Vec<&str> = sorted.iter().map(|a| a.id.as_str()).collect();
         let mut lines: Vec<String> = sorted
@@ -337,6 +337,14 @@ fn about(alerts: &[Alert]) -> String {
         .find_map(|a| a.title.as_deref().filter(|t| !t.trim().is_empty()))
         .map(|t| format!(": {t}"))
         .unwrap_or_default()
+}
+
+/// The most urgent first; equally urgent ones in the order they were posted, or else as
+/// given (the outbox's order: the order they were stored). For a stable sort.
+fn most_urgent_first(a: &Alert, b: &Alert) -> std::cmp::Ordering {
+    b.urgency
+        .cmp(&a.urgency)
+        .then(a.created_at.cmp(&b.created_at))
 }
 
 fn ids(alerts: &[Alert]) -> Vec<&str> {

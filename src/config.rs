@@ -305,7 +305,7 @@ pub struct WatchConfig {
     /// Source ids this watch reads; all sources when left out.
     #[serde(default)]
     pub sources: Option<Vec<String>>,
-    /// Free labels, shown by `earshot check` (routes and digests will select watches by them).
+    /// Free labels: routes select watches by them (a route's `tags`).
     #[serde(default)]
     pub tags: Vec<String>,
 }
@@ -574,6 +574,10 @@ pub struct RouteConfig {
     /// Only mentions of watches carrying one of these tags.
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// Only while one of these `[[time_interval]]`s holds: at other times the route does not
+    /// match (the next routes are tried), unlike `active_time_intervals`, which hold alerts.
+    #[serde(default)]
+    pub during: Option<Vec<String>>,
     /// Least urgency level (`low`, `normal`, `high`, `critical`).
     #[serde(default = "normal")]
     pub min_urgency: Level,
@@ -651,6 +655,7 @@ impl RouteConfig {
             ("sentiment", self.sentiment.is_some()),
             ("lang", self.lang.is_some()),
             ("tags", self.tags.is_some()),
+            ("during", self.during.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, given)| given.then_some(k))
@@ -1301,6 +1306,7 @@ impl Config {
             for (key, names) in [
                 ("mute_time_intervals", &r.mute_time_intervals),
                 ("active_time_intervals", &r.active_time_intervals),
+                ("during", r.during.as_ref().unwrap_or(&Vec::new())),
             ] {
                 for n in names {
                     if let Some(m) = dangling(n, &known.intervals, "no time interval is named") {
@@ -1425,7 +1431,8 @@ impl Config {
                     message: "this route is never muted: give mute_time_intervals or active_time_intervals, or remove it".into(),
                 });
             }
-            let lists: [(&str, Option<usize>); 5] = [
+            let lists: [(&str, Option<usize>); 6] = [
+                ("during", r.during.as_ref().map(Vec::len)),
                 ("sources", r.sources.as_ref().map(Vec::len)),
                 ("source_kinds", r.source_kinds.as_ref().map(Vec::len)),
                 ("sentiment", r.sentiment.as_ref().map(Vec::len)),
@@ -1525,6 +1532,15 @@ impl Config {
 
     pub fn source(&self, id: &str) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.id == id)
+    }
+
+    /// True for a route another route escalates to: it receives only escalations.
+    pub fn is_escalation_route(&self, r: &RouteConfig) -> bool {
+        r.name.as_deref().is_some_and(|n| {
+            self.routes
+                .iter()
+                .any(|o| o.escalate_to.as_deref() == Some(n))
+        })
     }
 
     /// Ids of the sinks whose messages earshot can edit later (where acknowledgements show).
@@ -2180,6 +2196,12 @@ mod table_problem_tests {
             sinks = ["out"]
             mute_time_intervals = ["nigth"]
             active_time_intervals = ["office"]
+            [[route]]
+            during = ["nite"]
+            sinks = ["out"]
+            [[route]]
+            during = []
+            sinks = ["out"]
         "#;
         let problems = Config::parse(text).unwrap_err();
         let joined = lines(&problems);
@@ -2190,6 +2212,8 @@ mod table_problem_tests {
                 "time_interval[1] (name \"night\").weekdays: unknown variant `funday`",
                 "route[0].mute_time_intervals: no time interval is named \"nigth\" (did you mean \"night\"?)",
                 "route[0].active_time_intervals: no time interval is named \"office\"",
+                "route[1].during: no time interval is named \"nite\" (known: night)",
+                "route[2].during: an empty list matches nothing",
             ],
         );
         let ok = text
@@ -2197,6 +2221,8 @@ mod table_problem_tests {
             .replace("\"7am\"", "\"07:00\"")
             .replace("[[time_interval]]\n            name = \"night\"\n            weekdays = [\"funday\"]\n", "")
             .replace("\"nigth\"", "\"night\"")
+            .replace("\"nite\"", "\"night\"")
+            .replace("            during = []\n", "")
             .replace("            active_time_intervals = [\"office\"]\n", "            critical_breaks_through = true\n");
         let loaded = Config::parse(&ok).unwrap_or_else(|p| panic!("{p:?}\n{ok}"));
         assert_eq!(loaded.config.time_intervals.len(), 1);

@@ -149,6 +149,7 @@ impl Pipeline {
                 lang: lang.as_deref(),
                 sentiment: SentimentBucket::of(scores.sentiment.compound),
                 level: scores.level,
+                now,
             };
             for w in &watches {
                 if let Some(s) = silences
@@ -253,6 +254,7 @@ struct Seen<'a> {
     lang: Option<&'a str>,
     sentiment: SentimentBucket,
     level: Level,
+    now: DateTime<Utc>,
 }
 
 impl Pipeline {
@@ -289,8 +291,15 @@ impl Pipeline {
                 .as_ref()
                 .is_none_or(|n| !self.escalation_routes.contains(n))
         };
+        let in_time = |r: &RouteConfig| {
+            r.during.as_ref().is_none_or(|names| {
+                names
+                    .iter()
+                    .any(|n| self.intervals.get(n).is_some_and(|i| i.contains(seen.now)))
+            })
+        };
         for r in self.routes.iter().filter(routable).filter(|r| !r.default) {
-            if route_matches(r, w, seen) {
+            if route_matches(r, w, seen) && in_time(r) {
                 out.push(r);
                 if !r.continue_matching {
                     break;
@@ -470,6 +479,82 @@ fn make_alert(source: &SourceConfig, watch: &str, sink: &str, m: &Mention, s: &S
         thread: Some(thread_key(&source.id, m)),
         ack_url: None,
         form: crate::alert::Form::Mention,
+    }
+}
+
+/// What happened to a silence, for its announcement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SilenceChange {
+    Added,
+    /// Expired by hand (`earshot silence expire`).
+    Expired,
+    /// Ran its course.
+    Ended,
+}
+
+/// The notice that tells a silence's routes it started or stopped: on the sinks of every route
+/// that could carry what it matches (a route for another watch or source could not). An
+/// escalation route receives only escalations, so not this.
+pub fn silence_announcement(
+    cfg: &Config,
+    s: &crate::store::Silence,
+    change: SilenceChange,
+    now: i64,
+) -> crate::store::Announcement {
+    let mut sink_ids: Vec<String> = Vec::new();
+    for r in cfg.routes.iter().filter(|r| !cfg.is_escalation_route(r)) {
+        let watch_ok = match (&s.watch, &r.watch) {
+            (Some(sw), Some(rw)) => sw == rw,
+            _ => true,
+        };
+        let source_ok = match (&s.source_id, &r.sources) {
+            (Some(ss), Some(rs)) => rs.contains(ss),
+            _ => true,
+        };
+        if watch_ok && source_ok {
+            for sink in &r.sinks {
+                if !sink_ids.contains(sink) {
+                    sink_ids.push(sink.clone());
+                }
+            }
+        }
+    }
+    let what = s.matchers();
+    let (verb, text) = match change {
+        SilenceChange::Added => (
+            "added",
+            format!(
+                "{}. Until {}, matching mentions are stored but not sent. Set by {}; \
+                 `earshot silence expire {}` ends it.",
+                s.comment,
+                crate::duration::utc_minute(s.ends_at),
+                s.created_by,
+                s.id
+            ),
+        ),
+        SilenceChange::Expired => (
+            "expired",
+            format!("{}. Matching mentions are sent again.", s.comment),
+        ),
+        SilenceChange::Ended => (
+            "ended",
+            format!(
+                "{}. It ran its course at {}; matching mentions are sent again.",
+                s.comment,
+                crate::duration::utc_minute(s.ends_at)
+            ),
+        ),
+    };
+    crate::store::Announcement {
+        sink_ids,
+        watch: s.watch.clone().unwrap_or_else(|| "*".into()),
+        alert: Alert::notice(
+            format!("silence-{}-{verb}", s.id),
+            s.watch.as_deref().unwrap_or("all watches"),
+            format!("Silence {} {verb}: {what}", s.id),
+            text,
+            now,
+        ),
     }
 }
 
@@ -660,6 +745,36 @@ mod tests {
     }
 
     #[test]
+    fn a_route_during_an_interval_matches_only_then() {
+        // On-call only at night (Berlin); by day critical mentions go on to support.
+        let cfg_text = ROUTES.replace(
+            "[[route]]\n        min_urgency = \"critical\"",
+            "[[time_interval]]\n        name = \"night\"\n        times = [{ start = \"22:00\", end = \"07:00\" }]\n        location = \"Europe/Berlin\"\n        [[route]]\n        during = [\"night\"]\n        min_urgency = \"critical\"",
+        );
+        let cfg = Config::parse(&cfg_text).unwrap().config;
+        let pipeline = Pipeline::new(&cfg).unwrap();
+        let sinks_at = |t: &str| {
+            let m = Mention {
+                platform_id: "1".into(),
+                text: "Acme is down, outage, we lost data, scam, lawyer, refund now!".into(),
+                lang: Some("en".into()),
+                ..Default::default()
+            };
+            let now = DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+            let j = pipeline
+                .evaluate(cfg.source("hn").unwrap(), m, now, true)
+                .unwrap();
+            let mut sinks: Vec<String> = j.deliveries.into_iter().map(|d| d.sink_id).collect();
+            sinks.sort();
+            sinks
+        };
+        // 23:30 in Berlin (winter, UTC+1): on-call, and support after it (continue).
+        assert_eq!(sinks_at("2026-11-23T22:30:00Z"), ["oncall", "support"]);
+        // Noon: the night route does not match, and holds nothing for later.
+        assert_eq!(sinks_at("2026-11-23T11:00:00Z"), ["support"]);
+    }
+
+    #[test]
     fn the_default_route_honours_its_level_and_no_default_sends_nothing() {
         let cfg_text = ROUTES.replace(
             "default = true\n        min_urgency = \"low\"",
@@ -677,80 +792,5 @@ mod tests {
             .evaluate(cfg.source("hn").unwrap(), m, Utc::now(), true)
             .unwrap();
         assert!(judged.deliveries.is_empty(), "{:?}", judged.deliveries);
-    }
-}
-
-/// What happened to a silence, for its announcement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SilenceChange {
-    Added,
-    /// Expired by hand (`earshot silence expire`).
-    Expired,
-    /// Ran its course.
-    Ended,
-}
-
-/// The notice that tells a silence's routes it started or stopped: on the sinks of every route
-/// that could carry what it matches (a route for another watch or source could not).
-pub fn silence_announcement(
-    cfg: &Config,
-    s: &crate::store::Silence,
-    change: SilenceChange,
-    now: i64,
-) -> crate::store::Announcement {
-    let mut sink_ids: Vec<String> = Vec::new();
-    for r in &cfg.routes {
-        let watch_ok = match (&s.watch, &r.watch) {
-            (Some(sw), Some(rw)) => sw == rw,
-            _ => true,
-        };
-        let source_ok = match (&s.source_id, &r.sources) {
-            (Some(ss), Some(rs)) => rs.contains(ss),
-            _ => true,
-        };
-        if watch_ok && source_ok {
-            for sink in &r.sinks {
-                if !sink_ids.contains(sink) {
-                    sink_ids.push(sink.clone());
-                }
-            }
-        }
-    }
-    let what = s.matchers();
-    let (verb, text) = match change {
-        SilenceChange::Added => (
-            "added",
-            format!(
-                "{}. Until {}, matching mentions are stored but not sent. Set by {}; \
-                 `earshot silence expire {}` ends it.",
-                s.comment,
-                crate::duration::utc_minute(s.ends_at),
-                s.created_by,
-                s.id
-            ),
-        ),
-        SilenceChange::Expired => (
-            "expired",
-            format!("{}. Matching mentions are sent again.", s.comment),
-        ),
-        SilenceChange::Ended => (
-            "ended",
-            format!(
-                "{}. It ran its course at {}; matching mentions are sent again.",
-                s.comment,
-                crate::duration::utc_minute(s.ends_at)
-            ),
-        ),
-    };
-    crate::store::Announcement {
-        sink_ids,
-        watch: s.watch.clone().unwrap_or_else(|| "*".into()),
-        alert: Alert::notice(
-            format!("silence-{}-{verb}", s.id),
-            s.watch.as_deref().unwrap_or("all watches"),
-            format!("Silence {} {verb}: {what}", s.id),
-            text,
-            now,
-        ),
     }
 }

@@ -4,7 +4,7 @@
 //! Every step takes `now` explicitly, so tests drive hours of retries and back-offs by passing
 //! later times, without sleeping. The loops in [`run`] are the only place that reads the clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -544,17 +544,26 @@ impl Runtime {
                             "Alert budget spent for this hour; held for one summary"
                         );
                     }
-                    return Ok(report);
                 }
             }
-            let due = blocking(|| self.store.due_deliveries(sink_id, ts, 50))?;
+            let mut due = blocking(|| self.store.due_deliveries(sink_id, ts, 50))?;
+            if due.iter().any(|d| d.held != 0) {
+                // A catch-up is one message however many it holds: all of them, not a page.
+                let held = blocking(|| self.store.due_held(sink_id, ts))?;
+                let mut seen: HashSet<i64> = due.iter().map(|d| d.id).collect();
+                due.extend(held.into_iter().filter(|d| seen.insert(d.id)));
+            }
             if due.is_empty() {
                 return Ok(report);
             }
-            for (n, d) in batches(due, handle.budget).into_iter().enumerate() {
-                if n >= room {
-                    // Over budget: the next turn of the loop holds the rest.
-                    break;
+            let mut counted = 0;
+            for d in batches(due, handle.budget) {
+                if d.counts {
+                    if counted >= room {
+                        // Over budget: the next turn of the loop holds it.
+                        continue;
+                    }
+                    counted += 1;
                 }
                 if stop.is_cancelled() {
                     return Ok(report);
@@ -578,7 +587,7 @@ impl Runtime {
                         for id in &d.ids {
                             self.store.mark_sent(*id, at, sent.message_ref.as_deref())?;
                         }
-                        if handle.budget.is_some() && d.update_of.is_none() {
+                        if handle.budget.is_some() && d.counts {
                             self.store.record_send(sink_id, ts)?;
                         }
                         trace!("Marked sent");
@@ -644,7 +653,8 @@ impl Runtime {
                     },
                 }
             }
-            // Rows just retried are scheduled after `ts`, so the next query only finds fresh ones.
+            // Rows just retried are scheduled after `ts`, so the next query only finds fresh
+            // ones; alerts over the budget are held by the next turn.
         }
     }
 
@@ -839,6 +849,9 @@ struct Batch {
     group: Option<(String, Vec<Alert>)>,
     /// An update: the message to edit (its alert is rebuilt from what that message carries).
     update_of: Option<String>,
+    /// It is an alert (or a catch-up of them), so it counts against the sink's budget and the
+    /// budget can hold it. Escalations, edits and notices do neither.
+    counts: bool,
 }
 
 impl Batch {
@@ -855,6 +868,7 @@ impl Batch {
                 .collect(),
             group: None,
             update_of: None,
+            counts: rows.iter().any(|d| d.kind == DeliveryKind::Alert),
         }
     }
 }
@@ -872,9 +886,10 @@ fn batches(due: Vec<Delivery>, budget: Option<u32>) -> Vec<Batch> {
         let why = if held.iter().any(|d| d.held == 1) {
             "during quiet hours".to_string()
         } else {
+            let b = budget.unwrap_or_default();
             format!(
-                "back by this channel's budget of {} alerts an hour",
-                budget.unwrap_or_default()
+                "back by this channel's budget of {b} alert{} an hour",
+                if b == 1 { "" } else { "s" }
             )
         };
         out.push(Batch::of(&held, Alert::catch_up(&alerts, &why)));

@@ -718,13 +718,32 @@ impl Store {
 
     /// Pending deliveries of one sink that are due at `now`, oldest first.
     pub fn due_deliveries(&self, sink_id: &str, now: i64, limit: usize) -> Result<Vec<Delivery>> {
+        self.due_where(sink_id, now, limit, "")
+    }
+
+    /// Every held delivery of one sink due at `now` (quiet hours, its budget), oldest first:
+    /// they go out as one catch-up, however many.
+    pub fn due_held(&self, sink_id: &str, now: i64) -> Result<Vec<Delivery>> {
+        self.due_where(sink_id, now, usize::MAX >> 1, "AND held != 0")
+    }
+
+    fn due_where(
+        &self,
+        sink_id: &str,
+        now: i64,
+        limit: usize,
+        extra: &str,
+    ) -> Result<Vec<Delivery>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(&format!(
-            "{DELIVERY_SELECT} WHERE status = 'pending' AND sink_id = ?1 AND next_attempt_at <= ?2
+            "{DELIVERY_SELECT} WHERE status = 'pending' AND sink_id = ?1 AND next_attempt_at <= ?2 {extra}
              ORDER BY next_attempt_at, id LIMIT ?3"
         ))?;
         let raw: Vec<RawDelivery> = st
-            .query_map(params![sink_id, now, limit as i64], delivery_row)?
+            .query_map(
+                params![sink_id, now, i64::try_from(limit).unwrap_or(i64::MAX)],
+                delivery_row,
+            )?
             .collect::<rusqlite::Result<_>>()?;
         drop(st);
         let mut out = Vec::with_capacity(raw.len());
@@ -795,12 +814,15 @@ impl Store {
         Ok(rows)
     }
 
-    /// Holds every pending, not yet held delivery of a sink due by `now` until `until`, for
-    /// its budget: they go out together as one summary then. Returns how many.
+    /// Holds every pending alert of a sink due by `now` until `until`, for its budget: they
+    /// go out together as one summary then. Alerts already held (by quiet hours, or the budget
+    /// before) wait with them and keep their reason. Escalations, edits and notices are not
+    /// alerts: a budget never holds them. Returns how many.
     pub fn hold_for_budget(&self, sink_id: &str, now: i64, until: i64) -> Result<usize> {
         Ok(self.conn().execute(
-            "UPDATE delivery SET held = 2, next_attempt_at = max(next_attempt_at, ?3)
-             WHERE status = 'pending' AND sink_id = ?1 AND held = 0 AND next_attempt_at <= ?2",
+            "UPDATE delivery SET held = CASE WHEN held = 0 THEN 2 ELSE held END,
+                next_attempt_at = max(next_attempt_at, ?3)
+             WHERE status = 'pending' AND sink_id = ?1 AND kind = 'alert' AND next_attempt_at <= ?2",
             params![sink_id, now, until],
         )?)
     }

@@ -25,7 +25,8 @@
 //! under two hashtags is one mention (its engagement counts are the largest seen, since remote
 //! copies carry stale counts). A boost (a status with `reblog`) is replaced by the boosted
 //! status. `conversation.parent_id` is the parent's `uri` when the parent came in the same poll,
-//! else the instance-local `in_reply_to_id`.
+//! else the instance-local `in_reply_to_id`. A reply's `thread_id` is that parent, so the
+//! replies to one post are grouped as one conversation (a reply to a reply starts its own).
 //!
 //! # Cursor
 //!
@@ -631,8 +632,10 @@ fn to_mention(place: &Place, s: &Status, uris: &HashMap<(&str, &str), &str>) -> 
             replies: s.replies_count,
             reposts: s.reblogs_count,
         },
+        // Mastodon gives a reply only its parent, not the thread's root (that takes a
+        // `/context` request per status): replies to one post are one conversation.
         conversation: Conversation {
-            thread_id: None,
+            thread_id: parent_id.clone(),
             parent_id,
         },
         lang: s.language.clone().filter(|l| !l.is_empty()),

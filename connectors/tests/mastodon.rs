@@ -164,11 +164,13 @@ async fn keyword_search_sends_the_token_and_reads_replies_as_comments() {
         "@halcy me when im riding my horse in stop and go traffic"
     );
     assert_eq!(c.kind, MentionKind::Comment);
-    // The parent did not come in this poll: its instance-local id is kept.
+    // The parent did not come in this poll: its instance-local id is kept, and names the
+    // conversation of every reply to it.
     assert_eq!(
         c.conversation.parent_id.as_deref(),
         Some("116387872475672523")
     );
+    assert_eq!(c.conversation.thread_id, c.conversation.parent_id);
     assert_eq!(
         (
             c.engagement.likes,
@@ -271,6 +273,13 @@ async fn a_parent_read_in_the_same_poll_is_named_by_its_uri() {
         Some("https://mastodon.social/users/halcy/statuses/110446983178245440")
     );
     assert_eq!(out.mentions[1].kind, MentionKind::Post);
+    // The reply's conversation is the post it answers, whose own key is its uri: one group.
+    let p = &out.mentions[1];
+    assert_eq!(
+        r.conversation.thread_id.as_deref(),
+        Some(p.platform_id.as_str())
+    );
+    assert_eq!(p.conversation.thread_id, None);
 }
 
 #[tokio::test]
