@@ -21,10 +21,10 @@
 //! autolink `<https://…>` or `https://…`, and no entity (`&#x202E;` would decode to a bidi
 //! override). Raw HTML is not rendered. Teams also links a bare domain (`www.evil.example`,
 //! `evil.example/login`) on its own, so a zero-width space follows a domain's dot
-//! ([`super::text::is_domain_dot`]) in user text; the alert's own URL (the title link and the buttons)
-//! is never escaped. A mention needs `<at>…</at>` plus a
-//! `msteams.entities` entry; we never send entities, so nothing can ping, and `<` is escaped
-//! anyway so `<at>` stays visible text. A plain `@everyone` is only text in Teams.
+//! ([`super::text::is_domain_dot`]) in user text; the alert's own URL (the title link and the
+//! buttons) is never escaped. A mention needs `<at>…</at>` plus a `msteams.entities` entry; we
+//! never send entities, so nothing can ping, and `<` is escaped anyway so `<at>` stays visible
+//! text. A plain `@everyone` is only text in Teams.
 //!
 //! Limits: the flow rejects a message over 28,672 bytes (`MessageSizeExceeded`) — but only in its
 //! run history, because the trigger answers 202 Accepted before it runs. So the serialized body is
