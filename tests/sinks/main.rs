@@ -1045,6 +1045,42 @@ fn url_fields_are_the_alerts_own(case: &str, target: &str, v: &Value) {
     }
 }
 
+#[test]
+fn live_link_check_catches_what_each_client_would_link() {
+    let z = '\u{200B}';
+    let broken = [
+        format!("see https{z}://evil.{z}example and www.{z}evil.{z}example or t.{z}me/x"),
+        "https\\://evil.example".to_string(),
+        "javascript\\:alert(1) [Open](https://example.com/post/1)".to_string(),
+    ];
+    let cases: &[(&str, Linker, bool)] = &[
+        ("https://evil.example", Linker::SchemeOnly, false),
+        ("HTTPS://EVIL.EXAMPLE", Linker::SchemeOnly, false),
+        ("JavaScript:alert(1)", Linker::SchemeOnly, false),
+        ("evil.example/login", Linker::SchemeOnly, true),
+        ("evil.example/login", Linker::BareDomains, false),
+        ("www.evil.example", Linker::BareDomains, false),
+        ("t.me/x", Linker::BareDomains, false),
+        ("https://evil.example", Linker::Data, true),
+    ];
+    for (s, linker, ok) in cases {
+        let v = serde_json::json!({"a": [{"b": s}]});
+        let r = std::panic::catch_unwind(|| no_live_link("meta", "t", *linker, &v));
+        assert_eq!(r.is_ok(), *ok, "{s:?} with {linker:?}");
+    }
+    // Broken up, a link is text to every client; the second and third only for Discord, which
+    // takes a backslash as an escape.
+    no_live_link(
+        "meta",
+        "t",
+        Linker::BareDomains,
+        &Value::String(broken[0].clone()),
+    );
+    for b in &broken[1..] {
+        no_live_link("meta", "t", Linker::SchemeOnly, &Value::String(b.clone()));
+    }
+}
+
 pub async fn case_snapshot_and_preview_match_the_wire<C: SinkCase>() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
