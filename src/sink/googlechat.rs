@@ -22,9 +22,10 @@
 //! a link: `&`, `<`, `>` become entities, and a zero-width space follows `*`, `_`, `~` and
 //! `` ` `` so user text cannot format. Card texts take an HTML subset (`<b>`, `<a href>`,
 //! `<font>`, `<br>`): `&`, `<`, `>`, `"` become entities. In both, a zero-width space goes before
-//! the `:` of a URL scheme (`https:`, `javascript:`) so Chat does not auto-link user text, and
-//! after `|` so no `<url|label>` survives even as text. A plain `@all` is text: only
-//! `<users/…>` mentions.
+//! the `:` of a URL scheme (`https:`, `javascript:`) and after a domain's dot (`evil.example`,
+//! `www.evil.example`: Chat links bare domains too) so Chat does not auto-link user text, and
+//! after `|` so no `<url|label>` survives even as text. The alert's own URL (the title's `href`,
+//! the buttons) is never escaped. A plain `@all` is text: only `<users/…>` mentions.
 //!
 //! Limits: the whole message at most 32,000 bytes (kept under [`BODY_BUDGET`], 1,000 below, by
 //! cutting the excerpt first, counted in bytes), `text` at most 4,096 characters (ours is capped
@@ -37,7 +38,7 @@ use earshot_connectors::ratelimit::retry_after;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::text::{Count, escape_fit, one_line, safe_url, tidy_block};
+use super::text::{Count, defang_link, escape_fit, one_line, safe_url, tidy_block};
 use super::{Reply, SendError, Sent, SinkError, post_json, redact, reply_error, resolve_url};
 use crate::alert::Alert;
 use crate::config::SinkConfig;
@@ -161,15 +162,6 @@ pub fn thread_key(thread: &str) -> String {
     format!("earshot-{}", hex::encode(&digest[..16]))
 }
 
-/// True for the `:` of `https:x` or `javascript:x` (a letter before, no space after), where a
-/// zero-width space goes before the colon so Chat does not auto-link it. `Re: x` stays.
-fn scheme_colon(chars: &[char], i: usize) -> bool {
-    chars[i] == ':'
-        && i > 0
-        && chars[i - 1].is_ascii_alphabetic()
-        && chars.get(i + 1).is_some_and(|c| !c.is_whitespace())
-}
-
 /// Escapes one character for `text` (Chat formatting).
 pub fn chat_text(chars: &[char], i: usize, out: &mut String) {
     match chars[i] {
@@ -180,7 +172,8 @@ pub fn chat_text(chars: &[char], i: usize, out: &mut String) {
             out.push(c);
             out.push('\u{200B}');
         }
-        _ if scheme_colon(chars, i) => out.push_str("\u{200B}:"),
+        // A scheme's `:` or a domain's `.`: no auto-link.
+        _ if defang_link(chars, i, out) => {}
         c => out.push(c),
     }
 }
@@ -193,7 +186,7 @@ pub fn html(chars: &[char], i: usize, out: &mut String) {
         '>' => out.push_str("&gt;"),
         '"' => out.push_str("&quot;"),
         '|' => out.push_str("|\u{200B}"),
-        _ if scheme_colon(chars, i) => out.push_str("\u{200B}:"),
+        _ if defang_link(chars, i, out) => {}
         c => out.push(c),
     }
 }
@@ -331,6 +324,11 @@ mod tests {
                 "javascript\u{200B}:x Re: y 20:26",
             ),
             ("@all", "@all"),
+            (
+                "www.evil.example t.me/x",
+                "www.\u{200B}evil.\u{200B}example t.\u{200B}me/x",
+            ),
+            ("v1.2 end. Next", "v1.2 end. Next"),
         ];
         for (input, want) in cases {
             assert_eq!(
@@ -352,6 +350,10 @@ mod tests {
             ("&#x202E;", "&amp;#x202E;"),
             ("*not bold*", "*not bold*"),
             ("it's a|b", "it's a|\u{200B}b"),
+            (
+                "evil.example/login https://evil.example",
+                "evil.\u{200B}example/login https\u{200B}://evil.\u{200B}example",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(esc(input, 1000), *want, "{input:?}");

@@ -21,8 +21,10 @@
 //! Escaping: the message is plain text (no `markdown`), and ntfy has no mentions, so `@everyone`
 //! and friends need no neutralising and Markdown or HTML in user text stays literal. Text is only
 //! sanitized (bidi, invisible and control characters dropped), and defanged: a zero-width space
-//! before the `:` of a URL scheme (`https:`, `javascript:`) and after `|`, so clients that turn
-//! URLs in text into links do not link the mention's (the "Open" action is the link).
+//! before the `:` of a URL scheme (`https:`, `javascript:`), after a domain's dot
+//! (`evil.example/login`, `www.evil.example`: linkifiers such as Android's take a bare domain
+//! for a link too) and after `|`, so clients that turn URLs in text into links do not link the mention's
+//! (the "Open" action is the link, and `click` and the actions are never defanged).
 //!
 //! Limits: on ntfy.sh a message body over 4,096 bytes becomes an attachment, so `message` is kept
 //! to [`MESSAGE_MAX`] bytes, cut on a char boundary: the fact lines are capped first (in
@@ -37,7 +39,7 @@ use chrono::Utc;
 use earshot_connectors::ratelimit::retry_after;
 use serde_json::{Value, json};
 
-use super::text::{Count, escape_fit, one_line, safe_url, tidy_block};
+use super::text::{Count, defang_link, escape_fit, one_line, safe_url, tidy_block};
 use super::{Reply, SendError, Sent, SinkError, read_reply, redact, reply_error, transport_error};
 use crate::alert::Alert;
 use crate::config::SinkConfig;
@@ -200,16 +202,13 @@ pub fn tag(level: Level) -> &'static str {
 }
 
 /// Pushes one character of plain text, defanged: a zero-width space before the `:` of
-/// `https:x` / `javascript:x` (a letter before, no space after) and after `|`.
+/// `https:x` / `javascript:x` (a letter before, no space after), after a domain's dot
+/// (`evil.example`) and after `|`.
 pub fn defang(chars: &[char], i: usize, out: &mut String) {
-    let c = chars[i];
-    let scheme = c == ':'
-        && i > 0
-        && chars[i - 1].is_ascii_alphabetic()
-        && chars.get(i + 1).is_some_and(|n| !n.is_whitespace());
-    if scheme {
-        out.push('\u{200B}');
+    if defang_link(chars, i, out) {
+        return;
     }
+    let c = chars[i];
     out.push(c);
     if c == '|' {
         out.push('\u{200B}');
@@ -304,7 +303,15 @@ mod tests {
     fn defang_table() {
         let cases: &[(&str, &str)] = &[
             ("@everyone **b** <b> [x](y)", "@everyone **b** <b> [x](y)"),
-            ("https://evil.example", "https\u{200B}://evil.example"),
+            (
+                "https://evil.example",
+                "https\u{200B}://evil.\u{200B}example",
+            ),
+            (
+                "www.evil.example t.me/x",
+                "www.\u{200B}evil.\u{200B}example t.\u{200B}me/x",
+            ),
+            ("v1.2 end. Next", "v1.2 end. Next"),
             ("JAVASCRIPT:alert(1)", "JAVASCRIPT\u{200B}:alert(1)"),
             ("Re: x at 20:26", "Re: x at 20:26"),
             (

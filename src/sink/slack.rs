@@ -12,8 +12,15 @@
 //! Escaping: in every `mrkdwn` string `&`, `<`, `>` become entities, which defuses `<!channel>`,
 //! `<@U123>`, `<#C1>`, `<!subteam^S1>` and spoofed links `<https://evil|trusted>`. Slack has no
 //! backslash escape, so a zero-width space goes after `*`, `_`, `~` and `` ` `` to keep user text
-//! from formatting. `verbatim: true` stops auto-linking; `link_names` is never set, so a bare
-//! `@channel` does not ping. Limits are in characters, checked after escaping.
+//! from formatting. `verbatim: true` stops auto-linking in the blocks; `link_names` is never
+//! set, so a bare `@channel` does not ping. The top-level `text` (the notification fallback) is
+//! not a text object and has no `verbatim`: Slack's automatic parsing links URLs there, and
+//! `mrkdwn: false` only turns formatting off. So, in every string, a zero-width space also goes
+//! before the `:` of a URL scheme and after a domain's dot ([`text::defang_link`]): no
+//! `https://evil`, `evil.example/login` or `www.evil.example` is linked, whichever surface shows
+//! it. The header is `plain_text` and holds only the level and the watch name (config). The
+//! alert's own URL (the title link, the buttons) is never escaped. Limits are in characters,
+//! checked after escaping.
 
 use chrono::Utc;
 use earshot_connectors::ratelimit::retry_after;
@@ -84,6 +91,8 @@ pub fn mrkdwn(chars: &[char], i: usize, out: &mut String) {
             out.push(c);
             out.push('\u{200B}');
         }
+        // A scheme's `:` or a domain's `.`: no auto-link, verbatim or not.
+        _ if text::defang_link(chars, i, out) => {}
         c => out.push(c),
     }
 }
@@ -227,7 +236,15 @@ mod tests {
             ("a & b", "a &amp; b"),
             ("&amp;", "&amp;amp;"),
             ("*b*", "*\u{200B}b*\u{200B}"),
-            ("<https://evil|trusted>", "&lt;https://evil|trusted&gt;"),
+            (
+                "<https://evil|trusted>",
+                "&lt;https\u{200B}://evil|trusted&gt;",
+            ),
+            (
+                "evil.example/login www.evil.example",
+                "evil.\u{200B}example/login www.\u{200B}evil.\u{200B}example",
+            ),
+            ("Re: v1.2 at 20:26", "Re: v1.2 at 20:26"),
         ];
         for (input, want) in cases {
             assert_eq!(

@@ -3,7 +3,11 @@
 //!
 //! Both forms have user text sanitized first: bidi overrides, invisible characters and control
 //! characters (an ESC starts a terminal escape sequence) never reach the terminal. JSON lines keep
-//! the full text; the text form cuts the excerpt to stay readable.
+//! the full text (they are data: a reader's own tool decides what to link); the text form cuts
+//! the excerpt to stay readable, and defangs what a terminal would make a clickable link: a
+//! zero-width space before the `:` of a URL scheme and after a domain's dot in user text
+//! ([`super::text::defang_link`]). The alert's own URL and ack link are printed as they are, on
+//! lines of their own.
 //!
 //! An alert's ack link (only a [`super::ack_url`]) is an `ack: …` line in the text form and the
 //! `ack_url` field in JSON.
@@ -14,13 +18,19 @@ use std::fmt;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use super::text::{Count, one_line, tidy_block, truncate};
+use super::text::{Count, defanged, escape_fit, one_line, tidy_block};
 use super::{Retry, SendError, Sent, clean_alert};
 use crate::alert::{Alert, Form};
 use crate::config::StdoutFormat;
 
-/// Longest excerpt in the text form.
-const EXCERPT_CAP: usize = 1000;
+/// Longest excerpt in the text form, in characters (after defanging).
+pub const EXCERPT_CAP: usize = 1000;
+/// Longest title line, in characters.
+pub const TITLE_CAP: usize = 300;
+/// Longest author name, in characters.
+pub const AUTHOR_CAP: usize = 100;
+/// Longest line of reasons, in characters.
+pub const REASONS_CAP: usize = 1000;
 
 /// Where printed alerts go.
 pub type SharedWriter = Arc<Mutex<dyn Write + Send>>;
@@ -97,6 +107,11 @@ pub fn render_json(alert: &Alert) -> String {
     line
 }
 
+/// User text for the text form: defanged ([`defanged`]) and cut to `cap` characters.
+fn user_text(s: &str, cap: usize) -> String {
+    escape_fit(s, cap, Count::Chars, defanged)
+}
+
 /// A block like:
 ///
 /// ```text
@@ -126,11 +141,11 @@ pub fn render_text(alert: &Alert) -> String {
     }
     let mut lines = vec![head];
     if let Some(t) = a.title.as_deref().filter(|t| !t.is_empty()) {
-        lines.push(truncate(t, 300, Count::Chars));
+        lines.push(user_text(t, TITLE_CAP));
     }
     let (author, reach) = super::author_parts(&a);
     let byline: Vec<String> = [
-        author.map(|x| format!("by {}", truncate(&x, 100, Count::Chars))),
+        author.map(|x| format!("by {}", user_text(&x, AUTHOR_CAP))),
         reach,
         super::when(&a),
     ]
@@ -147,10 +162,13 @@ pub fn render_text(alert: &Alert) -> String {
     if let Some(u) = &a.ack_url {
         lines.push(format!("ack: {u}"));
     }
-    let excerpt = truncate(&tidy_block(&a.text), EXCERPT_CAP, Count::Chars);
+    let excerpt = user_text(&tidy_block(&a.text), EXCERPT_CAP);
     lines.extend(excerpt.lines().map(|l| format!("  {l}")));
     if !a.reasons.is_empty() {
-        lines.push(format!("why: {}", a.reasons.join("; ")));
+        lines.push(format!(
+            "why: {}",
+            user_text(&a.reasons.join("; "), REASONS_CAP)
+        ));
     }
     if let Some(v) = super::sentiment_fact(&a) {
         lines.push(format!("sentiment: {v}"));
@@ -175,6 +193,29 @@ mod tests {
                     why: 'charged twice'; negative (-0.48); question to the brand\n\
                     sentiment: negative (-0.48)\n\n";
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn text_defangs_user_links_but_not_the_alerts_own() {
+        let mut a = Alert::sample();
+        a.title = Some("see www.evil.example".into());
+        a.text = "go to https://evil.example/login now".into();
+        a.author = Some("t.me/x".into());
+        a.reasons = vec!["links evil.example".into()];
+        let got = render_text(&a);
+        let z = '\u{200B}';
+        for want in [
+            format!("see www.{z}evil.{z}example\n"),
+            format!("by t.{z}me/x · "),
+            format!("  go to https{z}://evil.{z}example/login now\n"),
+            format!("why: links evil.{z}example\n"),
+            "\nhttps://example.com/blog/launch#comment-42\n".to_string(),
+        ] {
+            assert!(got.contains(&want), "{want:?} not in {got:?}");
+        }
+        assert!(!got.contains("evil.example"), "{got}");
+        // JSON is data: the text as it was, sanitized only.
+        assert!(render_json(&a).contains("https://evil.example/login"));
     }
 
     #[test]

@@ -19,10 +19,12 @@
 //! those that format at a line start (`# - + =`, the `.` or `)` of `1.`), and before the `:` of
 //! a scheme (`https:`, `javascript:`). So no bold, list, heading, link `[x](https://evil)`,
 //! autolink `<https://…>` or `https://…`, and no entity (`&#x202E;` would decode to a bidi
-//! override). Raw HTML is not rendered. A bare domain (`www.evil.example`) may still be made a
-//! link by the client, as in any chat text. A mention needs `<at>…</at>` plus a
-//! `msteams.entities` entry; we never send entities, so nothing can ping, and `<` is escaped
-//! anyway so `<at>` stays visible text. A plain `@everyone` is only text in Teams.
+//! override). Raw HTML is not rendered. Teams also links a bare domain (`www.evil.example`,
+//! `evil.example/login`) on its own, so a zero-width space follows a domain's dot
+//! ([`super::text::is_domain_dot`]) in user text; the alert's own URL (the title link and the
+//! buttons) is never escaped. A mention needs `<at>…</at>` plus a `msteams.entities` entry; we
+//! never send entities, so nothing can ping, and `<` is escaped anyway so `<at>` stays visible
+//! text. A plain `@everyone` is only text in Teams.
 //!
 //! Limits: the flow rejects a message over 28,672 bytes (`MessageSizeExceeded`) — but only in its
 //! run history, because the trigger answers 202 Accepted before it runs. So the serialized body is
@@ -37,7 +39,7 @@ use chrono::Utc;
 use earshot_connectors::ratelimit::retry_after;
 use serde_json::{Value, json};
 
-use super::text::{Count, escape_fit, one_line, safe_url, tidy_block};
+use super::text::{Count, ZWSP, escape_fit, is_domain_dot, one_line, safe_url, tidy_block};
 use super::{SendError, Sent, SinkError, post_json, reply_error, resolve_url};
 use crate::alert::Alert;
 use crate::config::SinkConfig;
@@ -105,8 +107,8 @@ impl Teams {
 /// Escapes one character of user text for a TextBlock or fact value: a backslash before what
 /// formats anywhere (`\ * _ ~ | < > [ ] &` and `` ` ``), before what formats at a line start
 /// (`# - + =`, and the `.` or `)` of `1.`), and before the `:` of a URL scheme (`https:`,
-/// `javascript:`: no autolink). Other punctuation stays as it is, so ordinary text reads
-/// normally.
+/// `javascript:`: no autolink); a zero-width space after a domain's dot (`evil.example`: no
+/// link to a bare domain). Other punctuation stays as it is, so ordinary text reads normally.
 pub fn markdown(chars: &[char], i: usize, out: &mut String) {
     let c = chars[i];
     let escape = match c {
@@ -120,6 +122,9 @@ pub fn markdown(chars: &[char], i: usize, out: &mut String) {
         out.push('\\');
     }
     out.push(c);
+    if c == '.' && is_domain_dot(chars, i) {
+        out.push(ZWSP);
+    }
 }
 
 /// Like [`markdown`], and a new line becomes a paragraph break: a single `\n` is a soft break
@@ -305,7 +310,11 @@ mod tests {
             ("&#x202E;", "\\&#x202E;"),
             ("a\\b", "a\\\\b"),
             ("![i](u) `c` ~s~ |t|", "!\\[i\\](u) \\`c\\` \\~s\\~ \\|t\\|"),
-            ("dana@example.com", "dana@example.com"),
+            ("dana@example.com", "dana@example.\u{200B}com"),
+            (
+                "www.evil.example t.me/x evil.example/login",
+                "www.\u{200B}evil.\u{200B}example t.\u{200B}me/x evil.\u{200B}example/login",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(esc(input, 1000), *want, "{input:?}");

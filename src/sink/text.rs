@@ -208,6 +208,46 @@ pub fn is_domain_dot(chars: &[char], i: usize) -> bool {
     i > 0 && chars[i - 1].is_alphanumeric() && chars.get(i + 1).is_some_and(|c| c.is_alphabetic())
 }
 
+/// Zero-width space (U+200B): invisible, and no auto-linker we know of takes it as part of a
+/// scheme, a domain or a name, so one inside `evil.example` or `https:` keeps the text from
+/// becoming a link. [`sanitize`] drops it from input, so every one in our output is ours.
+pub const ZWSP: char = '\u{200B}';
+
+/// Lookaround for escapers: true for the `:` of a URL scheme (`https:x`, `javascript:x`,
+/// `mailto:x`): an ASCII letter before, no space after. `Re: x` and `20:26` are not.
+pub fn is_scheme_colon(chars: &[char], i: usize) -> bool {
+    chars[i] == ':'
+        && i > 0
+        && chars[i - 1].is_ascii_alphabetic()
+        && chars.get(i + 1).is_some_and(|c| !c.is_whitespace())
+}
+
+/// For escapers of text that a client auto-links: pushes `chars[i]` defused with a [`ZWSP`] and
+/// returns true when it is the `:` of a scheme ([`is_scheme_colon`], the space goes before it)
+/// or a domain dot ([`is_domain_dot`], the space goes after it), so neither `https://evil`,
+/// `evil.example/login`, `www.evil.example` nor `t.me/x` is found as a link. Pushes nothing and
+/// returns false for any other character, which the caller escapes its own way.
+pub fn defang_link(chars: &[char], i: usize, out: &mut String) -> bool {
+    if is_scheme_colon(chars, i) {
+        out.push(ZWSP);
+        out.push(':');
+        true
+    } else if chars[i] == '.' && is_domain_dot(chars, i) {
+        out.push('.');
+        out.push(ZWSP);
+        true
+    } else {
+        false
+    }
+}
+
+/// Plain text that a client may auto-link (a terminal, a notification): [`defang_link`] only.
+pub fn defanged(chars: &[char], i: usize, out: &mut String) {
+    if !defang_link(chars, i, out) {
+        out.push(chars[i]);
+    }
+}
+
 /// [`escape_fit`] with no escaping.
 pub fn truncate(s: &str, limit: usize, count: Count) -> String {
     escape_fit(s, limit, count, plain)
@@ -364,6 +404,32 @@ mod tests {
         assert_eq!(at("3.5", '.'), (false, true, false));
         assert_eq!(at("It is 3.5", '.'), (false, false, false));
         assert_eq!(at("end. Next", '.'), (false, false, false));
+    }
+
+    #[test]
+    fn defanged_table() {
+        let z = ZWSP;
+        let cases: Vec<(&str, String)> = vec![
+            ("plain text", "plain text".into()),
+            ("evil.example/login", format!("evil.{z}example/login")),
+            ("www.evil.example", format!("www.{z}evil.{z}example")),
+            ("t.me/x", format!("t.{z}me/x")),
+            ("https://a.b", format!("https{z}://a.{z}b")),
+            ("JAVASCRIPT:alert(1)", format!("JAVASCRIPT{z}:alert(1)")),
+            ("dana@example.com", format!("dana@example.{z}com")),
+            // Not links: a sentence's stop, a number, a time, a label.
+            ("end. Next", "end. Next".into()),
+            ("v1.2 3.5 -0.48", "v1.2 3.5 -0.48".into()),
+            ("Re: x at 20:26", "Re: x at 20:26".into()),
+            ("a:", "a:".into()),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                escape_fit(input, 1000, Count::Chars, defanged),
+                want,
+                "{input:?}"
+            );
+        }
     }
 
     #[test]

@@ -23,6 +23,10 @@ impl SinkCase for Discord {
     fn check(case: &str, body: &Value) {
         crate::check_discord(case, body);
     }
+
+    /// Discord links only a URL with its scheme, whose `:` the escaper backslashes; a bare
+    /// `evil.example` stays text.
+    const LINKS: crate::Linker = crate::Linker::SchemeOnly;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -335,8 +335,9 @@ fn check_discord_text(case: &str, s: &str) {
         !lower.contains("@everyone") && !lower.contains("@here"),
         "discord/{case}: ping text in {s:?}"
     );
+    // `:` too: Discord's autolinker needs `https://` as is, and `https\://` is text.
     for (i, c) in s.char_indices() {
-        if "*_~`|<>[]()#".contains(c) {
+        if "*_~`|<>[]()#:".contains(c) {
             assert!(escaped_at(s, i), "discord/{case}: unescaped {c:?} in {s:?}");
         }
     }
@@ -841,6 +842,51 @@ pub trait SinkCase {
     /// Checks a rendered payload carrying hostile text (`case` names it): no ping, no link but
     /// the alert's own safe URL, no markup from the user's text, and the platform's limits.
     fn check(case: &str, body: &Value);
+    /// What [`no_live_link`] holds the payload to: most chat clients link a bare domain.
+    const LINKS: Linker = Linker::BareDomains;
+}
+
+/// What a target's client makes a link of, in text it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linker {
+    /// A URL with its scheme, and a bare domain (`www.evil.example`, `evil.example/login`).
+    BareDomains,
+    /// Only a URL with its scheme (Discord).
+    SchemeOnly,
+    /// Nothing: the payload is data for a machine (webhook, stdout json).
+    Data,
+}
+
+/// Pieces of the corpus' links (lower case) that no string of a payload may hold: an
+/// auto-linker would find a link there. Our own links go to `https://example.com/…` and the ack
+/// page, which hold none of them.
+const SCHEMED_LINKS: [&str; 5] = [
+    "s://evil",
+    "p://evil",
+    "javascript:a",
+    "data:text",
+    "s://user",
+];
+const BARE_LINKS: [&str; 3] = ["evil.example", "www.evil", "t.me/"];
+
+/// No string of `v` holds a link from the corpus that `linker` would make live: the escaper
+/// broke it up (a backslash or zero-width space before a scheme's `:`, a zero-width space
+/// after a domain's dot).
+pub fn no_live_link(case: &str, target: &str, linker: Linker, v: &Value) {
+    let needles: Vec<&str> = match linker {
+        Linker::Data => return,
+        Linker::SchemeOnly => SCHEMED_LINKS.to_vec(),
+        Linker::BareDomains => SCHEMED_LINKS.iter().chain(&BARE_LINKS).copied().collect(),
+    };
+    for s in all_strings(v) {
+        let lower = s.to_lowercase();
+        for n in &needles {
+            assert!(
+                !lower.contains(n),
+                "{target}/{case}: a live link ({n:?}) in {s:?}"
+            );
+        }
+    }
 }
 
 /// At least 200 hostile strings: pings, links, markup and escapes of every target, bidi and
@@ -879,6 +925,10 @@ pub fn hostile_corpus() -> Vec<(String, String)> {
         ),
         ("telegram mention", "@durov hi /start@bot"),
         ("md autolink", "<https://evil.example> www.evil.example"),
+        (
+            "bare domains",
+            "t.me/x www.evil.example evil.example/login Evil.Example mail me@evil.example",
+        ),
         ("md image", "![img](https://evil.example/x.png)"),
         ("md ref", "[x][1]\n\n[1]: https://evil.example"),
         ("backslashes", "\\\\*not\\\\* \\\\[x\\\\](y) \\\\"),
@@ -995,6 +1045,42 @@ fn url_fields_are_the_alerts_own(case: &str, target: &str, v: &Value) {
     }
 }
 
+#[test]
+fn live_link_check_catches_what_each_client_would_link() {
+    let z = '\u{200B}';
+    let broken = [
+        format!("see https{z}://evil.{z}example and www.{z}evil.{z}example or t.{z}me/x"),
+        "https\\://evil.example".to_string(),
+        "javascript\\:alert(1) [Open](https://example.com/post/1)".to_string(),
+    ];
+    let cases: &[(&str, Linker, bool)] = &[
+        ("https://evil.example", Linker::SchemeOnly, false),
+        ("HTTPS://EVIL.EXAMPLE", Linker::SchemeOnly, false),
+        ("JavaScript:alert(1)", Linker::SchemeOnly, false),
+        ("evil.example/login", Linker::SchemeOnly, true),
+        ("evil.example/login", Linker::BareDomains, false),
+        ("www.evil.example", Linker::BareDomains, false),
+        ("t.me/x", Linker::BareDomains, false),
+        ("https://evil.example", Linker::Data, true),
+    ];
+    for (s, linker, ok) in cases {
+        let v = serde_json::json!({"a": [{"b": s}]});
+        let r = std::panic::catch_unwind(|| no_live_link("meta", "t", *linker, &v));
+        assert_eq!(r.is_ok(), *ok, "{s:?} with {linker:?}");
+    }
+    // Broken up, a link is text to every client; the second and third only for Discord, which
+    // takes a backslash as an escape.
+    no_live_link(
+        "meta",
+        "t",
+        Linker::BareDomains,
+        &Value::String(broken[0].clone()),
+    );
+    for b in &broken[1..] {
+        no_live_link("meta", "t", Linker::SchemeOnly, &Value::String(b.clone()));
+    }
+}
+
 pub async fn case_snapshot_and_preview_match_the_wire<C: SinkCase>() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
@@ -1018,18 +1104,55 @@ pub async fn case_snapshot_and_preview_match_the_wire<C: SinkCase>() {
 
 pub fn case_hostile_corpus<C: SinkCase>() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = Sink::from_config(&C::config("http://127.0.0.1:9")).unwrap();
+    let target = C::KIND.as_str();
+    for (case, alert) in hostile_alerts() {
+        let body: Value = serde_json::from_str(&s.preview(&alert)).unwrap();
+        no_bidi_controls_or_scripts(&case, target, &body);
+        no_live_link(&case, target, C::LINKS, &body);
+        C::check(&case, &body);
+    }
+}
+
+/// The corpus as the alerts a sink renders: every string as a mention with each of
+/// [`HOSTILE_URLS`]; and every third string (to keep the suite quick), with one of those URLs
+/// in turn, inside a catch-up (lines quote the mentions' titles and URLs), a conversation summary
+/// (lines quote their texts, the title the first one's title) and a cross-post count (the places
+/// list the URLs), so hostile text reaches every field of the summary forms too.
+pub fn hostile_alerts() -> Vec<(String, Alert)> {
     let corpus = hostile_corpus();
     assert!(corpus.len() >= 200, "{} strings", corpus.len());
-    let s = Sink::from_config(&C::config("http://127.0.0.1:9")).unwrap();
+    let mut out = Vec::new();
     for (name, text) in &corpus {
         for url in HOSTILE_URLS {
-            let alert = hostile_alert(text, url);
-            let case = format!("{name} url={url:?}");
-            let body: Value = serde_json::from_str(&s.preview(&alert)).unwrap();
-            no_bidi_controls_or_scripts(&case, C::KIND.as_str(), &body);
-            C::check(&case, &body);
+            out.push((format!("{name} url={url:?}"), hostile_alert(text, url)));
         }
     }
+    for (n, (name, text)) in corpus.iter().enumerate().step_by(3) {
+        let url = HOSTILE_URLS[(n / 3) % HOSTILE_URLS.len()];
+        let mut top = hostile_alert(text, url);
+        top.id = "msg_hostile_top".into();
+        let mut calm = Alert::sample();
+        calm.id = "msg_calm".into();
+        calm.urgency = 12;
+        calm.level = earshot::urgency::Level::Low;
+        let mut again = top.clone();
+        again.id = "msg_hostile_again".into();
+        again.source_id = "elsewhere".into();
+        again.url = Some(format!("https://example.com/x {text}"));
+        let forms = [
+            (
+                "catch-up",
+                Alert::catch_up(&[top.clone(), calm.clone()], "during quiet hours"),
+            ),
+            ("conversation", Alert::group(&[top.clone(), calm])),
+            ("cross-post", Alert::group(&[top, again])),
+        ];
+        for (form, alert) in forms {
+            out.push((format!("{name} as {form} url={url:?}"), alert));
+        }
+    }
+    out
 }
 
 pub async fn case_status_code_table<C: SinkCase>() {
@@ -1437,6 +1560,9 @@ macro_rules! sink_suites {
         }
     };
 }
+
+// Stdout has no HTTP, so it is no `SinkCase`: its module runs the corpus and the limits itself.
+mod stdout;
 
 sink_suites!(
     slack::Slack,

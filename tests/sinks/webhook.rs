@@ -23,4 +23,7 @@ impl SinkCase for Webhook {
     fn check(case: &str, body: &Value) {
         crate::check_webhook(case, body, serde_json::to_vec(body).unwrap().len());
     }
+
+    /// Data for a machine: the text as the mention had it, sanitized only.
+    const LINKS: crate::Linker = crate::Linker::Data;
 }
