@@ -915,6 +915,11 @@ impl Store {
             let mut stop = tx.prepare_cached(
                 "UPDATE escalation SET done_at = ?2 WHERE mention_id = ?1 AND done_at IS NULL",
             )?;
+            // An escalation still waiting (held by the on-call route's quiet hours, or for
+            // its target) pages nobody about a handled mention.
+            let mut cancel = tx.prepare_cached(
+                "DELETE FROM delivery WHERE mention_id = ?1 AND kind = 'escalation' AND status = 'pending'",
+            )?;
             let mut carried = tx.prepare_cached(
                 "SELECT sink_id, watch, alert, message_ref FROM delivery
                  WHERE mention_id = ?1 AND status = 'sent' AND message_ref IS NOT NULL
@@ -938,6 +943,7 @@ impl Store {
                 }
                 done.push(id);
                 stop.execute(params![id, now])?;
+                cancel.execute([id])?;
                 let rows = carried
                     .query_map([id], |r| {
                         Ok((
@@ -1082,18 +1088,29 @@ impl Store {
         )?;
         let mut n = 0;
         if moved == 1 {
+            // The previous escalation still waiting on a sink (held by quiet hours) becomes
+            // this one: on-call is paged once per mention, with the latest count.
+            let mut replace = tx.prepare_cached(
+                "UPDATE delivery SET seq = ?2, alert = ?4
+                 WHERE mention_id = ?1 AND sink_id = ?3 AND kind = 'escalation' AND status = 'pending'",
+            )?;
             let mut st = tx.prepare_cached(
                 "INSERT OR IGNORE INTO delivery (mention_id, kind, seq, sink_id, watch, alert, status,
                     created_at, next_attempt_at, held)
                  VALUES (?1, 'escalation', ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)",
             )?;
             for d in deliveries {
+                let alert = serde_json::to_string(&d.alert)?;
+                if replace.execute(params![e.mention_id, seq, d.sink_id, alert])? > 0 {
+                    n += 1;
+                    continue;
+                }
                 n += st.execute(params![
                     e.mention_id,
                     seq,
                     d.sink_id,
                     d.watch,
-                    serde_json::to_string(&d.alert)?,
+                    alert,
                     now,
                     d.held_until.unwrap_or(now).max(now),
                     d.held_until.is_some(),
