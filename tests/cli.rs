@@ -646,3 +646,132 @@ async fn ack_acknowledges_once_and_names_unknown_ids() {
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
     assert_eq!(mode & 0o077, 0, "{mode:o}");
 }
+
+/// An RSS feed whose items carry an author: (guid, title, author, text).
+fn authored_rss(items: &[(&str, &str, &str, &str)]) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>F</title><link>https://forum.example.com/</link><description>d</description>",
+    );
+    for (guid, title, author, text) in items {
+        out.push_str(&format!(
+            "<item><title>{title}</title><link>https://forum.example.com/{guid}</link><guid>{guid}</guid>\
+             <author>{author}</author><description>{text}</description></item>"
+        ));
+    }
+    out.push_str("</channel></rss>");
+    out
+}
+
+#[test]
+fn silences_by_source_author_and_query_hold_back_only_what_they_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let forum = dir.path().join("forum.xml");
+    let blog = dir.path().join("blog.xml");
+    std::fs::write(
+        &forum,
+        authored_rss(&[
+            ("f1", "Acme login broken", "dana@example.com (Dana)", "acme login fails"),
+            ("f2", "Acme billing", "kim@example.com (Kim)", "acme sent a wrong invoice"),
+            ("f3", "Acme slow", "lee@example.com (Lee)", "acme is slow today"),
+        ]),
+    )
+    .unwrap();
+    std::fs::write(
+        &blog,
+        authored_rss(&[("b1", "Acme review", "lee@example.com (Lee)", "we tried acme")]),
+    )
+    .unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &forum.display().to_string(),
+        &format!(
+            "[[source]]\nid = \"blog\"\nkind = \"feed\"\nurl = \"{}\"\nbackfill = true",
+            blog.display()
+        ),
+    );
+    let run = |args: &[&str]| {
+        let o = earshot(Some(&cfg), args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        o
+    };
+    for (matcher, value, said) in [
+        ("--source", "blog", "silence 1 added: source blog"),
+        ("--author", "dana", "silence 2 added: author dana"),
+        ("--query", "invoice", "silence 3 added: query invoice"),
+    ] {
+        let o = run(&[
+            "silence", "add", matcher, value, "--for", "2h", "--comment", "noise",
+        ]);
+        assert!(text(&o).contains(said), "{}", text(&o));
+    }
+
+    // Only the mention no silence matches goes out, beside the three announcements.
+    let o = run(&["once"]);
+    let sent: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut titles: Vec<&str> = sent.iter().filter_map(|v| v["title"].as_str()).collect();
+    titles.sort_unstable();
+    assert_eq!(
+        titles,
+        [
+            "Acme slow",
+            "Silence 1 added: source blog",
+            "Silence 2 added: author dana",
+            "Silence 3 added: query invoice",
+        ],
+        "{sent:#?}"
+    );
+
+    // Every mention is stored; each held one names the silence that held it.
+    let o = run(&["mentions"]);
+    let t = String::from_utf8_lossy(&o.stdout).to_string();
+    for (title, by) in [
+        ("Acme review", Some(1)),
+        ("Acme login broken", Some(2)),
+        ("Acme billing", Some(3)),
+        ("Acme slow", None),
+    ] {
+        let line = t
+            .lines()
+            .find(|l| l.contains(title))
+            .unwrap_or_else(|| panic!("{title} not stored: {t}"));
+        match by {
+            Some(id) => assert!(line.contains(&format!("[silenced by {id}] {title}")), "{line}"),
+            None => assert!(!line.contains("silenced"), "{line}"),
+        }
+    }
+    let held = || {
+        let o = run(&["silence", "list", "--json"]);
+        let mut held: Vec<(i64, i64)> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| (v["id"].as_i64().unwrap(), v["held"].as_i64().unwrap()))
+            .collect();
+        held.sort_unstable();
+        held
+    };
+    assert_eq!(held(), [(1, 1), (2, 1), (3, 1)]);
+    let o = run(&["silence", "list"]);
+    let t = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(t.matches("held 1 ").count(), 3, "{t}");
+
+    // A new mention of the unsilenced author on the forum goes out; one by Dana does not.
+    std::fs::write(
+        &forum,
+        authored_rss(&[
+            ("f4", "Acme again", "lee@example.com (Lee)", "acme is down again"),
+            ("f5", "Acme dana", "dana@example.com (DANA)", "acme still fails"),
+        ]),
+    )
+    .unwrap();
+    let o = run(&["once"]);
+    let sent: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0]["title"], "Acme again");
+    assert_eq!(held(), [(1, 1), (2, 2), (3, 1)]);
+}
