@@ -670,15 +670,35 @@ fn silences_by_source_author_and_query_hold_back_only_what_they_match() {
     std::fs::write(
         &forum,
         authored_rss(&[
-            ("f1", "Acme login broken", "dana@example.com (Dana)", "acme login fails"),
-            ("f2", "Acme billing", "kim@example.com (Kim)", "acme sent a wrong invoice"),
-            ("f3", "Acme slow", "lee@example.com (Lee)", "acme is slow today"),
+            (
+                "f1",
+                "Acme login broken",
+                "dana@example.com (Dana)",
+                "acme login fails",
+            ),
+            (
+                "f2",
+                "Acme billing",
+                "kim@example.com (Kim)",
+                "acme sent a wrong invoice",
+            ),
+            (
+                "f3",
+                "Acme slow",
+                "lee@example.com (Lee)",
+                "acme is slow today",
+            ),
         ]),
     )
     .unwrap();
     std::fs::write(
         &blog,
-        authored_rss(&[("b1", "Acme review", "lee@example.com (Lee)", "we tried acme")]),
+        authored_rss(&[(
+            "b1",
+            "Acme review",
+            "lee@example.com (Lee)",
+            "we tried acme",
+        )]),
     )
     .unwrap();
     let cfg = write_config(
@@ -700,7 +720,14 @@ fn silences_by_source_author_and_query_hold_back_only_what_they_match() {
         ("--query", "invoice", "silence 3 added: query invoice"),
     ] {
         let o = run(&[
-            "silence", "add", matcher, value, "--for", "2h", "--comment", "noise",
+            "silence",
+            "add",
+            matcher,
+            value,
+            "--for",
+            "2h",
+            "--comment",
+            "noise",
         ]);
         assert!(text(&o).contains(said), "{}", text(&o));
     }
@@ -738,7 +765,10 @@ fn silences_by_source_author_and_query_hold_back_only_what_they_match() {
             .find(|l| l.contains(title))
             .unwrap_or_else(|| panic!("{title} not stored: {t}"));
         match by {
-            Some(id) => assert!(line.contains(&format!("[silenced by {id}] {title}")), "{line}"),
+            Some(id) => assert!(
+                line.contains(&format!("[silenced by {id}] {title}")),
+                "{line}"
+            ),
             None => assert!(!line.contains("silenced"), "{line}"),
         }
     }
@@ -761,8 +791,18 @@ fn silences_by_source_author_and_query_hold_back_only_what_they_match() {
     std::fs::write(
         &forum,
         authored_rss(&[
-            ("f4", "Acme again", "lee@example.com (Lee)", "acme is down again"),
-            ("f5", "Acme dana", "dana@example.com (DANA)", "acme still fails"),
+            (
+                "f4",
+                "Acme again",
+                "lee@example.com (Lee)",
+                "acme is down again",
+            ),
+            (
+                "f5",
+                "Acme dana",
+                "dana@example.com (DANA)",
+                "acme still fails",
+            ),
         ]),
     )
     .unwrap();
@@ -808,8 +848,16 @@ async fn ack_stops_the_escalation_and_edits_the_discord_message() {
     std::fs::write(
         &feed,
         common::rss(&[
-            item("p1", "Acme outage one", "Acme Cloud total outage, all our sites are down"),
-            item("p2", "Acme outage two", "Acme Cloud total outage in Frankfurt too"),
+            item(
+                "p1",
+                "Acme outage one",
+                "Acme Cloud total outage, all our sites are down",
+            ),
+            item(
+                "p2",
+                "Acme outage two",
+                "Acme Cloud total outage in Frankfurt too",
+            ),
         ]),
     )
     .unwrap();
@@ -896,12 +944,19 @@ async fn ack_stops_the_escalation_and_edits_the_discord_message() {
     let id = one.to_string();
     let o = tokio::task::spawn_blocking({
         let cfg = config.clone();
-        move || earshot(Some(&cfg), &["ack", "--by", "dana", &id]).output().unwrap()
+        move || {
+            earshot(Some(&cfg), &["ack", "--by", "dana", &id])
+                .output()
+                .unwrap()
+        }
     })
     .await
     .unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(text(&o).trim(), format!("mention {one} acknowledged by dana"));
+    assert_eq!(
+        text(&o).trim(),
+        format!("mention {one} acknowledged by dana")
+    );
 
     // The next run edits the first message, and only it.
     let o = run(vec!["once"]).await;
@@ -916,11 +971,20 @@ async fn ack_stops_the_escalation_and_edits_the_discord_message() {
     assert_eq!(edits.len(), 1);
     assert_eq!(
         edits[0].url.path(),
-        format!("/api/webhooks/9/tok/messages/{}", message_of("Acme outage one"))
+        format!(
+            "/api/webhooks/9/tok/messages/{}",
+            message_of("Acme outage one")
+        )
     );
     let edit = String::from_utf8_lossy(&edits[0].body).to_string();
-    assert!(edit.contains("Acknowledged") && edit.contains("acknowledged by dana"), "{edit}");
-    assert!(edit.contains("Acme outage one") && !edit.contains("Acme outage two"), "{edit}");
+    assert!(
+        edit.contains("Acknowledged") && edit.contains("acknowledged by dana"),
+        "{edit}"
+    );
+    assert!(
+        edit.contains("Acme outage one") && !edit.contains("Acme outage two"),
+        "{edit}"
+    );
 
     // Half an hour later (the clock moved by hand, on the same database): only the mention
     // nobody acknowledged is escalated, once.

@@ -189,7 +189,9 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight() {
 #[derive(Clone, Default)]
 #[allow(clippy::type_complexity)]
 struct Accepted(
-    std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value, chrono::DateTime<chrono::Utc>)>>>,
+    std::sync::Arc<
+        std::sync::Mutex<Vec<(String, serde_json::Value, chrono::DateTime<chrono::Utc>)>>,
+    >,
 );
 
 impl Accepted {
@@ -282,7 +284,11 @@ async fn sigkill_with_a_group_a_held_catch_up_and_an_escalation_pending() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("feed.xml");
-    let crit = ("s1", "status", "Acme Cloud total outage, every site is down");
+    let crit = (
+        "s1",
+        "status",
+        "Acme Cloud total outage, every site is down",
+    );
     let g1 = ("c1", "outage", "acme login is broken for me");
     let g2 = ("c2", "outage", "acme login broken here too");
     let b1 = ("b1", "beta-news", "beta build is slow today");
@@ -400,7 +406,10 @@ async fn sigkill_with_a_group_a_held_catch_up_and_an_escalation_pending() {
     // A last pass finds nothing more to send.
     let cfg = config.clone();
     let status = tokio::task::spawn_blocking(move || {
-        earshot(&cfg, "once").stderr(Stdio::null()).status().unwrap()
+        earshot(&cfg, "once")
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
     })
     .await
     .unwrap();

@@ -425,7 +425,11 @@ async fn an_escalation_breaks_through_a_muted_route_that_lets_critical_through()
     assert_eq!(deliver(&rt, at("10:00:00")).await, 1);
     assert_eq!(rt.escalate_due(at("10:30:00")).unwrap(), 1);
     assert_eq!(deliver(&rt, at("10:30:00")).await, 1, "sent in the window");
-    assert_eq!(deliver(&rt, at("10:45:00")).await, 0, "and not again after it");
+    assert_eq!(
+        deliver(&rt, at("10:45:00")).await,
+        0,
+        "and not again after it"
+    );
     let paged = posts(&s.oncall).await;
     assert_eq!(paged.len(), 1, "{paged:#?}");
     assert!(

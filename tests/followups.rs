@@ -340,10 +340,9 @@ async fn google_chat_posts_later_mentions_in_the_conversations_thread() {
     let chat = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/spaces/AAAA/messages"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_string(r#"{"name":"spaces/AAAA/messages/m1","thread":{"name":"spaces/AAAA/threads/t1"}}"#),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"name":"spaces/AAAA/messages/m1","thread":{"name":"spaces/AAAA/threads/t1"}}"#,
+        ))
         .mount(&chat)
         .await;
     let dir = tempfile::tempdir().unwrap();
@@ -389,7 +388,12 @@ async fn google_chat_posts_later_mentions_in_the_conversations_thread() {
         .iter()
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect();
-    let key = |b: &Value| b["thread"]["threadKey"].as_str().unwrap_or_default().to_string();
+    let key = |b: &Value| {
+        b["thread"]["threadKey"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     let outage = bodies
         .iter()
         .find(|b| b.to_string().contains("acme is down for me"))
@@ -409,9 +413,7 @@ async fn google_chat_posts_later_mentions_in_the_conversations_thread() {
     // The follow-up goes in the outage thread; billing has its own.
     let k = key(outage);
     assert!(
-        k.len() == 40
-            && k.starts_with("earshot-")
-            && k[8..].chars().all(|c| c.is_ascii_hexdigit()),
+        k.len() == 40 && k.starts_with("earshot-") && k[8..].chars().all(|c| c.is_ascii_hexdigit()),
         "{k}"
     );
     assert_eq!(key(later), k, "{later_text}");

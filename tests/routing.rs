@@ -154,10 +154,15 @@ async fn sources_and_source_kinds_send_each_mention_where_the_routes_say() {
 
     // The same mentions polled again go nowhere a second time.
     for s in &cfg.sources {
-        rt.poll(s, now + chrono::Duration::minutes(5)).await.unwrap();
+        rt.poll(s, now + chrono::Duration::minutes(5))
+            .await
+            .unwrap();
     }
     let r = rt
-        .deliver_all_due(now + chrono::Duration::minutes(5), &CancellationToken::new())
+        .deliver_all_due(
+            now + chrono::Duration::minutes(5),
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     assert_eq!(r.sent, 0);
