@@ -646,3 +646,364 @@ async fn ack_acknowledges_once_and_names_unknown_ids() {
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
     assert_eq!(mode & 0o077, 0, "{mode:o}");
 }
+
+/// An RSS feed whose items carry an author: (guid, title, author, text).
+fn authored_rss(items: &[(&str, &str, &str, &str)]) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>F</title><link>https://forum.example.com/</link><description>d</description>",
+    );
+    for (guid, title, author, text) in items {
+        out.push_str(&format!(
+            "<item><title>{title}</title><link>https://forum.example.com/{guid}</link><guid>{guid}</guid>\
+             <author>{author}</author><description>{text}</description></item>"
+        ));
+    }
+    out.push_str("</channel></rss>");
+    out
+}
+
+#[test]
+fn silences_by_source_author_and_query_hold_back_only_what_they_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let forum = dir.path().join("forum.xml");
+    let blog = dir.path().join("blog.xml");
+    std::fs::write(
+        &forum,
+        authored_rss(&[
+            (
+                "f1",
+                "Acme login broken",
+                "dana@example.com (Dana)",
+                "acme login fails",
+            ),
+            (
+                "f2",
+                "Acme billing",
+                "kim@example.com (Kim)",
+                "acme sent a wrong invoice",
+            ),
+            (
+                "f3",
+                "Acme slow",
+                "lee@example.com (Lee)",
+                "acme is slow today",
+            ),
+        ]),
+    )
+    .unwrap();
+    std::fs::write(
+        &blog,
+        authored_rss(&[(
+            "b1",
+            "Acme review",
+            "lee@example.com (Lee)",
+            "we tried acme",
+        )]),
+    )
+    .unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &forum.display().to_string(),
+        &format!(
+            "[[source]]\nid = \"blog\"\nkind = \"feed\"\nurl = \"{}\"\nbackfill = true",
+            blog.display()
+        ),
+    );
+    let run = |args: &[&str]| {
+        let o = earshot(Some(&cfg), args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        o
+    };
+    for (matcher, value, said) in [
+        ("--source", "blog", "silence 1 added: source blog"),
+        ("--author", "dana", "silence 2 added: author dana"),
+        ("--query", "invoice", "silence 3 added: query invoice"),
+    ] {
+        let o = run(&[
+            "silence",
+            "add",
+            matcher,
+            value,
+            "--for",
+            "2h",
+            "--comment",
+            "noise",
+        ]);
+        assert!(text(&o).contains(said), "{}", text(&o));
+    }
+
+    // Only the mention no silence matches goes out, beside the three announcements.
+    let o = run(&["once"]);
+    let sent: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut titles: Vec<&str> = sent.iter().filter_map(|v| v["title"].as_str()).collect();
+    titles.sort_unstable();
+    assert_eq!(
+        titles,
+        [
+            "Acme slow",
+            "Silence 1 added: source blog",
+            "Silence 2 added: author dana",
+            "Silence 3 added: query invoice",
+        ],
+        "{sent:#?}"
+    );
+
+    // Every mention is stored; each held one names the silence that held it.
+    let o = run(&["mentions"]);
+    let t = String::from_utf8_lossy(&o.stdout).to_string();
+    for (title, by) in [
+        ("Acme review", Some(1)),
+        ("Acme login broken", Some(2)),
+        ("Acme billing", Some(3)),
+        ("Acme slow", None),
+    ] {
+        let line = t
+            .lines()
+            .find(|l| l.contains(title))
+            .unwrap_or_else(|| panic!("{title} not stored: {t}"));
+        match by {
+            Some(id) => assert!(
+                line.contains(&format!("[silenced by {id}] {title}")),
+                "{line}"
+            ),
+            None => assert!(!line.contains("silenced"), "{line}"),
+        }
+    }
+    let held = || {
+        let o = run(&["silence", "list", "--json"]);
+        let mut held: Vec<(i64, i64)> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| (v["id"].as_i64().unwrap(), v["held"].as_i64().unwrap()))
+            .collect();
+        held.sort_unstable();
+        held
+    };
+    assert_eq!(held(), [(1, 1), (2, 1), (3, 1)]);
+    let o = run(&["silence", "list"]);
+    let t = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(t.matches("held 1 ").count(), 3, "{t}");
+
+    // A new mention of the unsilenced author on the forum goes out; one by Dana does not.
+    std::fs::write(
+        &forum,
+        authored_rss(&[
+            (
+                "f4",
+                "Acme again",
+                "lee@example.com (Lee)",
+                "acme is down again",
+            ),
+            (
+                "f5",
+                "Acme dana",
+                "dana@example.com (DANA)",
+                "acme still fails",
+            ),
+        ]),
+    )
+    .unwrap();
+    let o = run(&["once"]);
+    let sent: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0]["title"], "Acme again");
+    assert_eq!(held(), [(1, 1), (2, 2), (3, 1)]);
+}
+
+/// A Discord webhook that answers each message with a new id ("5001", "5002", ...).
+struct DiscordIds(std::sync::atomic::AtomicUsize);
+
+impl wiremock::Respond for DiscordIds {
+    fn respond(&self, _: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 5001;
+        wiremock::ResponseTemplate::new(200).set_body_string(format!(r#"{{"id":"{n}"}}"#))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_stops_the_escalation_and_edits_the_discord_message() {
+    use wiremock::matchers::{method, path, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let discord = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/webhooks/9/tok"))
+        .respond_with(DiscordIds(0.into()))
+        .mount(&discord)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path_regex(r"^/api/webhooks/9/tok/messages/\d+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"id":"0"}"#))
+        .mount(&discord)
+        .await;
+    let oncall = common::receiver(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.xml");
+    std::fs::write(
+        &feed,
+        common::rss(&[
+            item(
+                "p1",
+                "Acme outage one",
+                "Acme Cloud total outage, all our sites are down",
+            ),
+            item(
+                "p2",
+                "Acme outage two",
+                "Acme Cloud total outage in Frankfurt too",
+            ),
+        ]),
+    )
+    .unwrap();
+    let d = common::secret_file(
+        dir.path(),
+        "discord",
+        &format!("{}/api/webhooks/9/tok", discord.uri()),
+    );
+    let s = common::secret_file(dir.path(), "slack", &format!("{}/hook", oncall.uri()));
+    let config = dir.path().join("earshot.toml");
+    let text_cfg = format!(
+        r#"
+        [daemon]
+        state_dir = "{state}"
+        [scoring.extra_phrases]
+        "total outage" = 100
+        [[source]]
+        id = "forum"
+        kind = "feed"
+        url = "{feed}"
+        backfill = true
+        [[watch]]
+        name = "acme"
+        query = "acme"
+        [[sink]]
+        id = "support"
+        kind = "discord"
+        url = {{ file = "{d}" }}
+        max_per_second = 100.0
+        [[sink]]
+        id = "oncall"
+        kind = "slack"
+        url = {{ file = "{s}" }}
+        max_per_second = 100.0
+        [[route]]
+        watch = "acme"
+        sinks = ["support"]
+        escalate_to = "night"
+        escalate_after = "30m"
+        escalate_times = 1
+        [[route]]
+        name = "night"
+        sinks = ["oncall"]
+        "#,
+        state = dir.path().join("state").display(),
+        feed = feed.display(),
+    );
+    std::fs::write(&config, &text_cfg).unwrap();
+    let run = |args: Vec<&'static str>| {
+        let cfg = config.clone();
+        async move {
+            tokio::task::spawn_blocking(move || earshot(Some(&cfg), &args).output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+
+    let started = chrono::Utc::now();
+    let o = run(vec!["once"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let first: Vec<_> = discord.received_requests().await.unwrap();
+    assert_eq!(first.len(), 2, "{}", text(&o));
+    // Which Discord message carries which mention, and the mentions' ids.
+    let message_of = |title: &str| -> String {
+        let i = first
+            .iter()
+            .position(|r| String::from_utf8_lossy(&r.body).contains(title))
+            .unwrap();
+        (5001 + i).to_string()
+    };
+    let o = run(vec!["mentions", "--json"]).await;
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let id_of = |title: &str| -> i64 {
+        rows.iter().find(|r| r["title"] == title).unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (one, two) = (id_of("Acme outage one"), id_of("Acme outage two"));
+    assert!(rows.iter().all(|r| r["level"] == "critical"), "{rows:#?}");
+
+    let id = one.to_string();
+    let o = tokio::task::spawn_blocking({
+        let cfg = config.clone();
+        move || {
+            earshot(Some(&cfg), &["ack", "--by", "dana", &id])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        text(&o).trim(),
+        format!("mention {one} acknowledged by dana")
+    );
+
+    // The next run edits the first message, and only it.
+    let o = run(vec!["once"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let edits: Vec<_> = discord
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "PATCH")
+        .collect();
+    assert_eq!(edits.len(), 1);
+    assert_eq!(
+        edits[0].url.path(),
+        format!(
+            "/api/webhooks/9/tok/messages/{}",
+            message_of("Acme outage one")
+        )
+    );
+    let edit = String::from_utf8_lossy(&edits[0].body).to_string();
+    assert!(
+        edit.contains("Acknowledged") && edit.contains("acknowledged by dana"),
+        "{edit}"
+    );
+    assert!(
+        edit.contains("Acme outage one") && !edit.contains("Acme outage two"),
+        "{edit}"
+    );
+
+    // Half an hour later (the clock moved by hand, on the same database): only the mention
+    // nobody acknowledged is escalated, once.
+    let cfg = earshot::config::Config::parse(&text_cfg).unwrap().config;
+    let store = earshot::store::Store::open(&cfg.db_path()).unwrap();
+    let rt = earshot::runtime::Runtime::with_store(cfg, std::sync::Arc::new(store)).unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let later = started + chrono::Duration::minutes(31);
+    assert_eq!(rt.escalate_due(later).unwrap(), 1);
+    assert_eq!(rt.deliver_all_due(later, &stop).await.unwrap().sent, 1);
+    let far = started + chrono::Duration::hours(5);
+    assert_eq!(rt.escalate_due(far).unwrap(), 0);
+    assert_eq!(rt.deliver_all_due(far, &stop).await.unwrap().sent, 0);
+    let paged = common::posts(&oncall).await;
+    assert_eq!(paged.len(), 1, "{paged:#?}");
+    let page = paged[0].to_string();
+    assert!(page.contains("Unacknowledged: Acme outage two"), "{page}");
+    assert!(!page.contains("Acme outage one"), "{page}");
+    assert_eq!(rt.store.acks(&[one, two]).unwrap()[1], (two, None));
+    // Discord: two alerts and one edit, nothing else.
+    assert_eq!(discord.received_requests().await.unwrap().len(), 3);
+}

@@ -184,3 +184,252 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight() {
         "cycles {CYCLES}, kills {kills}, delivered while killing {during}, repeated deliveries {repeats}"
     );
 }
+
+/// Counts the messages a receiver accepted, by path, and keeps their bodies.
+#[derive(Clone, Default)]
+#[allow(clippy::type_complexity)]
+struct Accepted(
+    std::sync::Arc<
+        std::sync::Mutex<Vec<(String, serde_json::Value, chrono::DateTime<chrono::Utc>)>>,
+    >,
+);
+
+impl Accepted {
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    fn titles(&self, p: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(path, _, _)| path == p)
+            .map(|(_, b, _)| b["data"]["title"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// When the message titled `title` arrived.
+    fn at(&self, title: &str) -> chrono::DateTime<chrono::Utc> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, b, _)| b["data"]["title"] == title)
+            .map(|(_, _, t)| *t)
+            .unwrap()
+    }
+}
+
+impl wiremock::Respond for Accepted {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        let body = serde_json::from_slice(&req.body).unwrap_or_default();
+        self.0
+            .lock()
+            .unwrap()
+            .push((req.url.path().to_string(), body, chrono::Utc::now()));
+        ResponseTemplate::new(200)
+    }
+}
+
+/// Runs `earshot run` and reads its log until `done` says so (it sees each line), then stops
+/// it: SIGKILL, or SIGTERM when `gently` (which lets deliveries in flight finish). Fails after
+/// `limit`, counted as log lines arrive (a poll a second keeps them coming).
+fn run_until(
+    config: &str,
+    gently: bool,
+    limit: std::time::Duration,
+    mut done: impl FnMut(&str) -> bool,
+) {
+    let mut child = earshot(config, "run").spawn().unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = std::time::Instant::now() + limit;
+    let mut reached = false;
+    for l in lines.map_while(Result::ok) {
+        if std::env::var_os("EARSHOT_CRASH_DEBUG").is_some() {
+            eprintln!("{l}");
+        }
+        if done(&l) {
+            reached = true;
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    if gently {
+        let st = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    } else {
+        child.kill().unwrap(); // SIGKILL
+    }
+    child.wait().unwrap();
+    assert!(reached, "the daemon did not get there within {limit:?}");
+}
+
+/// A kill while a group is open, a mention is held by a muted route and an escalation timer
+/// runs: after restarts, each alert arrives exactly once. Real time: the escalation needs a
+/// minute (the least `escalate_after`), and the muted window ends on a minute boundary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_a_group_a_held_catch_up_and_an_escalation_pending() {
+    use chrono::{Timelike, Utc};
+    let hook = MockServer::start().await;
+    let accepted = Accepted::default();
+    Mock::given(method("POST"))
+        .respond_with(accepted.clone())
+        .mount(&hook)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.xml");
+    let crit = (
+        "s1",
+        "status",
+        "Acme Cloud total outage, every site is down",
+    );
+    let g1 = ("c1", "outage", "acme login is broken for me");
+    let g2 = ("c2", "outage", "acme login broken here too");
+    let b1 = ("b1", "beta-news", "beta build is slow today");
+    std::fs::write(&feed, common::comments_feed(&[crit, g1, b1])).unwrap();
+    let hook_url = common::secret_file(dir.path(), "hook", &format!("{}/hook", hook.uri()));
+    let page_url = common::secret_file(dir.path(), "page", &format!("{}/page", hook.uri()));
+    // Muted from this minute to the next boundary at least 15 s away.
+    let now = Utc::now();
+    let start = now.with_second(0).unwrap().with_nanosecond(0).unwrap();
+    let end = start + chrono::Duration::minutes(if now.second() < 45 { 1 } else { 2 });
+    let config = dir.path().join("earshot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+            [daemon]
+            state_dir = "{state}"
+            jitter = "1ms"
+            per_host_rps = 100.0
+            [scoring.extra_phrases]
+            "total outage" = 100
+            [[source]]
+            id = "forum"
+            kind = "feed"
+            url = "{feed}"
+            every = "1s"
+            backfill = true
+            [[watch]]
+            name = "acme"
+            query = "acme"
+            [[watch]]
+            name = "beta"
+            query = "beta"
+            [[sink]]
+            id = "hook"
+            kind = "webhook"
+            url = {{ file = "{hook_url}" }}
+            max_per_second = 1000
+            [[sink]]
+            id = "page"
+            kind = "webhook"
+            url = {{ file = "{page_url}" }}
+            max_per_second = 1000
+            [[time_interval]]
+            name = "now"
+            times = [{{ start = "{s}", end = "{e}" }}]
+            [[route]]
+            watch = "acme"
+            min_urgency = "low"
+            sinks = ["hook"]
+            group_wait = "3s"
+            escalate_to = "oncall"
+            escalate_after = "1m"
+            escalate_times = 1
+            [[route]]
+            watch = "beta"
+            min_urgency = "low"
+            sinks = ["hook"]
+            mute_time_intervals = ["now"]
+            [[route]]
+            name = "oncall"
+            sinks = ["page"]
+            "#,
+            state = dir.path().join("state").display(),
+            feed = feed.display(),
+            s = start.format("%H:%M"),
+            e = end.format("%H:%M"),
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let limit = std::time::Duration::from_secs(150);
+    let polled = |l: &str| l.contains("Polled");
+
+    // Kill 1: the first poll is committed; everything is pending.
+    let cfg = config.clone();
+    tokio::task::spawn_blocking(move || run_until(&cfg, false, limit, polled))
+        .await
+        .unwrap();
+    assert_eq!(accepted.len(), 0, "killed before anything was due");
+
+    // Kill 2: a second reply joined the open group.
+    std::fs::write(&feed, common::comments_feed(&[crit, g1, b1, g2])).unwrap();
+    let cfg = config.clone();
+    tokio::task::spawn_blocking(move || run_until(&cfg, false, limit, polled))
+        .await
+        .unwrap();
+
+    // Kill 3: the group and the critical alert went out (the sink logs "Delivered" after
+    // marking them sent); the held mention and the escalation are still pending.
+    let cfg = config.clone();
+    let mut delivered = 0;
+    tokio::task::spawn_blocking(move || {
+        run_until(&cfg, false, limit, |l| {
+            delivered += usize::from(l.contains("Delivered"));
+            delivered == 2
+        })
+    })
+    .await
+    .unwrap();
+    let mut hooked = accepted.titles("/hook");
+    hooked.sort();
+    assert_eq!(
+        hooked,
+        ["2 mentions in one conversation: Re: outage", "Re: status"]
+    );
+    assert!(accepted.titles("/page").is_empty());
+
+    // Then until the catch-up and the page are in; a clean stop.
+    let cfg = config.clone();
+    let seen = accepted.clone();
+    tokio::task::spawn_blocking(move || run_until(&cfg, true, limit, |_| seen.len() >= 4))
+        .await
+        .unwrap();
+    // A last pass finds nothing more to send.
+    let cfg = config.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        earshot(&cfg, "once")
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?}");
+
+    let mut hooked = accepted.titles("/hook");
+    hooked.sort();
+    assert_eq!(
+        hooked,
+        [
+            "2 mentions in one conversation: Re: outage",
+            "Re: beta-news",
+            "Re: status"
+        ],
+        "{:#?}",
+        accepted.0.lock().unwrap()
+    );
+    assert_eq!(accepted.titles("/page"), ["Unacknowledged: Re: status"]);
+    assert_eq!(accepted.len(), 4);
+    // The muted one waited for its window; the page for its minute.
+    assert!(accepted.at("Re: beta-news") >= end, "sent while muted");
+    assert!(accepted.at("Unacknowledged: Re: status") >= now + chrono::Duration::seconds(59));
+}

@@ -333,3 +333,90 @@ async fn the_same_text_on_several_sources_is_one_alert_with_a_count() {
     assert_eq!(sent.len(), 2);
     assert!(!sent[1].to_string().contains("posted"), "{}", sent[1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_chat_posts_later_mentions_in_the_conversations_thread() {
+    let feeds = Feeds::start().await;
+    let chat = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/spaces/AAAA/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"name":"spaces/AAAA/messages/m1","thread":{"name":"spaces/AAAA/threads/t1"}}"#,
+        ))
+        .mount(&chat)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = secret_file(
+        dir.path(),
+        "chat-url",
+        &format!(
+            "{}/v1/spaces/AAAA/messages?key=K3y-1&token=T0k%3D",
+            chat.uri()
+        ),
+    );
+    let (rt, cfg) = runtime(
+        &feeds,
+        &format!("kind = \"googlechat\"\nurl = {{ file = \"{url}\" }}"),
+        dir.path(),
+    );
+    const BILLING: (&str, &str, &str) = ("c9", "billing", "acme charged me twice");
+
+    feeds.set("a", &[OUTAGE_1, BILLING]).await;
+    poll(&rt, &cfg, "a", at("10:00:00")).await;
+    assert_eq!(deliver(&rt, at("10:02:00")).await, 2);
+    // 10:04: two more replies in "outage"; they wait for the group interval (10:07).
+    feeds.reset().await;
+    feeds
+        .set("a", &[OUTAGE_1, BILLING, OUTAGE_2, OUTAGE_3])
+        .await;
+    poll(&rt, &cfg, "a", at("10:04:00")).await;
+    assert_eq!(deliver(&rt, at("10:06:59")).await, 0);
+    assert_eq!(deliver(&rt, at("10:07:00")).await, 2);
+    assert_eq!(deliver(&rt, at("10:30:00")).await, 0);
+
+    let reqs = chat.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 3, "{reqs:#?}");
+    for r in &reqs {
+        assert_eq!(r.method.as_str(), "POST");
+        // The webhook's own key and token, byte for byte, and the reply option.
+        assert_eq!(
+            r.url.query(),
+            Some("key=K3y-1&token=T0k%3D&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD")
+        );
+    }
+    let bodies: Vec<Value> = reqs
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let key = |b: &Value| {
+        b["thread"]["threadKey"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let outage = bodies
+        .iter()
+        .find(|b| b.to_string().contains("acme is down for me"))
+        .unwrap();
+    let billing = bodies
+        .iter()
+        .find(|b| b.to_string().contains("charged me twice"))
+        .unwrap();
+    let later = &bodies[2];
+    let later_text = later.to_string();
+    assert!(
+        later_text.contains("2 more mentions in a conversation"),
+        "{later_text}"
+    );
+    assert!(later_text.contains("down here too") && later_text.contains("all green"));
+    assert!(!later_text.contains("charged me twice"));
+    // The follow-up goes in the outage thread; billing has its own.
+    let k = key(outage);
+    assert!(
+        k.len() == 40 && k.starts_with("earshot-") && k[8..].chars().all(|c| c.is_ascii_hexdigit()),
+        "{k}"
+    );
+    assert_eq!(key(later), k, "{later_text}");
+    assert_ne!(key(billing), k);
+    assert!(!key(billing).is_empty());
+}
