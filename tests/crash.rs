@@ -242,10 +242,10 @@ fn run_until(
     mut done: impl FnMut(&str) -> bool,
 ) {
     let mut child = earshot(config, "run").spawn().unwrap();
-    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let deadline = std::time::Instant::now() + limit;
     let mut reached = false;
-    for l in lines.map_while(Result::ok) {
+    for l in lines.by_ref().map_while(Result::ok) {
         if std::env::var_os("EARSHOT_CRASH_DEBUG").is_some() {
             eprintln!("{l}");
         }
@@ -265,6 +265,12 @@ fn run_until(
         assert!(st.success());
     } else {
         child.kill().unwrap(); // SIGKILL
+    }
+    // Keep reading: a daemon stopping gently still logs, and must not find its stderr closed.
+    for l in lines.map_while(Result::ok) {
+        if std::env::var_os("EARSHOT_CRASH_DEBUG").is_some() {
+            eprintln!("{l}");
+        }
     }
     child.wait().unwrap();
     assert!(reached, "the daemon did not get there within {limit:?}");
