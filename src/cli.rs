@@ -76,6 +76,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A digest of a period: mentions and their change, the sentiment split, hourly volume,
+    /// the most negative and urgent mentions, top sources and authors, acknowledgements.
+    Digest {
+        /// The period ending now: `24h`, `7d` [default: 24h].
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        since: Option<String>,
+        /// The period's start (RFC 3339, e.g. 2026-05-01T00:00:00Z); with --to.
+        #[arg(long, value_name = "TIME", requires = "to")]
+        from: Option<String>,
+        /// The period's end (RFC 3339); with --from.
+        #[arg(long, value_name = "TIME", requires = "from")]
+        to: Option<String>,
+        /// Only these watches (repeat the flag); all watches when left out.
+        #[arg(long)]
+        watch: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DigestFormat::Markdown)]
+        format: DigestFormat,
+    },
     /// Score text lines from stdin: sentiment, urgency, level and reasons. Tune your rules with it.
     /// Works without a config (default rules); with --config it uses [scoring] and the watch names.
     Score {
@@ -238,6 +257,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let cfg = load(&path)?.config;
             let filter = mentions_filter(&cfg, select, Utc::now().timestamp())?;
             mentions(&cfg, &filter, *json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Digest {
+            since,
+            from,
+            to,
+            watch,
+            format,
+        } => {
+            let cfg = load(&path)?.config;
+            digest(&cfg, since, from, to, watch, *format, Utc::now())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::TestSink { id } => {
@@ -502,10 +532,70 @@ fn mentions_filter(cfg: &Config, args: &MentionArgs, now: i64) -> Result<Mention
             SentimentArg::Negative => SentimentBucket::Negative,
         }),
         limit,
+        ..Default::default()
     })
 }
 
 /// "`what` (configured: a, b)": an unknown name, with the names that would have worked.
+/// How `earshot digest` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DigestFormat {
+    Markdown,
+    Json,
+    Csv,
+}
+
+fn digest(
+    cfg: &Config,
+    since: &Option<String>,
+    from: &Option<String>,
+    to: &Option<String>,
+    watches: &[String],
+    format: DigestFormat,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let at = |t: i64| DateTime::from_timestamp(t, 0).unwrap_or_default();
+    let (start, end) = match (from, to) {
+        (Some(f), Some(t)) => (at(parse_time(f, "--from")?), at(parse_time(t, "--to")?)),
+        _ => {
+            let d = parse_duration(since.as_deref().unwrap_or("24h"))
+                .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let d = chrono::Duration::from_std(d)
+                .ok()
+                .filter(|d| *d <= chrono::Duration::days(3660))
+                .context("--since: at most 3660d")?;
+            (now - d, now)
+        }
+    };
+    if end <= start {
+        bail!("--to must be after --from");
+    }
+    for w in watches {
+        if !cfg.watches.iter().any(|x| x.name == *w) {
+            return Err(not_configured(
+                format!("--watch {w:?}: no such watch"),
+                cfg.watches.iter().map(|x| x.name.as_str()),
+            ));
+        }
+    }
+    let store = Store::open_read_only(&cfg.db_path())?;
+    let d = crate::digest::compute(
+        &store,
+        &crate::digest::Request {
+            from: start,
+            to: end,
+            watches: watches.to_vec(),
+        },
+    )?;
+    let text = match format {
+        DigestFormat::Markdown => crate::digest::render_markdown(&d),
+        DigestFormat::Json => crate::digest::render_json(&d),
+        DigestFormat::Csv => crate::digest::render_csv(&d),
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
 fn not_configured<'a>(what: String, known: impl Iterator<Item = &'a str>) -> anyhow::Error {
     let known: Vec<&str> = known.collect();
     anyhow::anyhow!("{what} (configured: {})", known.join(", "))

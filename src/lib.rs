@@ -8,6 +8,7 @@ pub mod ack;
 pub mod alert;
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod duration;
 pub mod http;
 pub mod lang;

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_grouping.sql"),
     include_str!("../migrations/0007_followups_acks.sql"),
     include_str!("../migrations/0008_silence_end.sql"),
+    include_str!("../migrations/0009_aggregates.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -400,6 +401,43 @@ pub struct MentionFilter {
     pub min_level: Option<Level>,
     pub sentiment: Option<SentimentBucket>,
     pub limit: usize,
+    /// Mentions of any of these watches (with `watch`, of that one too); empty: any.
+    pub watches: Vec<String>,
+    /// Newest first (the default), or the most negative or most urgent first.
+    pub order: MentionOrder,
+}
+
+/// The order [`Store::mentions`] lists in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MentionOrder {
+    #[default]
+    Newest,
+    MostNegative,
+    MostUrgent,
+}
+
+/// One row of the hourly aggregates (see migration 0009), summed over the watches asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct HourAgg {
+    /// Unix seconds at the start of the hour.
+    pub hour: i64,
+    pub mentions: i64,
+    pub positive: i64,
+    pub neutral: i64,
+    pub negative: i64,
+    pub compound_sum: f64,
+    /// High or critical.
+    pub urgent: i64,
+}
+
+/// How urgent mentions of a period were acknowledged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AckStats {
+    /// High and critical mentions.
+    pub urgent: i64,
+    pub acknowledged: i64,
+    /// Seconds from storing to acknowledging, each acknowledged one, shortest first.
+    pub delays: Vec<i64>,
 }
 
 impl Store {
@@ -534,6 +572,18 @@ impl Store {
             let mut watch = tx.prepare_cached(
                 "INSERT OR IGNORE INTO mention_watch (mention_id, watch) VALUES (?1, ?2)",
             )?;
+            let mut agg = tx.prepare_cached(
+                "INSERT INTO agg_hour (watch, source_id, hour, mentions, positive, neutral, negative,
+                    compound_sum, urgent)
+                 VALUES (?1, ?2, ?3, 1, ?4 >= 0.05, ?4 > -0.05 AND ?4 < 0.05, ?4 <= -0.05, ?4, ?5)
+                 ON CONFLICT (watch, hour, source_id) DO UPDATE SET
+                    mentions = mentions + 1,
+                    positive = positive + excluded.positive,
+                    neutral = neutral + excluded.neutral,
+                    negative = negative + excluded.negative,
+                    compound_sum = compound_sum + excluded.compound_sum,
+                    urgent = urgent + excluded.urgent",
+            )?;
             let mut group_due = tx.prepare_cached(
                 "SELECT min(next_attempt_at) FROM delivery
                  WHERE sink_id = ?1 AND group_key = ?2 AND status = 'pending' AND attempts = 0",
@@ -595,9 +645,26 @@ impl Store {
                 }
                 report.new_mentions += 1;
                 let mention_id = tx.last_insert_rowid();
+                let hour = c.now - c.now.rem_euclid(3600);
+                let urgent = m.scores.level >= Level::High;
                 for w in &m.watches {
                     watch.execute(params![mention_id, w])?;
+                    agg.execute(params![
+                        w,
+                        c.source_id,
+                        hour,
+                        m.scores.sentiment.compound,
+                        urgent
+                    ])?;
                 }
+                // Watch '': each mention once, for totals across watches.
+                agg.execute(params![
+                    "",
+                    c.source_id,
+                    hour,
+                    m.scores.sentiment.compound,
+                    urgent
+                ])?;
                 for d in &m.deliveries {
                     let mut key = d.group.as_ref().map(|g| g.key.clone());
                     let (wait, interval) = d.group.as_ref().map_or(
@@ -1202,6 +1269,15 @@ impl Store {
                 w.clone().into(),
             );
         }
+        if !f.watches.is_empty() {
+            let list = serde_json::to_string(&f.watches).unwrap_or_else(|_| "[]".into());
+            arg(
+                &mut sql,
+                " AND EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id
+                     AND w.watch IN (SELECT value FROM json_each(?)))",
+                list.into(),
+            );
+        }
         if let Some(s) = &f.source {
             arg(&mut sql, " AND m.source_id = ?", s.clone().into());
         }
@@ -1234,7 +1310,11 @@ impl Store {
             }
             None => {}
         }
-        sql.push_str(" ORDER BY m.seen_at DESC, m.id DESC");
+        sql.push_str(match f.order {
+            MentionOrder::Newest => " ORDER BY m.seen_at DESC, m.id DESC",
+            MentionOrder::MostNegative => " ORDER BY m.compound ASC, m.urgency DESC, m.id",
+            MentionOrder::MostUrgent => " ORDER BY m.urgency DESC, m.compound ASC, m.id",
+        });
         let limit = if f.limit == 0 { 100 } else { f.limit };
         sql.push_str(&format!(" LIMIT {limit}"));
         let conn = self.conn();
@@ -1270,6 +1350,94 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The hourly aggregates of `[from, to)` per hour and source, for `watches` (summed; a
+    /// mention of two of them counts twice), or each mention once when `watches` is empty.
+    /// Returns (source id, row) in hour order.
+    pub fn hour_aggs(
+        &self,
+        watches: &[String],
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, HourAgg)>> {
+        let conn = self.conn();
+        let list = if watches.is_empty() {
+            "[\"\"]".to_string()
+        } else {
+            serde_json::to_string(watches).unwrap_or_else(|_| "[]".into())
+        };
+        let mut st = conn.prepare_cached(
+            "SELECT source_id, hour, sum(mentions), sum(positive), sum(neutral), sum(negative),
+                    sum(compound_sum), sum(urgent)
+               FROM agg_hour
+              WHERE watch IN (SELECT value FROM json_each(?1)) AND hour >= ?2 AND hour < ?3
+              GROUP BY hour, source_id ORDER BY hour, source_id",
+        )?;
+        let rows = st
+            .query_map(params![list, from, to], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    HourAgg {
+                        hour: r.get(1)?,
+                        mentions: r.get(2)?,
+                        positive: r.get(3)?,
+                        neutral: r.get(4)?,
+                        negative: r.get(5)?,
+                        compound_sum: r.get(6)?,
+                        urgent: r.get(7)?,
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The authors with the most mentions seen in `[from, to)` (of `watches`, or all), most first.
+    pub fn top_authors(
+        &self,
+        watches: &[String],
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT m.author, count(*) AS n FROM mention m
+              WHERE m.seen_at >= ?2 AND m.seen_at < ?3 AND m.author IS NOT NULL AND m.author != ''
+                AND (?1 = '[]' OR EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id
+                     AND w.watch IN (SELECT value FROM json_each(?1))))
+              GROUP BY m.author ORDER BY n DESC, m.author LIMIT ?4",
+        )?;
+        let list = serde_json::to_string(watches).unwrap_or_else(|_| "[]".into());
+        let rows = st
+            .query_map(
+                params![list, from, to, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// How the urgent (high and critical) mentions seen in `[from, to)` were acknowledged.
+    pub fn ack_stats(&self, watches: &[String], from: i64, to: i64) -> Result<AckStats> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT m.acked_at - m.seen_at FROM mention m
+              WHERE m.seen_at >= ?2 AND m.seen_at < ?3 AND m.level IN ('high', 'critical')
+                AND (?1 = '[]' OR EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id
+                     AND w.watch IN (SELECT value FROM json_each(?1))))",
+        )?;
+        let list = serde_json::to_string(watches).unwrap_or_else(|_| "[]".into());
+        let mut stats = AckStats::default();
+        let delays = st
+            .query_map(params![list, from, to], |r| r.get::<_, Option<i64>>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        stats.urgent = delays.len() as i64;
+        stats.delays = delays.into_iter().flatten().map(|d| d.max(0)).collect();
+        stats.delays.sort_unstable();
+        stats.acknowledged = stats.delays.len() as i64;
+        Ok(stats)
     }
 
     /// Creates a silence and enqueues its announcement, in one transaction; returns its id.
@@ -1561,6 +1729,66 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
+
+    /// Migration 9 fills the hourly aggregates from the mentions already stored: per watch,
+    /// and once per mention for all watches.
+    #[test]
+    fn migration_9_backfills_the_hourly_aggregates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..8] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 8).unwrap();
+            for (id, seen, compound, level, watches) in [
+                (1, 7_200 + 5, -0.5, "critical", &["acme", "rival"][..]),
+                (2, 7_200 + 3_599, 0.5, "low", &["acme"][..]),
+                (3, 10_800, 0.0, "high", &["acme"][..]),
+            ] {
+                conn.execute(
+                    "INSERT INTO mention (id, source_id, source_kind, platform_id, text, kind, seen_at,
+                        compound, pos, neu, neg, urgency, level, reasons, extra)
+                     VALUES (?1, 'blog', 'feed', ?1, 't', 'post', ?2, ?3, 0, 0, 0, 50, ?4, '[]', '{}')",
+                    params![id, seen, compound, level],
+                )
+                .unwrap();
+                for w in watches {
+                    conn.execute(
+                        "INSERT INTO mention_watch (mention_id, watch) VALUES (?1, ?2)",
+                        params![id, w],
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        let store = Store::open(&path).unwrap();
+        let rows = |w: &[&str]| -> Vec<(i64, i64, i64, i64, i64, i64)> {
+            let w: Vec<String> = w.iter().map(|s| s.to_string()).collect();
+            store
+                .hour_aggs(&w, 0, 20_000)
+                .unwrap()
+                .into_iter()
+                .map(|(_, a)| {
+                    (
+                        a.hour, a.mentions, a.positive, a.neutral, a.negative, a.urgent,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            rows(&["acme"]),
+            [(7_200, 2, 1, 0, 1, 1), (10_800, 1, 0, 1, 0, 1)]
+        );
+        assert_eq!(rows(&["rival"]), [(7_200, 1, 0, 0, 1, 1)]);
+        assert_eq!(
+            rows(&["acme", "rival"])[0].1,
+            3,
+            "summed over the watches asked for"
+        );
+        assert_eq!(rows(&[]), [(7_200, 2, 1, 0, 1, 1), (10_800, 1, 0, 1, 0, 1)]);
+    }
 
     /// Silences that ended before the upgrade are not announced late; one still running is.
     #[test]

@@ -1007,3 +1007,114 @@ async fn ack_stops_the_escalation_and_edits_the_discord_message() {
     // Discord: two alerts and one edit, nothing else.
     assert_eq!(discord.received_requests().await.unwrap().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_prints_markdown_json_and_csv_and_names_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "feed.xml", "");
+    let run = |args: Vec<&'static str>| {
+        let cfg = cfg.clone();
+        async move {
+            tokio::task::spawn_blocking(move || earshot(Some(&cfg), &args).output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    // Before the daemon ever ran: say what to do.
+    let o = run(vec!["digest"]).await;
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no database there yet"), "{}", text(&o));
+
+    let feed = Feed::default();
+    feed.set(vec![
+        item("1", "Acme is down", "acme outage, everything is broken"),
+        item("2", "Acme is lovely", "I love acme, wonderful"),
+    ]);
+    let server = feed.serve().await;
+    let cfg2 = write_config(dir.path(), &format!("{}/feed.xml", server.uri()), "");
+    assert_eq!(cfg2, cfg);
+    assert!(run(vec!["once"]).await.status.success());
+
+    let o = run(vec!["digest", "--format", "json"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["current"]["mentions"], 2);
+    assert_eq!(v["current"]["positive"], 1);
+    assert_eq!(v["current"]["negative"], 1);
+    assert_eq!(
+        v["hourly"].as_array().unwrap().len(),
+        25,
+        "24h from a time within an hour"
+    );
+    assert_eq!(v["watches"], serde_json::json!([]));
+
+    let o = run(vec!["digest", "--since", "7d", "--watch", "acme"]).await;
+    let md = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(md.starts_with("# earshot digest: acme · "), "{md}");
+    assert!(
+        md.contains("**2 mentions** (+2 (new) against the period before)"),
+        "{md}"
+    );
+    assert!(md.contains("## Most negative\n\n1. "), "{md}");
+    // A week is drawn by day: 7 or 8 days (the period starts and ends mid-day).
+    let spark = md
+        .split("Volume by day: `")
+        .nth(1)
+        .unwrap()
+        .split('`')
+        .next()
+        .unwrap();
+    assert!((7..=8).contains(&spark.chars().count()), "{md}");
+
+    let o = run(vec![
+        "digest",
+        "--from",
+        "2026-01-01T00:00:00Z",
+        "--to",
+        "2026-01-01T03:00:00Z",
+        "--format",
+        "csv",
+    ])
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "hour,mentions,positive,neutral,negative\n\
+         2026-01-01T00:00:00Z,0,0,0,0\n\
+         2026-01-01T01:00:00Z,0,0,0,0\n\
+         2026-01-01T02:00:00Z,0,0,0,0\n"
+    );
+
+    for (args, want) in [
+        (
+            vec!["digest", "--watch", "acmee"],
+            "--watch \"acmee\": no such watch (configured: acme)",
+        ),
+        (vec!["digest", "--since", "soon"], "--since"),
+        (
+            vec![
+                "digest",
+                "--from",
+                "2026-01-02T00:00:00Z",
+                "--to",
+                "2026-01-01T00:00:00Z",
+            ],
+            "--to must be after --from",
+        ),
+        (
+            vec![
+                "digest",
+                "--from",
+                "yesterday",
+                "--to",
+                "2026-01-01T00:00:00Z",
+            ],
+            "RFC 3339",
+        ),
+        (vec!["digest", "--from", "2026-01-01T00:00:00Z"], "--to"),
+        (vec!["digest", "--format", "pdf"], "markdown, json, csv"),
+    ] {
+        let o = run(args.clone()).await;
+        assert!(!o.status.success(), "{args:?}");
+        assert!(text(&o).contains(want), "{args:?}: {}", text(&o));
+    }
+}
