@@ -63,6 +63,8 @@ pub enum Form {
     Summary,
     /// A message from earshot itself (a silence added or expired): no urgency, no sentiment.
     Notice,
+    /// A `[[digest]]`: a period's figures in its text; no urgency, no sentiment of its own.
+    Digest,
 }
 
 impl Form {
@@ -137,6 +139,36 @@ impl Alert {
             ack_url: None,
             form: Form::Notice,
         }
+    }
+
+    /// The chat message of digest `name` for `d` (`late` when it is sent after the daemon
+    /// was down at the scheduled time).
+    pub fn digest(name: &str, d: &crate::digest::Digest, late: bool) -> Alert {
+        let watch = if d.watches.is_empty() {
+            "all watches".to_string()
+        } else {
+            d.watches.join(", ")
+        };
+        let when = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+        let mut a = Alert::notice(
+            format!("digest-{name}-{}", d.to.timestamp()),
+            &watch,
+            format!(
+                "{} digest: {} to {}{}",
+                name,
+                when(d.from),
+                when(d.to),
+                if late { " (late)" } else { "" }
+            ),
+            crate::digest::render_text(d),
+            d.to.timestamp(),
+        );
+        a.form = Form::Digest;
+        if late {
+            a.reasons
+                .push("sent late: earshot was not running when it was due".into());
+        }
+        a
     }
 
     /// One message for several alerts of one conversation (a route's `group_wait`), the most

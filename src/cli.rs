@@ -888,6 +888,7 @@ async fn once(cfg: Config, dry_run: bool) -> Result<ExitCode> {
     // Escalations whose time came (a cron'd `once` escalates as the daemon would).
     rt.escalate_due(Utc::now())?;
     rt.end_silences(Utc::now())?;
+    rt.send_due_digests(Utc::now())?;
     let d = rt
         .deliver_all_due(Utc::now(), &CancellationToken::new())
         .await?;

@@ -35,6 +35,80 @@ pub struct Config {
     pub time_intervals: Vec<crate::quiet::TimeIntervalConfig>,
     /// `[http]`: earshot's own HTTP listener (acknowledge links).
     pub http: HttpConfig,
+    /// `[[digest]]`: digests sent to chat on a schedule.
+    pub digests: Vec<DigestConfig>,
+    /// `[retention]`: how long mentions are kept.
+    pub retention: RetentionConfig,
+}
+
+/// One `[[digest]]` table: a digest of a period, sent to sinks on a schedule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestConfig {
+    /// Unique; it keys the record of what was sent.
+    pub name: String,
+    /// When to send: a cron expression with seconds (`"0 0 8 * * *"`, every day at 08:00), in
+    /// `location`.
+    pub schedule: String,
+    /// IANA time zone the schedule is read in; UTC when left out.
+    #[serde(default = "utc_name")]
+    pub location: String,
+    /// The span each digest covers, ending when it is sent. Default 24 hours.
+    #[serde(default = "one_day")]
+    pub period: Dur,
+    /// The watches it summarises; all when left out.
+    #[serde(default)]
+    pub watches: Vec<String>,
+    /// Sink ids to send it to.
+    pub sinks: Vec<String>,
+}
+
+fn utc_name() -> String {
+    "UTC".into()
+}
+
+fn one_day() -> Dur {
+    Dur::secs(86_400)
+}
+
+impl DigestConfig {
+    /// The schedule's time zone (checked by `validate`; UTC if it does not parse).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.location.parse().unwrap_or(chrono_tz::UTC)
+    }
+
+    /// The first time the schedule fires strictly after `t`.
+    pub fn next_after(
+        &self,
+        t: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let local = t.with_timezone(&self.tz());
+        parse_cron(&self.schedule)
+            .ok()?
+            .find_next_occurrence(&local, false)
+            .ok()
+            .map(|x| x.with_timezone(&chrono::Utc))
+    }
+}
+
+/// `[retention]`: mentions older than `mentions` are deleted (their hourly aggregates stay
+/// for `aggregates`, at least a year), once a day.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// How long mentions are kept; forever when left out.
+    pub mentions: Option<Dur>,
+    /// How long the hourly aggregates behind digests and charts are kept. Default 400 days.
+    pub aggregates: Dur,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            mentions: None,
+            aggregates: Dur::secs(400 * 86_400),
+        }
+    }
 }
 
 /// `[http]`: the listener that serves acknowledge links.
@@ -680,6 +754,7 @@ struct KnownNames {
     route_at: Vec<usize>,
     interval_at: Vec<usize>,
     intervals: HashSet<String>,
+    digest_at: Vec<usize>,
 }
 
 /// The index in the file of the `i`-th loaded entry.
@@ -820,11 +895,19 @@ impl Config {
                         cfg.http = v;
                     }
                 }
+                "digest" => {
+                    (cfg.digests, known.digest_at) = array(value, "digest", &mut problems)
+                }
+                "retention" => {
+                    if let Some(v) = section(value, "retention", &mut problems) {
+                        cfg.retention = v;
+                    }
+                }
                 other => problems.push(Problem {
                     path: other.to_string(),
                     message: format!(
-                        "unknown section; expected one of [daemon], [scoring], [[source]], [[watch]], [[sink]], [[route]], [[time_interval]], [http]{}",
-                        suggest(other, &["daemon", "scoring", "source", "watch", "sink", "route", "time_interval", "http"])
+                        "unknown section; expected one of [daemon], [scoring], [[source]], [[watch]], [[sink]], [[route]], [[time_interval]], [http], [[digest]], [retention]{}",
+                        suggest(other, &["daemon", "scoring", "source", "watch", "sink", "route", "time_interval", "http", "digest", "retention"])
                     ),
                 }),
             }
@@ -889,7 +972,84 @@ impl Config {
         self.validate_time_intervals(known, problems);
         self.validate_routes(known, problems, &mut warnings);
         self.validate_http(problems, &mut warnings);
+        self.validate_digests(known, problems);
+        self.validate_retention(problems);
         warnings
+    }
+
+    /// `[[digest]]`: names, schedules, time zones, periods, watches and sinks.
+    fn validate_digests(&self, known: &KnownNames, problems: &mut Vec<Problem>) {
+        let mut p = |path: String, message: String| problems.push(Problem { path, message });
+        let mut names = HashSet::new();
+        for (i, d) in self.digests.iter().enumerate() {
+            let i = at(&known.digest_at, i);
+            let at = format!("digest[{i}] (name {:?})", d.name);
+            check_id(&d.name, &format!("digest[{i}].name"), &mut p);
+            if !names.insert(d.name.as_str()) {
+                p(format!("{at}.name"), "duplicate digest name".into());
+            }
+            if let Err(e) = parse_cron(&d.schedule) {
+                p(
+                    format!("{at}.schedule"),
+                    format!(
+                        "{e}: write six fields with seconds, e.g. \"0 0 8 * * *\" for 08:00 every day"
+                    ),
+                );
+            }
+            if d.location.parse::<chrono_tz::Tz>().is_err() {
+                p(
+                    format!("{at}.location"),
+                    format!(
+                        "{:?} is not a time zone: write an IANA name such as \"Europe/Berlin\" or \"UTC\"",
+                        d.location
+                    ),
+                );
+            }
+            check_range(
+                d.period,
+                Duration::from_secs(3600),
+                Duration::from_secs(31 * 86_400),
+                &format!("{at}.period"),
+                &mut p,
+            );
+            for w in &d.watches {
+                if let Some(m) = dangling(w, &known.watches, "no watch is named") {
+                    p(format!("{at}.watches"), m);
+                }
+            }
+            if d.sinks.is_empty() {
+                p(
+                    format!("{at}.sinks"),
+                    "list at least one sink id, e.g. sinks = [\"marketing\"]".into(),
+                );
+            }
+            for s in &d.sinks {
+                if let Some(m) = dangling(s, &known.sinks, "no sink has id") {
+                    p(format!("{at}.sinks"), m);
+                }
+            }
+        }
+    }
+
+    /// `[retention]`: mentions kept at least a day, aggregates at least a year.
+    fn validate_retention(&self, problems: &mut Vec<Problem>) {
+        let mut p = |path: String, message: String| problems.push(Problem { path, message });
+        if let Some(m) = self.retention.mentions {
+            check_range(
+                m,
+                Duration::from_secs(86_400),
+                Duration::from_secs(100 * 365 * 86_400),
+                "retention.mentions",
+                &mut p,
+            );
+        }
+        check_range(
+            self.retention.aggregates,
+            Duration::from_secs(366 * 86_400),
+            Duration::from_secs(100 * 365 * 86_400),
+            "retention.aggregates",
+            &mut p,
+        );
     }
 
     /// `[http]`: an address to listen on and a public URL for the links.
@@ -2177,6 +2337,78 @@ mod table_problem_tests {
             warnings.contains("route[2]: never reached: route[1] matches every mention"),
             "{warnings}"
         );
+    }
+
+    #[test]
+    fn digests_and_retention_are_checked() {
+        let text = r#"
+            [[watch]]
+            name = "acme"
+            query = "acme"
+            [[sink]]
+            id = "out"
+            kind = "stdout"
+            [[digest]]
+            name = "daily"
+            schedule = "0 8 * * *"
+            location = "Europe/Berln"
+            period = "10m"
+            watches = ["acmee"]
+            sinks = ["outt"]
+            [[digest]]
+            name = "daily"
+            schedule = "0 0 8 * * 1"
+            sinks = []
+            [retention]
+            mentions = "1h"
+            aggregates = "30d"
+        "#;
+        let problems = Config::parse(text).unwrap_err();
+        let joined = lines(&problems);
+        assert_mentions(
+            &joined,
+            &[
+                "digest[0] (name \"daily\").schedule: ",
+                "write six fields with seconds",
+                "digest[0] (name \"daily\").location: \"Europe/Berln\" is not a time zone",
+                "digest[0] (name \"daily\").period: ",
+                "digest[0] (name \"daily\").watches: no watch is named \"acmee\" (did you mean \"acme\"?)",
+                "digest[0] (name \"daily\").sinks: no sink has id \"outt\" (did you mean \"out\"?)",
+                "digest[1] (name \"daily\").name: duplicate digest name",
+                "digest[1] (name \"daily\").sinks: list at least one sink id",
+                "retention.mentions: ",
+                "retention.aggregates: ",
+            ],
+        );
+        let ok = Config::parse(
+            r#"
+            [[sink]]
+            id = "out"
+            kind = "stdout"
+            [[digest]]
+            name = "weekly"
+            schedule = "0 0 9 * * MON"
+            location = "Europe/Berlin"
+            period = "7d"
+            sinks = ["out"]
+            [retention]
+            mentions = "180d"
+            "#,
+        )
+        .unwrap()
+        .config;
+        let d = &ok.digests[0];
+        assert!(d.watches.is_empty());
+        // Monday 2026-11-23 09:00 in Berlin is 08:00 UTC.
+        let sat = chrono::DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            d.next_after(sat).unwrap().to_rfc3339(),
+            "2026-11-23T08:00:00+00:00"
+        );
+        assert_eq!(ok.retention.mentions, Some(Dur::secs(180 * 86_400)));
+        assert_eq!(ok.retention.aggregates, Dur::secs(400 * 86_400));
     }
 
     #[test]

@@ -434,6 +434,101 @@ pub fn render_markdown(d: &Digest) -> String {
     o
 }
 
+/// The digest as plain text for chat: each target escapes it and cuts it to its limits, so the
+/// most important lines come first.
+pub fn render_text(d: &Digest) -> String {
+    let mut o = String::new();
+    let c = &d.current;
+    let p = &d.previous;
+    let _ = writeln!(
+        o,
+        "{} mentions ({} against the period before)",
+        c.mentions,
+        change(c.mentions, p.mentions)
+    );
+    let avg = c
+        .average_compound
+        .map(|a| {
+            let delta = p
+                .average_compound
+                .map(|b| format!(" ({:+.2})", a - b))
+                .unwrap_or_default();
+            format!("; average {a:+.2}{delta}")
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "Sentiment: {} positive ({}) · {} neutral ({}) · {} negative ({}){avg}",
+        c.positive,
+        pct(c.positive, c.mentions),
+        c.neutral,
+        pct(c.neutral, c.mentions),
+        c.negative,
+        pct(c.negative, c.mentions),
+    );
+    let counts: Vec<i64> = d.hourly.iter().map(|h| h.mentions).collect();
+    if d.hourly.len() <= 48 && !counts.is_empty() {
+        let _ = writeln!(o, "By hour: {}", sparkline(&counts));
+    }
+    for (title, lines, urgent) in [
+        ("Most negative", &d.most_negative, false),
+        ("Most urgent", &d.most_urgent, true),
+    ] {
+        if lines.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "\n{title}:");
+        for l in lines.iter().take(3) {
+            let what: String = crate::sink::text::one_line(
+                l.title
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or(&l.text),
+            )
+            .chars()
+            .take(100)
+            .collect();
+            let score = if urgent {
+                format!("{} {}/100", l.level, l.urgency)
+            } else {
+                format!("{:+.2}", l.compound)
+            };
+            let link = l
+                .url
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default();
+            let _ = writeln!(o, "{score} · {}: {what}{link}", l.source_id);
+        }
+    }
+    let list = |rows: &[Count]| -> String {
+        rows.iter()
+            .map(|r| format!("{} {}", r.name, r.mentions))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    o.push('\n');
+    if !d.top_sources.is_empty() {
+        let _ = writeln!(o, "Top sources: {}", list(&d.top_sources));
+    }
+    if !d.top_authors.is_empty() {
+        let _ = writeln!(o, "Most active authors: {}", list(&d.top_authors));
+    }
+    if d.acks.urgent > 0 {
+        let _ = writeln!(
+            o,
+            "Acknowledged: {} of {} urgent{}",
+            d.acks.acknowledged,
+            d.acks.urgent,
+            d.acks
+                .median_seconds
+                .map(|s| format!(", median {}", human_secs(s)))
+                .unwrap_or_default()
+        );
+    }
+    o.trim_end().to_string()
+}
+
 /// The digest as one JSON document.
 pub fn render_json(d: &Digest) -> String {
     serde_json::to_string_pretty(d).unwrap_or_else(|_| "{}".into()) + "\n"

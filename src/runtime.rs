@@ -807,6 +807,96 @@ impl Runtime {
         Ok(ended.len())
     }
 
+    /// Enqueues the `[[digest]]` messages due by `now`: one per period, also across restarts.
+    /// A digest first seen starts counting now; periods missed while the daemon was down are
+    /// sent when it comes back, marked late (the latest [`LATE_DIGESTS`] of them; older ones
+    /// are recorded as skipped). Returns how many were enqueued.
+    pub fn send_due_digests(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let ts = now.timestamp();
+        let mut sent = 0;
+        for d in &self.config.digests {
+            let Some(last) = blocking(|| self.store.digest_last(&d.name))? else {
+                blocking(|| self.store.arm_digest(&d.name, ts))?;
+                continue;
+            };
+            let mut due = Vec::new();
+            let mut t = DateTime::from_timestamp(last, 0).unwrap_or(now);
+            while let Some(next) = d.next_after(t).filter(|n| *n <= now) {
+                due.push(next);
+                t = next;
+                if due.len() > 10_000 {
+                    break;
+                }
+            }
+            let keep = due.len().saturating_sub(LATE_DIGESTS);
+            for skipped in &due[..keep] {
+                blocking(|| self.store.skip_digest(&d.name, skipped.timestamp(), ts))?;
+            }
+            for end in &due[keep..] {
+                let late = ts - end.timestamp() > DIGEST_GRACE.as_secs() as i64;
+                let period =
+                    chrono::Duration::from_std(d.period.0).unwrap_or(chrono::Duration::days(1));
+                let digest = blocking(|| {
+                    crate::digest::compute(
+                        &self.store,
+                        &crate::digest::Request {
+                            from: *end - period,
+                            to: *end,
+                            watches: d.watches.clone(),
+                        },
+                    )
+                })?;
+                let message = crate::store::Announcement {
+                    sink_ids: d.sinks.clone(),
+                    watch: if d.watches.is_empty() {
+                        "*".into()
+                    } else {
+                        d.watches.join(",")
+                    },
+                    alert: Alert::digest(&d.name, &digest, late),
+                };
+                if blocking(|| {
+                    self.store
+                        .record_digest(&d.name, end.timestamp(), late, &message, ts)
+                })? {
+                    info!(digest = %d.name, period_end = %end, late, "Digest enqueued");
+                    sent += 1;
+                }
+            }
+        }
+        if sent > 0 {
+            self.wake.notify_waiters();
+        }
+        Ok(sent)
+    }
+
+    /// Applies `[retention]` at `now`: old mentions and aggregates are deleted.
+    pub fn prune(&self, now: DateTime<Utc>) -> Result<(usize, usize), StoreError> {
+        let ts = now.timestamp();
+        let r = &self.config.retention;
+        let before = r.mentions.map(|d| ts - d.0.as_secs() as i64);
+        let aggs_before = ts - r.aggregates.0.as_secs() as i64;
+        let (m, a) = blocking(|| self.store.prune(before, aggs_before))?;
+        if m + a > 0 {
+            info!(
+                mentions = m,
+                aggregates = a,
+                "Pruned what [retention] no longer keeps"
+            );
+        }
+        Ok((m, a))
+    }
+
+    /// When the next `[[digest]]` falls due, if any is configured.
+    pub fn next_digest_at(&self) -> Option<DateTime<Utc>> {
+        let now = self.now();
+        self.config
+            .digests
+            .iter()
+            .filter_map(|d| d.next_after(now))
+            .min()
+    }
+
     /// [`Runtime::deliver_due`] over every sink.
     pub async fn deliver_all_due(
         &self,
@@ -1280,18 +1370,36 @@ async fn sink_loop(rt: Arc<Runtime>, sink_id: String, shutdown: CancellationToke
     }
 }
 
-/// Escalations and silence ends: each runs when it is due, and at least every minute.
+/// Most missed digest periods sent late when the daemon comes back; older ones are skipped.
+pub const LATE_DIGESTS: usize = 7;
+/// A digest sent this long after its time is still on time (the timers loop ticks).
+pub const DIGEST_GRACE: Duration = Duration::from_secs(300);
+
+/// Escalations, silence ends, digests and retention: each runs when it is due, and at least
+/// every minute.
 async fn timers_loop(rt: Arc<Runtime>, shutdown: CancellationToken) {
+    let mut pruned_at: Option<DateTime<Utc>> = None;
     loop {
+        // Retention once a day, first at start.
+        if pruned_at.is_none_or(|t| rt.now() - t >= chrono::Duration::days(1)) {
+            match rt.prune(rt.now()) {
+                Ok(_) => pruned_at = Some(rt.now()),
+                Err(e) => warn!(error = %e, "Could not prune old mentions; retrying in a minute"),
+            }
+        }
         if let Err(e) = rt.escalate_due(rt.now()) {
             warn!(error = %e, "Could not check escalations; retrying in a minute");
         }
         if let Err(e) = rt.end_silences(rt.now()) {
             warn!(error = %e, "Could not check silences; retrying in a minute");
         }
+        if let Err(e) = rt.send_due_digests(rt.now()) {
+            warn!(error = %e, "Could not make the digests due; retrying in a minute");
+        }
         let escalation = rt.store.next_escalation_at().ok().flatten();
         let silence = rt.store.next_silence_end().ok().flatten();
-        let next = [escalation, silence].into_iter().flatten().min();
+        let digest = rt.next_digest_at().map(|t| t.timestamp());
+        let next = [escalation, silence, digest].into_iter().flatten().min();
         let wait = next
             .map(|t| Duration::from_secs((t - rt.now().timestamp()).clamp(1, 60) as u64))
             .unwrap_or(Duration::from_secs(60));

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_followups_acks.sql"),
     include_str!("../migrations/0008_silence_end.sql"),
     include_str!("../migrations/0009_aggregates.sql"),
+    include_str!("../migrations/0010_digest_runs.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -1438,6 +1439,94 @@ impl Store {
         stats.delays.sort_unstable();
         stats.acknowledged = stats.delays.len() as i64;
         Ok(stats)
+    }
+
+    /// Deletes mentions seen before `mentions_before` (none when `None`) that have nothing left
+    /// to do (no pending delivery, no running escalation), in batches of 5,000 so the daemon's
+    /// writers never wait long, and hourly aggregates before `aggregates_before`. Returns how
+    /// many mentions and aggregate rows went. `item_seen` is kept: an old item shown again by
+    /// a source must not alert again.
+    pub fn prune(
+        &self,
+        mentions_before: Option<i64>,
+        aggregates_before: i64,
+    ) -> Result<(usize, usize)> {
+        let mut mentions = 0;
+        if let Some(before) = mentions_before {
+            loop {
+                let n = self.conn().execute(
+                    "DELETE FROM mention WHERE id IN (
+                        SELECT m.id FROM mention m
+                         WHERE m.seen_at < ?1
+                           AND NOT EXISTS (SELECT 1 FROM delivery d
+                                            WHERE d.mention_id = m.id AND d.status = 'pending')
+                           AND NOT EXISTS (SELECT 1 FROM escalation e
+                                            WHERE e.mention_id = m.id AND e.done_at IS NULL)
+                         LIMIT 5000)",
+                    [before],
+                )?;
+                mentions += n;
+                if n < 5000 {
+                    break;
+                }
+            }
+        }
+        let aggs = self
+            .conn()
+            .execute("DELETE FROM agg_hour WHERE hour < ?1", [aggregates_before])?;
+        Ok((mentions, aggs))
+    }
+
+    /// The end of the latest period digest `name` sent, skipped or was armed at; `None` for a
+    /// digest never seen.
+    pub fn digest_last(&self, name: &str) -> Result<Option<i64>> {
+        Ok(self.conn().query_row(
+            "SELECT max(period_end) FROM digest_run WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records that digest `name` starts counting at `now`: no period before it is owed.
+    pub fn arm_digest(&self, name: &str, now: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO digest_run (name, period_end, state, at) VALUES (?1, ?2, 'armed', ?2)",
+            params![name, now],
+        )?;
+        Ok(())
+    }
+
+    /// Records a period missed long ago and not sent.
+    pub fn skip_digest(&self, name: &str, period_end: i64, now: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO digest_run (name, period_end, state, at) VALUES (?1, ?2, 'skipped', ?3)",
+            params![name, period_end, now],
+        )?;
+        Ok(())
+    }
+
+    /// Records the digest of the period ending at `period_end` and enqueues its message, in
+    /// one transaction; false (and nothing enqueued) when that period was recorded already.
+    pub fn record_digest(
+        &self,
+        name: &str,
+        period_end: i64,
+        late: bool,
+        message: &Announcement,
+        now: i64,
+    ) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO digest_run (name, period_end, state, at, late)
+             VALUES (?1, ?2, 'sent', ?3, ?4)",
+            params![name, period_end, now, late],
+        )?;
+        if n == 1 {
+            enqueue_announcement(&tx, message, now)?;
+        }
+        tx.commit()?;
+        Ok(n == 1)
     }
 
     /// Creates a silence and enqueues its announcement, in one transaction; returns its id.

@@ -1,11 +1,19 @@
 //! Digests computed from a real store: totals against the period before, the sentiment split,
 //! hourly volume, the tables, acknowledgements; and their Markdown, JSON and CSV.
 
+mod common;
+
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use common::{posts, receiver, secret_file};
+use earshot::config::Config;
 use earshot::digest::{self, Request};
+use earshot::runtime::Runtime;
 use earshot::store::{NewMention, PollCommit, Scores, Store};
 use earshot::urgency::Level;
 use earshot_connectors::{Author, Mention, SourceState};
+use tokio_util::sync::CancellationToken;
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&format!("2026-11-{s}Z"))
@@ -260,4 +268,185 @@ fn markdown_json_and_csv() {
     assert_eq!(lines[0], "hour,mentions,positive,neutral,negative");
     assert_eq!(lines[10], "2026-11-21T09:00:00Z,3,1,0,2");
     assert_eq!(lines[12], "2026-11-21T11:00:00Z,1,0,0,1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_digest_is_sent_once_per_period_and_late_after_downtime() {
+    let hook = receiver(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = secret_file(dir.path(), "slack", &format!("{}/hook", hook.uri()));
+    let text = format!(
+        r#"
+        [[source]]
+        id = "blog"
+        kind = "feed"
+        url = "feed.xml"
+        [[watch]]
+        name = "acme"
+        query = "acme"
+        [[watch]]
+        name = "rival"
+        query = "rival"
+        [[sink]]
+        id = "marketing"
+        kind = "slack"
+        url = {{ file = "{url}" }}
+        max_per_second = 100.0
+        [[digest]]
+        name = "daily"
+        schedule = "0 0 8 * * *"
+        location = "Europe/Berlin"
+        watches = ["acme"]
+        sinks = ["marketing"]
+        "#
+    );
+    let cfg = Config::parse(&text).unwrap().config;
+    let db = dir.path().join("earshot.db");
+    let store = Arc::new(Store::open(&db).unwrap());
+    let stop = CancellationToken::new();
+    let rt = Runtime::with_store(cfg.clone(), store.clone()).unwrap();
+
+    // First seen on the 20th at 06:00 UTC: nothing is owed before that.
+    assert_eq!(rt.send_due_digests(at("20T06:00:00")).unwrap(), 0);
+    commit(
+        &store,
+        "blog",
+        at("20T06:30:00"),
+        &[
+            ("x1", "acme is broken", "dana", -0.6, Level::High, &["acme"]),
+            ("x2", "acme is lovely", "eve", 0.7, Level::Low, &["acme"]),
+            ("x3", "rival news", "fay", 0.0, Level::Low, &["rival"]),
+        ],
+    );
+    // 08:00 in Berlin is 07:00 UTC in November.
+    assert_eq!(rt.send_due_digests(at("20T06:59:59")).unwrap(), 0);
+    assert_eq!(rt.send_due_digests(at("20T07:00:10")).unwrap(), 1);
+    assert_eq!(rt.send_due_digests(at("20T07:00:20")).unwrap(), 0, "once");
+    rt.deliver_all_due(at("20T07:00:20"), &stop).await.unwrap();
+    let sent = posts(&hook).await;
+    assert_eq!(sent.len(), 1);
+    let msg = sent[0].to_string();
+    assert!(msg.contains("Digest · acme"), "{msg}");
+    assert!(
+        msg.contains("daily digest: 2026-11-19 07:00 UTC to 2026-11-20 07:00 UTC"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("2 mentions (+2 (new)"),
+        "the rival's is not counted: {msg}"
+    );
+    assert!(!msg.contains("(late)"), "{msg}");
+    assert!(
+        !msg.contains("Sentiment*"),
+        "a digest has no sentiment field: {msg}"
+    );
+
+    // A restart within the period sends nothing again.
+    let rt = Runtime::with_store(cfg.clone(), store.clone()).unwrap();
+    assert_eq!(rt.send_due_digests(at("20T09:00:00")).unwrap(), 0);
+
+    // Down from the 20th to the 23rd at 09:00 UTC: the 21st, 22nd and 23rd are sent, late.
+    assert_eq!(rt.send_due_digests(at("23T09:00:00")).unwrap(), 3);
+    rt.deliver_all_due(at("23T09:00:00"), &stop).await.unwrap();
+    let sent = posts(&hook).await;
+    assert_eq!(sent.len(), 4);
+    for (n, day) in [(1, "21"), (2, "22"), (3, "23")] {
+        let m = sent[n].to_string();
+        assert!(
+            m.contains(&format!("to 2026-11-{day} 07:00 UTC (late)")),
+            "{m}"
+        );
+    }
+    // Made hourly, and down 13 hours: the latest seven are sent, the six before skipped.
+    let hourly = Config::parse(&text.replace("0 0 8 * * *", "0 0 * * * *"))
+        .unwrap()
+        .config;
+    let rt = Runtime::with_store(hourly, store.clone()).unwrap();
+    assert_eq!(rt.send_due_digests(at("23T20:00:00")).unwrap(), 7);
+    assert_eq!(
+        store.digest_last("daily").unwrap(),
+        Some(at("23T20:00:00").timestamp())
+    );
+    // ... and nothing more is owed until the next hour.
+    assert_eq!(rt.send_due_digests(at("23T20:59:59")).unwrap(), 0);
+    assert_eq!(rt.send_due_digests(at("23T21:00:00")).unwrap(), 1);
+}
+
+#[test]
+fn pruned_mentions_leave_their_aggregates_and_pending_work() {
+    let store = history();
+    // One old mention still has a delivery pending: it stays until sent.
+    let state = SourceState::default();
+    let mut alert = earshot::alert::Alert::sample();
+    alert.id = "msg_pending".into();
+    store
+        .commit_poll(&PollCommit {
+            source_id: "blog",
+            source_kind: "feed",
+            now: at("20T10:30:00").timestamp(),
+            state: &state,
+            seen_ids: vec!["q".into()],
+            mentions: vec![NewMention {
+                mention: Mention {
+                    platform_id: "q".into(),
+                    text: "acme queued".into(),
+                    ..Default::default()
+                },
+                lang: None,
+                scores: Scores {
+                    sentiment: Default::default(),
+                    urgency: 40,
+                    level: Level::Normal,
+                    reasons: vec![],
+                },
+                silenced_by: None,
+                escalation: None,
+                watches: vec!["acme".into()],
+                deliveries: vec![earshot::store::NewDelivery {
+                    sink_id: "out".into(),
+                    watch: "acme".into(),
+                    alert,
+                    held_until: None,
+                    group: None,
+                    fingerprint: None,
+                }],
+            }],
+            next_poll_at: 0,
+            notice: None,
+        })
+        .unwrap();
+    let day_before = Request {
+        from: at("20T00:00:00"),
+        to: at("21T00:00:00"),
+        watches: vec!["acme".into()],
+    };
+    let before = digest::compute(&store, &day_before).unwrap();
+    assert_eq!(before.current.mentions, 3);
+
+    // Keep mentions from the 21st on; aggregates for a year.
+    let (m, a) = store.prune(Some(at("21T00:00:00").timestamp()), 0).unwrap();
+    assert_eq!((m, a), (2, 0), "p1 and p2 go; q waits for its delivery");
+    let left: Vec<String> = store
+        .mentions(&Default::default())
+        .unwrap()
+        .into_iter()
+        .map(|m| m.platform_id)
+        .collect();
+    assert_eq!(left, ["e", "d", "c", "b", "a", "q"]);
+    // The day before still counts from its aggregates; only its tables lost the pruned rows.
+    let after = digest::compute(&store, &day_before).unwrap();
+    assert_eq!(after.current, before.current);
+    assert_eq!(after.hourly, before.hourly);
+    assert_eq!(after.most_urgent.len(), 1);
+
+    // Aggregates older than their own horizon go too.
+    let (_, a) = store.prune(None, at("21T00:00:00").timestamp()).unwrap();
+    assert!(a >= 2, "{a}");
+    assert_eq!(
+        digest::compute(&store, &day_before)
+            .unwrap()
+            .current
+            .mentions,
+        0
+    );
 }

@@ -465,6 +465,7 @@ pub(crate) fn heading_label(alert: &Alert) -> String {
         Form::Mention => format!("{} mention", level_title(alert)),
         Form::Summary => "Summary".into(),
         Form::Notice => "Notice".into(),
+        Form::Digest => "Digest".into(),
     }
 }
 
@@ -476,6 +477,7 @@ pub(crate) fn heading_of(alert: &Alert) -> String {
         Form::Mention => format!("{} mention of {watch}", level_title(alert)),
         Form::Summary => format!("Summary for {watch}"),
         Form::Notice => format!("Notice for {watch}"),
+        Form::Digest => format!("Digest for {watch}"),
     }
 }
 
@@ -485,7 +487,7 @@ pub(crate) fn urgency_fact(alert: &Alert) -> Option<(&'static str, String)> {
     match alert.form {
         Form::Mention => Some(("Urgency", urgency_line(alert))),
         Form::Summary => Some(("Most urgent", urgency_line(alert))),
-        Form::Notice => None,
+        Form::Notice | Form::Digest => None,
     }
 }
 
@@ -502,7 +504,7 @@ pub(crate) fn source_fact(alert: &Alert) -> Option<String> {
         Form::Mention => Some(source_line(alert)),
         _ if alert.source_kind == EARSHOT_SOURCE => None,
         Form::Summary => Some(format!("{} · {}", alert.source_kind, alert.source_id)),
-        Form::Notice => None,
+        Form::Notice | Form::Digest => None,
     }
 }
 
