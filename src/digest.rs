@@ -103,7 +103,33 @@ pub struct Digest {
     pub most_urgent: Vec<Line>,
     pub top_sources: Vec<Count>,
     pub top_authors: Vec<Count>,
+    /// Terms and two-word phrases that rose most against the period before.
+    pub rising_terms: Vec<Term>,
     pub acks: Acks,
+    /// Sources that failed during the period: what earshot could not see.
+    pub gaps: Vec<Gap>,
+}
+
+/// A term (or two-word phrase) and in how many mentions it appeared, now and before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Term {
+    pub term: String,
+    pub mentions: i64,
+    pub previous: i64,
+}
+
+/// A source that kept failing during the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    pub source_id: String,
+    /// When it started failing (before the period, if it was failing already).
+    pub from: DateTime<Utc>,
+    /// When it worked again; `None` while it still fails.
+    pub to: Option<DateTime<Utc>>,
+    /// How much of the period it was blind for, in seconds.
+    pub seconds: i64,
+    pub failures: i64,
+    pub last_error: String,
 }
 
 /// Reads a digest of `req` from the store.
@@ -175,6 +201,38 @@ pub fn compute(store: &Store, req: &Request) -> Result<Digest, StoreError> {
         .into_iter()
         .map(|(name, mentions)| Count { name, mentions })
         .collect();
+    let texts = |from: i64, to: i64| -> Result<Vec<String>, StoreError> {
+        Ok(store
+            .mentions(&MentionFilter {
+                since: Some(from),
+                until: Some(to),
+                watches: req.watches.clone(),
+                limit: TERM_SAMPLE,
+                ..Default::default()
+            })?
+            .into_iter()
+            .map(|m| match m.title {
+                Some(t) if !m.text.starts_with(&t) => format!("{t}. {}", m.text),
+                _ => m.text,
+            })
+            .collect())
+    };
+    let rising_terms = rising(&texts(from, to)?, &texts(from - len, from)?, RISING);
+    let gaps = store
+        .outages(from, to)?
+        .into_iter()
+        .map(|o| {
+            let end = o.ended_at.unwrap_or(to).min(to);
+            Gap {
+                seconds: (end - o.started_at.max(from)).max(0),
+                from: DateTime::from_timestamp(o.started_at, 0).unwrap_or_default(),
+                to: o.ended_at.and_then(|t| DateTime::from_timestamp(t, 0)),
+                source_id: o.source_id,
+                failures: o.failures,
+                last_error: o.last_error,
+            }
+        })
+        .collect();
     let a = store.ack_stats(&req.watches, from, to)?;
     let acks = Acks {
         urgent: a.urgent,
@@ -192,8 +250,100 @@ pub fn compute(store: &Store, req: &Request) -> Result<Digest, StoreError> {
         most_urgent,
         top_sources,
         top_authors,
+        rising_terms,
         acks,
+        gaps,
     })
+}
+
+/// Mentions read per period for rising terms (the newest): enough for a signal, bounded work.
+pub const TERM_SAMPLE: usize = 20_000;
+/// Rising terms listed.
+pub const RISING: usize = 10;
+
+/// Words that say nothing about what rose.
+const STOPWORDS: &[&str] = &[
+    "the", "and", "for", "are", "but", "not", "you", "all", "any", "can", "had", "her", "was",
+    "one", "our", "out", "has", "have", "his", "how", "its", "may", "new", "now", "old", "see",
+    "two", "way", "who", "did", "get", "got", "let", "say", "she", "too", "use", "that", "with",
+    "this", "they", "from", "what", "when", "your", "will", "just", "than", "then", "them", "been",
+    "were", "into", "more", "some", "only", "also", "very", "about", "there", "their", "would",
+    "could", "should", "which", "these", "those", "after", "again", "being", "here", "does",
+    "dont", "don't", "it's", "i'm", "im", "because", "still", "even", "like", "really", "http",
+    "https", "www", "com",
+];
+
+/// The words of a text worth counting: lowercase, letters and digits (an apostrophe inside a
+/// word kept), at least three characters, not only digits, not a stopword.
+fn words(text: &str) -> Vec<Option<String>> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let w = w.trim_matches('\'').to_lowercase();
+            let keep = w.chars().count() >= 3
+                && !w.chars().all(|c| c.is_ascii_digit())
+                && !STOPWORDS.contains(&w.as_str());
+            keep.then_some(w)
+        })
+        .collect()
+}
+
+/// In how many texts each term and two-word phrase (of adjacent kept words) appears.
+fn term_counts(texts: &[String]) -> std::collections::HashMap<String, i64> {
+    let mut counts = std::collections::HashMap::new();
+    for t in texts {
+        let ws = words(t);
+        let mut seen = std::collections::HashSet::new();
+        for (i, w) in ws.iter().enumerate() {
+            let Some(w) = w else { continue };
+            seen.insert(w.clone());
+            if let Some(Some(next)) = ws.get(i + 1) {
+                seen.insert(format!("{w} {next}"));
+            }
+        }
+        for term in seen {
+            *counts.entry(term).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// The terms that rose most from `before` to `now` (texts of two periods of the same length):
+/// in at least 3 texts now and at least twice as many as before (counting one extra each, so
+/// a term new this period must still be common). A phrase hides its words when it accounts for
+/// (almost) all of their rise. Most risen first.
+pub fn rising(now: &[String], before: &[String], n: usize) -> Vec<Term> {
+    let cur = term_counts(now);
+    let prev = term_counts(before);
+    let mut out: Vec<Term> = cur
+        .iter()
+        .map(|(term, &c)| Term {
+            term: term.clone(),
+            mentions: c,
+            previous: prev.get(term).copied().unwrap_or(0),
+        })
+        .filter(|t| t.mentions >= 3 && (t.mentions + 1) >= 2 * (t.previous + 1))
+        .collect();
+    let phrases: Vec<(String, i64)> = out
+        .iter()
+        .filter(|t| t.term.contains(' '))
+        .map(|t| (t.term.clone(), t.mentions))
+        .collect();
+    out.retain(|t| {
+        t.term.contains(' ')
+            || !phrases.iter().any(|(p, c)| {
+                p.split(' ').any(|w| w == t.term) && *c * 10 >= (t.mentions - t.previous) * 9
+            })
+    });
+    let growth = |t: &Term| (t.mentions + 1) as f64 / (t.previous + 1) as f64;
+    out.sort_by(|a, b| {
+        growth(b)
+            .total_cmp(&growth(a))
+            .then(b.mentions.cmp(&a.mentions))
+            .then(a.term.cmp(&b.term))
+    });
+    out.truncate(n);
+    out
 }
 
 fn floor_hour(t: i64) -> i64 {
@@ -329,6 +479,14 @@ pub fn render_markdown(d: &Digest) -> String {
         c.mentions,
         change(c.mentions, p.mentions)
     );
+    if !d.gaps.is_empty() {
+        let _ = writeln!(
+            o,
+            "**Coverage gaps:** {} source outage{} during this period: fewer mentions may mean earshot could not see them (see below).\n",
+            d.gaps.len(),
+            if d.gaps.len() == 1 { "" } else { "s" }
+        );
+    }
     let avg = |a: Option<f64>| a.map_or("none".to_string(), |v| format!("{v:+.2}"));
     let avg_change = match (c.average_compound, p.average_compound) {
         (Some(a), Some(b)) => format!(" ({:+.2} against the period before)", a - b),
@@ -419,6 +577,30 @@ pub fn render_markdown(d: &Digest) -> String {
         }
         o.push('\n');
     }
+    let _ = writeln!(o, "## Rising terms\n");
+    if d.rising_terms.is_empty() {
+        let _ = writeln!(o, "None.\n");
+    } else {
+        let _ = writeln!(o, "| term | mentions | before |\n|---|---|---|");
+        for t in &d.rising_terms {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} |",
+                md_text(&t.term, 80),
+                t.mentions,
+                t.previous
+            );
+        }
+        o.push('\n');
+    }
+    let _ = writeln!(o, "## Coverage gaps\n");
+    if d.gaps.is_empty() {
+        let _ = writeln!(o, "None: every source worked throughout.\n");
+    } else {
+        for g in &d.gaps {
+            let _ = writeln!(o, "- {}\n", md_text(&gap_line(g), 400));
+        }
+    }
     let _ = writeln!(o, "## Acknowledgements\n");
     let a = &d.acks;
     let _ = writeln!(
@@ -432,6 +614,21 @@ pub fn render_markdown(d: &Digest) -> String {
             .unwrap_or_default()
     );
     o
+}
+
+/// "reddit failed for 3h10m (since 2026-11-21 04:00 UTC, 12 failed polls): HTTP 503".
+pub fn gap_line(g: &Gap) -> String {
+    format!(
+        "{} was blind for {} ({} failed poll{}, from {}{}): {}",
+        g.source_id,
+        human_secs(g.seconds),
+        g.failures,
+        if g.failures == 1 { "" } else { "s" },
+        when(g.from),
+        g.to.map(|t| format!(" to {}", when(t)))
+            .unwrap_or_else(|| ", still failing".into()),
+        crate::sink::text::one_line(&g.last_error)
+    )
 }
 
 /// The digest as plain text for chat: each target escapes it and cuts it to its limits, so the
@@ -470,6 +667,13 @@ pub fn render_text(d: &Digest) -> String {
     if d.hourly.len() <= 48 && !counts.is_empty() {
         let _ = writeln!(o, "By hour: {}", sparkline(&counts));
     }
+    // A quiet period is not a good one when earshot could not see: this goes before the tables.
+    if !d.gaps.is_empty() {
+        let _ = writeln!(o, "\nCoverage gaps:");
+        for g in &d.gaps {
+            let _ = writeln!(o, "{}", gap_line(g));
+        }
+    }
     for (title, lines, urgent) in [
         ("Most negative", &d.most_negative, false),
         ("Most urgent", &d.most_urgent, true),
@@ -500,6 +704,15 @@ pub fn render_text(d: &Digest) -> String {
                 .unwrap_or_default();
             let _ = writeln!(o, "{score} · {}: {what}{link}", l.source_id);
         }
+    }
+    if !d.rising_terms.is_empty() {
+        let terms: Vec<String> = d
+            .rising_terms
+            .iter()
+            .take(5)
+            .map(|t| format!("{} ({} from {})", t.term, t.mentions, t.previous))
+            .collect();
+        let _ = writeln!(o, "\nRising: {}", terms.join(", "));
     }
     let list = |rows: &[Count]| -> String {
         rows.iter()
@@ -574,6 +787,35 @@ mod tests {
         assert_eq!(human_secs(720), "12m");
         assert_eq!(human_secs(3900), "1h05m");
         assert_eq!(human_secs(2 * 86_400 + 4 * 3600), "2d4h");
+    }
+
+    #[test]
+    fn rising_terms_and_phrases() {
+        let t = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let before = t(&[
+            "acme login is slow",
+            "acme pricing page",
+            "acme login works",
+            "the acme app",
+        ]);
+        let now = t(&[
+            "acme invoice duplicate charge",
+            "Duplicate charge on my acme invoice!",
+            "another duplicate charge from acme",
+            "acme login is slow",
+            "duplicate charge again, acme",
+            "acme acme acme",
+        ]);
+        let got = rising(&now, &before, 10);
+        let terms: Vec<&str> = got.iter().map(|t| t.term.as_str()).collect();
+        // The phrase rose, and carries its words' rise; "acme" is as common as before.
+        // Its words are hidden by it, "acme" is as common as before, and "invoice" (in two)
+        // is too rare.
+        assert_eq!(terms, ["duplicate charge"], "{got:?}");
+        assert_eq!((got[0].mentions, got[0].previous), (4, 0));
+        // Fewer than three mentions never rise; nothing before and nothing now gives nothing.
+        assert!(rising(&t(&["rare word", "rare word"]), &[], 10).is_empty());
+        assert!(rising(&[], &[], 10).is_empty());
     }
 
     #[test]

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_silence_end.sql"),
     include_str!("../migrations/0009_aggregates.sql"),
     include_str!("../migrations/0010_digest_runs.sql"),
+    include_str!("../migrations/0011_source_outages.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -431,6 +432,17 @@ pub struct HourAgg {
     pub urgent: i64,
 }
 
+/// A time a source kept failing: from its first failed poll to the next successful one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outage {
+    pub source_id: String,
+    pub started_at: i64,
+    /// `None` while it lasts.
+    pub ended_at: Option<i64>,
+    pub failures: i64,
+    pub last_error: String,
+}
+
 /// How urgent mentions of a period were acknowledged.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AckStats {
@@ -748,6 +760,10 @@ impl Store {
                     c.notice.is_some_and(|n| n.degraded),
                 ],
             )?;
+            tx.execute(
+                "UPDATE source_outage SET ended_at = ?2 WHERE source_id = ?1 AND ended_at IS NULL",
+                params![c.source_id, c.now],
+            )?;
         }
         tx.commit()?;
         Ok(report)
@@ -772,7 +788,43 @@ impl Store {
             params![source_id, kind, now, error, next_poll_at],
             |r| r.get(0),
         )?;
+        // The outage this failure starts or continues.
+        let open = conn.execute(
+            "UPDATE source_outage SET failures = failures + 1, last_error = ?2
+             WHERE source_id = ?1 AND ended_at IS NULL",
+            params![source_id, error],
+        )?;
+        if open == 0 {
+            conn.execute(
+                "INSERT OR IGNORE INTO source_outage (source_id, started_at, failures, last_error)
+                 VALUES (?1, ?2, 1, ?3)",
+                params![source_id, now, error],
+            )?;
+        }
         Ok(n)
+    }
+
+    /// The outages of any source that overlap `[from, to)`, oldest first:
+    /// (source id, started, ended (`None` while it lasts), failed polls, last error).
+    pub fn outages(&self, from: i64, to: i64) -> Result<Vec<Outage>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT source_id, started_at, ended_at, failures, last_error FROM source_outage
+              WHERE started_at < ?2 AND (ended_at IS NULL OR ended_at > ?1)
+              ORDER BY started_at, source_id",
+        )?;
+        let rows = st
+            .query_map(params![from, to], |r| {
+                Ok(Outage {
+                    source_id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    ended_at: r.get(2)?,
+                    failures: r.get(3)?,
+                    last_error: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     /// Sets when a source should next be polled (after a back-off or a schedule change).

@@ -450,3 +450,78 @@ fn pruned_mentions_leave_their_aggregates_and_pending_work() {
         0
     );
 }
+
+#[test]
+fn coverage_gaps_say_which_source_was_blind_and_for_how_long() {
+    let store = history();
+    // reddit fails from 21T12:00 to 21T15:30 (three polls), blog from 21T22:00 and still does.
+    for t in ["21T12:00:00", "21T13:00:00", "21T14:00:00"] {
+        store
+            .record_failure(
+                "reddit",
+                "reddit",
+                "HTTP 503 from reddit.com",
+                at(t).timestamp(),
+                0,
+            )
+            .unwrap();
+    }
+    commit(&store, "reddit", at("21T15:30:00"), &[]);
+    store
+        .record_failure(
+            "blog",
+            "feed",
+            "timed out",
+            at("21T22:00:00").timestamp(),
+            0,
+        )
+        .unwrap();
+    let d = digest::compute(
+        &store,
+        &Request {
+            from: at("21T00:00:00"),
+            to: at("22T00:00:00"),
+            watches: vec![],
+        },
+    )
+    .unwrap();
+    let gaps: Vec<(&str, i64, i64, bool)> = d
+        .gaps
+        .iter()
+        .map(|g| (g.source_id.as_str(), g.seconds, g.failures, g.to.is_some()))
+        .collect();
+    assert_eq!(
+        gaps,
+        [
+            ("reddit", 3 * 3600 + 1800, 3, true),
+            ("blog", 2 * 3600, 1, false)
+        ]
+    );
+    let md = digest::render_markdown(&d);
+    assert!(
+        md.contains("**Coverage gaps:** 2 source outages during this period"),
+        "{md}"
+    );
+    assert!(
+        md.contains("reddit was blind for 3h30m \\(3 failed polls, from 2026\\-11\\-21 12\\:00 UTC to 2026\\-11\\-21 15\\:30 UTC\\)\\: HTTP 503 from reddit\\.com"),
+        "{md}"
+    );
+    let text = digest::render_text(&d);
+    assert!(
+        text.contains("Coverage gaps:\nreddit was blind for 3h30m"),
+        "{text}"
+    );
+    assert!(text.contains("blog was blind for 2h00m (1 failed poll, from 2026-11-21 22:00 UTC, still failing): timed out"), "{text}");
+    // The next day only sees the part of blog's outage that falls in it.
+    let next = digest::compute(
+        &store,
+        &Request {
+            from: at("22T00:00:00"),
+            to: at("22T06:00:00"),
+            watches: vec![],
+        },
+    )
+    .unwrap();
+    assert_eq!(next.gaps.len(), 1);
+    assert_eq!(next.gaps[0].seconds, 6 * 3600);
+}

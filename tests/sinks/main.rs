@@ -1411,13 +1411,18 @@ pub async fn case_layouts<C: SinkCase>() {
     let mention = case_wire::<C>(&Alert::sample()).await;
     let summary = case_wire::<C>(&summary_alert()).await;
     let notice = case_wire::<C>(&notice_alert()).await;
+    let mut digest_alert = notice_alert();
+    digest_alert.form = Form::Digest;
+    let digest = case_wire::<C>(&digest_alert).await;
     C::check("summary", &summary);
     C::check("notice", &notice);
+    C::check("notice", &digest);
     if C::KIND == SinkKind::Webhook {
         // Machines read the form.
         assert!(mention["data"].get("form").is_none(), "{mention}");
         assert_eq!(summary["data"]["form"], "summary");
         assert_eq!(notice["data"]["form"], "notice");
+        assert_eq!(digest["data"]["form"], "digest");
         return;
     }
     assert!(has(&mention, "Critical mention"), "{kind}: {mention}");
@@ -1450,6 +1455,13 @@ pub async fn case_layouts<C: SinkCase>() {
         );
     }
     assert_eq!(notice_alert().form, Form::Notice);
+    assert!(has(&digest, "Digest"), "{kind}: {digest}");
+    for absent in ["Sentiment", "Urgency", "Most urgent", "Notice"] {
+        assert!(
+            !has(&digest, absent),
+            "{kind}: {absent:?} in a digest: {digest}"
+        );
+    }
 }
 
 #[tokio::test]
