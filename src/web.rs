@@ -404,7 +404,8 @@ select,button{font:inherit;padding:.3rem .5rem;min-height:2.25rem}\
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(9.5rem,1fr));gap:.75rem;margin:1rem 0}\
 .card{border:1px solid #d0d7de;border-radius:6px;padding:.6rem .8rem}\
 .card b{display:block;font-size:1.6rem;line-height:1.2}\
-.card span{font-size:.85rem;color:#57606a}\
+.card span{display:block;font-weight:600}\
+.card small{display:block;font-size:.82rem;color:#57606a;line-height:1.35}\
 figure{margin:0}\
 svg.chart{display:block;width:100%;overflow:visible}\
 svg text{font-size:11px;fill:#57606a}\
@@ -497,14 +498,14 @@ pub fn render_page(d: &Digest, days: &[DayPoint], ctx: &PageContext<'_>) -> Stri
         &mut o,
         "top-sources",
         "Top sources",
-        "source",
+        "Source",
         &d.top_sources,
     );
     counts_table(
         &mut o,
         "top-authors",
         "Most active authors",
-        "author",
+        "Author",
         &d.top_authors,
     );
     let a = &d.acks;
@@ -585,45 +586,48 @@ fn form(o: &mut String, d: &Digest, ctx: &PageContext<'_>) {
 fn summary(o: &mut String, d: &Digest) {
     let c = &d.current;
     let p = &d.previous;
-    let avg = |a: Option<f64>| a.map_or("none".to_string(), |v| format!("{v:+.2}"));
+    let before = " against the period before";
     let avg_change = match (c.average_compound, p.average_compound) {
-        (Some(a), Some(b)) => format!("{:+.2} against the period before", a - b),
-        _ => "no mentions to compare".into(),
+        (Some(a), Some(b)) => format!("{:+.2}{before}", a - b),
+        _ => "nothing to compare with".into(),
+    };
+    let acked = match d.acks.median_seconds {
+        Some(s) => format!(
+            "{} acknowledged, median {}",
+            d.acks.acknowledged,
+            crate::digest::human_secs(s)
+        ),
+        None => format!("{} acknowledged", d.acks.acknowledged),
     };
     let cards = [
         (
             c.mentions.to_string(),
-            format!(
-                "mentions · {} against the period before",
-                crate::digest::change(c.mentions, p.mentions)
-            ),
+            "mentions",
+            format!("{}{before}", crate::digest::change(c.mentions, p.mentions)),
         ),
         (
-            avg(c.average_compound),
-            format!("average sentiment · {avg_change}"),
+            c.average_compound
+                .map_or("none".to_string(), |v| format!("{v:+.2}")),
+            "average sentiment",
+            avg_change,
         ),
         (
             pct(c.negative, c.mentions),
+            "negative",
             format!(
-                "negative · {} positive, {} neutral, {} negative",
+                "{} positive · {} neutral · {} negative",
                 c.positive, c.neutral, c.negative
             ),
         ),
-        (
-            c.urgent.to_string(),
-            format!(
-                "urgent (high or critical) · {} acknowledged",
-                d.acks.acknowledged
-            ),
-        ),
+        (c.urgent.to_string(), "urgent (high or critical)", acked),
     ];
     o.push_str("<section class=\"cards\" id=\"summary\">");
-    for (big, small) in cards {
+    for (big, label, detail) in cards {
         let _ = write!(
             o,
-            "<div class=\"card\"><b>{}</b><span>{}</span></div>",
+            "<div class=\"card\"><b>{}</b><span>{label}</span><small>{}</small></div>",
             escape_html(&big),
-            escape_html(&small)
+            escape_html(&detail)
         );
     }
     o.push_str("</section>");
