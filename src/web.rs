@@ -594,11 +594,11 @@ fn summary(o: &mut String, d: &Digest) {
     };
     let acked = match d.acks.median_seconds {
         Some(s) => format!(
-            "{} acknowledged, median {}",
+            "high or critical · {} acknowledged, median {}",
             d.acks.acknowledged,
             crate::digest::human_secs(s)
         ),
-        None => format!("{} acknowledged", d.acks.acknowledged),
+        None => format!("high or critical · {} acknowledged", d.acks.acknowledged),
     };
     let cards = [
         (
@@ -620,7 +620,7 @@ fn summary(o: &mut String, d: &Digest) {
                 c.positive, c.neutral, c.negative
             ),
         ),
-        (c.urgent.to_string(), "urgent (high or critical)", acked),
+        (c.urgent.to_string(), "urgent", acked),
     ];
     o.push_str("<section class=\"cards\" id=\"summary\">");
     for (big, label, detail) in cards {

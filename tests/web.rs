@@ -351,6 +351,34 @@ async fn the_page_draws_the_digest_and_escapes_titles() {
     assert!(html.contains(
         "href=\"digest.json?from=2026-11-21T00%3A00%3A00Z&amp;to=2026-11-22T00%3A00%3A00Z&amp;watch=acme\""
     ));
+    // Thirty days are charted by day, each bar the sum of its hours.
+    let r = s.get("/digest?since=30d").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("<h2>Mentions per day</h2>"));
+    assert!(r.body.contains("<option value=\"30d\" selected>"));
+    let month = digest::compute(
+        &s.store,
+        &Request {
+            from: now() - chrono::Duration::days(30),
+            to: now(),
+            watches: vec![],
+        },
+    )
+    .expect("compute");
+    let (bars, unit) = web::volume_buckets(&month.hourly);
+    assert_eq!((bars.len(), unit), (30, "day"));
+    assert_eq!(r.body.matches("<g class=\"bar\"").count(), 30);
+    assert_eq!(
+        bars.iter().map(|b| b.mentions).sum::<i64>(),
+        month.current.mentions
+    );
+    for b in &bars {
+        assert!(r.body.contains(&format!(
+            "data-start=\"{}\" data-count=\"{}\"",
+            b.hour.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            b.mentions
+        )));
+    }
     // HEAD answers like GET, without the page.
     let head = reqwest::Client::new()
         .head(format!("{}/digest", s.base))
