@@ -7,6 +7,15 @@
 //! - `POST /ack?…` (the button) checks the same signed query and acknowledges. The body is
 //!   ignored: everything that matters is signed in the query ([`crate::ack`]).
 //! - `GET /healthz` answers `ok`.
+//! - `GET /digest?since=24h&watch=acme` (or `from=..&to=..`, RFC 3339; `watch` repeats, all
+//!   watches when left out) is the digest as a web page with server-drawn charts
+//!   ([`crate::web`]); `GET /digest.json` the same digest as [`crate::digest::render_json`].
+//! - `GET /mentions.csv` lists mentions as CSV with the filters of `earshot mentions`: `watch`,
+//!   `source`, `since` or `from`/`to`, `min_urgency`, `sentiment`, `limit`.
+//!
+//! The digest routes answer only when the state carries a [`WebState`]; a query they cannot
+//! use gets a 400 (404 for a watch or source that is not configured) whose plain-text body says
+//! what to write instead. They read the store on a blocking thread, as the ack page does.
 //!
 //! Everything else is 404, and a known path with another method 405. Every reply forbids
 //! caching, framing, sniffing and referrers (a `Referer` would carry the signed link to
@@ -36,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::ack::{AckKey, AckLinkError};
+pub use crate::web::WebState;
 
 /// What the listener needs from the store, kept this small so tests can fake it.
 pub trait AckHandler: Send + Sync + 'static {
@@ -55,6 +65,9 @@ pub struct HttpState {
     pub handler: std::sync::Arc<dyn AckHandler>,
     /// Unix seconds now (tests pass a fixed clock).
     pub now: std::sync::Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// The store and names behind `/digest`, `/digest.json` and `/mentions.csv`; those routes
+    /// are 404 without it.
+    pub web: Option<std::sync::Arc<WebState>>,
 }
 
 /// The bounds that keep one client from tying the listener up. [`serve`] uses the defaults.
@@ -233,6 +246,16 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
         ("/ack", &Method::GET | &Method::HEAD) => confirm(shared, req.uri().query()).await,
         ("/ack", &Method::POST) => acknowledge(shared, req).await,
         ("/ack", _) => not_allowed("GET, HEAD, POST"),
+        ("/digest", &Method::GET | &Method::HEAD) => {
+            digest(shared, req.uri().query(), Format::Page).await
+        }
+        ("/digest.json", &Method::GET | &Method::HEAD) => {
+            digest(shared, req.uri().query(), Format::Json).await
+        }
+        ("/mentions.csv", &Method::GET | &Method::HEAD) => {
+            mentions_csv(shared, req.uri().query()).await
+        }
+        ("/digest" | "/digest.json" | "/mentions.csv", _) => not_allowed("GET, HEAD"),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
@@ -317,6 +340,111 @@ async fn acknowledge(shared: &Shared, req: Request<Incoming>) -> Response<Full<B
     }
 }
 
+/// How `/digest` answers: the page or the JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Page,
+    Json,
+}
+
+/// `GET /digest` and `/digest.json`.
+async fn digest(shared: &Shared, query: Option<&str>, format: Format) -> Response<Full<Bytes>> {
+    let Some(web) = shared.state.web.clone() else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let query = query.unwrap_or("");
+    let req = match crate::web::digest_request(query, &web.watches, (shared.state.now)()) {
+        Ok(r) => r,
+        Err(e) => return bad_query(&e),
+    };
+    // The form shows the period asked for; a `from`/`to` period is not one of its choices.
+    let since = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, v)| (k == "since" || k == "from") && !v.is_empty())
+        .map_or(Some("24h".to_string()), |(k, v)| {
+            (k == "since").then(|| v.into_owned())
+        });
+    let done = tokio::task::spawn_blocking(move || {
+        let d = crate::digest::compute(&web.store, &req)?;
+        Ok::<_, crate::store::StoreError>(match format {
+            Format::Json => crate::digest::render_json(&d),
+            Format::Page => {
+                let days = crate::web::daily(&web.store, &req.watches, req.to)?;
+                let title = match req.watches.as_slice() {
+                    [] => "earshot digest: all watches".to_string(),
+                    w => format!("earshot digest: {}", w.join(", ")),
+                };
+                crate::web::render_page(
+                    &d,
+                    &days,
+                    &crate::web::PageContext {
+                        title: &title,
+                        known_watches: &web.watches,
+                        since: since.as_deref(),
+                    },
+                )
+            }
+        })
+    })
+    .await;
+    match (done, format) {
+        (Ok(Ok(body)), Format::Json) => reply(StatusCode::OK, "application/json", body),
+        (Ok(Ok(body)), Format::Page) => html(StatusCode::OK, body),
+        (Ok(Err(e)), _) => read_failed(&e),
+        (Err(e), _) => read_failed(&e),
+    }
+}
+
+/// `GET /mentions.csv`.
+async fn mentions_csv(shared: &Shared, query: Option<&str>) -> Response<Full<Bytes>> {
+    let Some(web) = shared.state.web.clone() else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let filter = match crate::web::mention_filter(
+        query.unwrap_or(""),
+        &web.watches,
+        &web.sources,
+        (shared.state.now)(),
+    ) {
+        Ok(f) => f,
+        Err(e) => return bad_query(&e),
+    };
+    let done = tokio::task::spawn_blocking(move || web.store.mentions(&filter)).await;
+    match done {
+        Ok(Ok(rows)) => {
+            let mut r = reply(
+                StatusCode::OK,
+                "text/csv; charset=utf-8; header=present",
+                crate::web::mentions_csv(&rows),
+            );
+            r.headers_mut().insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"earshot-mentions.csv\""),
+            );
+            r
+        }
+        Ok(Err(e)) => read_failed(&e),
+        Err(e) => read_failed(&e),
+    }
+}
+
+/// A query the digest routes cannot use: the message says what to write instead.
+fn bad_query(e: &crate::web::QueryError) -> Response<Full<Bytes>> {
+    let status = match e {
+        crate::web::QueryError::Unknown { .. } => StatusCode::NOT_FOUND,
+        crate::web::QueryError::Invalid(_) => StatusCode::BAD_REQUEST,
+    };
+    reply(status, "text/plain; charset=utf-8", format!("{e}\n"))
+}
+
+/// The store could not be read: the cause goes to the log.
+fn read_failed(e: &dyn std::fmt::Display) -> Response<Full<Bytes>> {
+    tracing::error!(error = %e, "Reading the store for a digest page failed");
+    text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "earshot could not read its database; its log has the details\n",
+    )
+}
+
 fn verify(shared: &Shared, query: &str) -> Result<Vec<i64>, AckLinkError> {
     let key: &AckKey = &shared.state.key;
     key.verify(query, (shared.state.now)())
@@ -387,14 +515,19 @@ const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;mar
 /// A whole HTML reply. `title` is ours; `body_html` must already be escaped.
 fn page(status: StatusCode, title: &str, body_html: &str) -> Response<Full<Bytes>> {
     let title = escape_html(title);
-    let html = format!(
+    let doc = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"robots\" content=\"noindex\">\
          <title>{title} · earshot</title><style>{STYLE}</style></head>\
          <body><h1>{title}</h1>{body_html}</body></html>\n"
     );
-    let mut r = reply(status, "text/html; charset=utf-8", html);
+    html(status, doc)
+}
+
+/// An HTML reply: the protective headers, and the CSP that allows no script.
+fn html(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut r = reply(status, "text/html; charset=utf-8", body);
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),

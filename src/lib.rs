@@ -21,3 +21,4 @@ pub mod sentiment;
 pub mod sink;
 pub mod store;
 pub mod urgency;
+pub mod web;

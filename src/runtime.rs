@@ -336,6 +336,11 @@ impl Runtime {
             key,
             handler: Arc::new(AckOnStore(self.clone())),
             now: Arc::new(move || clock.now().timestamp()),
+            web: Some(Arc::new(crate::web::WebState {
+                store: self.store.clone(),
+                watches: self.config.watches.iter().map(|w| w.name.clone()).collect(),
+                sources: self.config.sources.iter().map(|s| s.id.clone()).collect(),
+            })),
         })
     }
 

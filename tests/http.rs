@@ -91,6 +91,7 @@ impl Server {
             key: Arc::new(key.clone()),
             handler: store.clone(),
             now: Arc::new(|| NOW),
+            web: None,
         };
         let shutdown = CancellationToken::new();
         let task = match limits {
