@@ -397,6 +397,8 @@ body{font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1
 background:#fff;max-width:64rem;margin:0 auto;padding:1rem}\
 h1{font-size:1.5rem;margin:.5rem 0 .25rem;overflow-wrap:anywhere}\
 h2{font-size:1.15rem;margin:2rem 0 .5rem}\
+.warn{border-left:4px solid #b45309;background:#fef3c7;padding:.25rem 1rem;margin-top:1rem}\
+.warn h2{margin-top:.5rem}\
 .period{color:#57606a;margin:0 0 1rem}\
 form{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end;margin:0 0 1rem}\
 label{display:flex;flex-direction:column;font-size:.85rem;color:#57606a}\
@@ -454,6 +456,18 @@ pub fn render_page(d: &Digest, days: &[DayPoint], ctx: &PageContext<'_>) -> Stri
     );
     form(&mut o, d, ctx);
     o.push_str("</header><main>");
+    // A quiet period is not a good one when earshot could not see: said before anything else.
+    if !d.gaps.is_empty() {
+        let _ = write!(
+            o,
+            "<section id=\"gaps\" class=\"warn\"><h2>Coverage gaps</h2><p>Fewer mentions may mean \
+             earshot could not see them:</p><ul>"
+        );
+        for g in &d.gaps {
+            let _ = write!(o, "<li>{}</li>", escape_html(&crate::digest::gap_line(g)));
+        }
+        o.push_str("</ul></section>");
+    }
     summary(&mut o, d);
 
     let (buckets, unit) = volume_buckets(&d.hourly);
@@ -509,6 +523,25 @@ pub fn render_page(d: &Digest, days: &[DayPoint], ctx: &PageContext<'_>) -> Stri
         "Author",
         &d.top_authors,
     );
+    let _ = write!(o, "<section id=\"rising\"><h2>Rising terms</h2>");
+    if d.rising_terms.is_empty() {
+        o.push_str("<p>None.</p></section>");
+    } else {
+        o.push_str(
+            "<div class=\"scroll\"><table class=\"counts\"><thead><tr><th>Term</th>\
+             <th class=\"num\">Mentions</th><th class=\"num\">Before</th></tr></thead><tbody>",
+        );
+        for t in &d.rising_terms {
+            let _ = write!(
+                o,
+                "<tr><td class=\"what\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                escape_html(&truncate(&one_line(&t.term), 80, Units::Chars)),
+                t.mentions,
+                t.previous
+            );
+        }
+        o.push_str("</tbody></table></div></section>");
+    }
     let a = &d.acks;
     let _ = write!(
         o,
@@ -1316,7 +1349,20 @@ mod tests {
                 name: "<u>dana</u>".into(),
                 mentions: 1,
             }],
+            rising_terms: vec![crate::digest::Term {
+                term: "<i>rise</i>".into(),
+                mentions: 3,
+                previous: 0,
+            }],
             acks: Default::default(),
+            gaps: vec![crate::digest::Gap {
+                source_id: "<b>src</b>".into(),
+                from: t("2026-11-21T01:00:00Z"),
+                to: None,
+                seconds: 60,
+                failures: 1,
+                last_error: "<script>err</script>".into(),
+            }],
         };
         let html = render_page(
             &d,
@@ -1331,6 +1377,7 @@ mod tests {
             "<script",
             "<img",
             "<i>",
+            "<b>src",
             "<u>",
             "javascript:",
             "\"q\"",
@@ -1339,6 +1386,11 @@ mod tests {
             assert!(!html.contains(bad), "{bad} in {html}");
         }
         assert!(html.contains("<h1>&lt;script&gt;t&lt;/script&gt;</h1>"));
+        // Gaps come first, then the charts; rising terms are listed, escaped.
+        let gaps = html.find("id=\"gaps\"").expect("a gaps section");
+        assert!(gaps < html.find("id=\"volume\"").unwrap());
+        assert!(html.contains("&lt;b&gt;src&lt;/b&gt; was blind for 1m"));
+        assert!(html.contains("<td class=\"what\">&lt;i&gt;rise&lt;/i&gt;</td>"));
         // A URL that is not http(s) is text only; a safe one is a link, escaped.
         assert_eq!(html.matches("<a href=\"https://example.com").count(), 1);
         assert!(html.contains("href=\"https://example.com/x?a=1&amp;b=&#39;2&#39;\""));
