@@ -543,6 +543,8 @@ pub enum DigestFormat {
     Markdown,
     Json,
     Csv,
+    /// The web page, charts included, as one self-contained file.
+    Html,
 }
 
 fn digest(
@@ -591,6 +593,23 @@ fn digest(
         DigestFormat::Markdown => crate::digest::render_markdown(&d),
         DigestFormat::Json => crate::digest::render_json(&d),
         DigestFormat::Csv => crate::digest::render_csv(&d),
+        DigestFormat::Html => {
+            let days = crate::web::daily(&store, &d.watches, d.to)?;
+            let title = match d.watches.as_slice() {
+                [] => "earshot digest: all watches".to_string(),
+                w => format!("earshot digest: {}", w.join(", ")),
+            };
+            let known: Vec<String> = cfg.watches.iter().map(|w| w.name.clone()).collect();
+            crate::web::render_page(
+                &d,
+                &days,
+                &crate::web::PageContext {
+                    title: &title,
+                    known_watches: &known,
+                    since: since.as_deref().or(Some("24h")).filter(|_| from.is_none()),
+                },
+            )
+        }
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())

@@ -1084,6 +1084,15 @@ async fn digest_prints_markdown_json_and_csv_and_names_bad_arguments() {
          2026-01-01T02:00:00Z,0,0,0,0\n"
     );
 
+    // The web page as a file: charts included, no script.
+    let o = run(vec!["digest", "--format", "html", "--watch", "acme"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let html = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert!(html.contains("<h1>earshot digest: acme</h1>"), "{html}");
+    assert_eq!(html.matches("<svg").count(), 3, "three charts");
+    assert!(!html.contains("<script"));
+
     for (args, want) in [
         (
             vec!["digest", "--watch", "acmee"],
@@ -1111,7 +1120,10 @@ async fn digest_prints_markdown_json_and_csv_and_names_bad_arguments() {
             "RFC 3339",
         ),
         (vec!["digest", "--from", "2026-01-01T00:00:00Z"], "--to"),
-        (vec!["digest", "--format", "pdf"], "markdown, json, csv"),
+        (
+            vec!["digest", "--format", "pdf"],
+            "markdown, json, csv, html",
+        ),
     ] {
         let o = run(args.clone()).await;
         assert!(!o.status.success(), "{args:?}");
