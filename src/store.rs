@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_aggregates.sql"),
     include_str!("../migrations/0010_digest_runs.sql"),
     include_str!("../migrations/0011_source_outages.sql"),
+    include_str!("../migrations/0012_digest_indexes.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -1303,13 +1304,9 @@ impl Store {
 
     /// Stored mentions, newest first.
     pub fn mentions(&self, f: &MentionFilter) -> Result<Vec<MentionRow>> {
-        let mut sql = String::from(
-            "SELECT m.id, m.source_id, m.source_kind, m.platform_id,
-                    (SELECT group_concat(watch, char(31)) FROM mention_watch w WHERE w.mention_id = m.id),
-                    m.url, m.title, m.text, m.author, m.author_reach, m.kind, m.lang, m.created_at, m.seen_at,
-                    m.compound, m.pos, m.neu, m.neg, m.urgency, m.level, m.reasons, m.silenced_by
-             FROM mention m WHERE 1 = 1",
-        );
+        // The rows are picked by id first (filters, order, limit: what the indexes cover), and
+        // only the picked ones are read whole: a digest over a year sorts a million mentions.
+        let mut sql = String::from("SELECT m.id FROM mention m WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
             args.push(v);
@@ -1363,13 +1360,21 @@ impl Store {
             }
             None => {}
         }
-        sql.push_str(match f.order {
+        let order = match f.order {
             MentionOrder::Newest => " ORDER BY m.seen_at DESC, m.id DESC",
             MentionOrder::MostNegative => " ORDER BY m.compound ASC, m.urgency DESC, m.id",
             MentionOrder::MostUrgent => " ORDER BY m.urgency DESC, m.compound ASC, m.id",
-        });
+        };
+        sql.push_str(order);
         let limit = if f.limit == 0 { 100 } else { f.limit };
         sql.push_str(&format!(" LIMIT {limit}"));
+        let sql = format!(
+            "SELECT m.id, m.source_id, m.source_kind, m.platform_id,
+                    (SELECT group_concat(watch, char(31)) FROM mention_watch w WHERE w.mention_id = m.id),
+                    m.url, m.title, m.text, m.author, m.author_reach, m.kind, m.lang, m.created_at, m.seen_at,
+                    m.compound, m.pos, m.neu, m.neg, m.urgency, m.level, m.reasons, m.silenced_by
+             FROM mention m JOIN ({sql}) AS pick ON pick.id = m.id{order}"
+        );
         let conn = self.conn();
         let mut st = conn.prepare(&sql)?;
         let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
