@@ -50,10 +50,9 @@ fn store() -> Store {
     let state = SourceState::default();
     let sources = ["forum", "reddit", "hn", "mastodon"];
     let batch = 100;
-    let step = YEAR / MENTIONS;
     let mut rng = fastrand::Rng::with_seed(7);
     for start in (0..MENTIONS).step_by(batch as usize) {
-        let t = END - YEAR + start * step;
+        let t = END - YEAR + start * YEAR / MENTIONS;
         let source = sources[(start / batch) as usize % sources.len()];
         let mentions = (start..start + batch)
             .map(|i| {
