@@ -21,8 +21,26 @@ const YEAR: i64 = 365 * 86_400;
 const END: i64 = 1_795_305_600;
 
 const WORDS: &[&str] = &[
-    "acme", "cloud", "billing", "invoice", "outage", "login", "slow", "great", "support", "refund",
-    "dashboard", "api", "upload", "export", "pricing", "team", "love", "broken", "fast", "docs",
+    "acme",
+    "cloud",
+    "billing",
+    "invoice",
+    "outage",
+    "login",
+    "slow",
+    "great",
+    "support",
+    "refund",
+    "dashboard",
+    "api",
+    "upload",
+    "export",
+    "pricing",
+    "team",
+    "love",
+    "broken",
+    "fast",
+    "docs",
 ];
 
 fn db() -> PathBuf {

@@ -494,13 +494,8 @@ pub fn render_markdown(d: &Digest) -> String {
     };
     let _ = writeln!(
         o,
-        "Sentiment: {} positive ({}), {} neutral ({}), {} negative ({}); average compound {}{avg_change}\n",
-        c.positive,
-        pct(c.positive, c.mentions),
-        c.neutral,
-        pct(c.neutral, c.mentions),
-        c.negative,
-        pct(c.negative, c.mentions),
+        "Sentiment: {}; average compound {}{avg_change}\n",
+        split(c, ", "),
         avg(c.average_compound),
     );
     // By hour up to two days, by day beyond (a week of hours is too long a line).
@@ -601,10 +596,26 @@ pub fn render_markdown(d: &Digest) -> String {
             let _ = writeln!(o, "- {}\n", md_text(&gap_line(g), 400));
         }
     }
-    let _ = writeln!(o, "## Acknowledgements\n");
-    let a = &d.acks;
-    let _ = writeln!(
-        o,
+    let _ = writeln!(o, "## Acknowledgements\n\n{}", acks_line(&d.acks));
+    o
+}
+
+/// "12 positive (31%), 20 neutral (51%), 7 negative (18%)", joined by `sep`.
+fn split(c: &Totals, sep: &str) -> String {
+    [
+        (c.positive, "positive"),
+        (c.neutral, "neutral"),
+        (c.negative, "negative"),
+    ]
+    .iter()
+    .map(|(n, what)| format!("{n} {what} ({})", pct(*n, c.mentions)))
+    .collect::<Vec<_>>()
+    .join(sep)
+}
+
+/// "5 urgent mentions, 4 acknowledged, median time to acknowledge 12m".
+pub fn acks_line(a: &Acks) -> String {
+    format!(
         "{} urgent mention{}, {} acknowledged{}",
         a.urgent,
         if a.urgent == 1 { "" } else { "s" },
@@ -612,8 +623,7 @@ pub fn render_markdown(d: &Digest) -> String {
         a.median_seconds
             .map(|s| format!(", median time to acknowledge {}", human_secs(s)))
             .unwrap_or_default()
-    );
-    o
+    )
 }
 
 /// "reddit failed for 3h10m (since 2026-11-21 04:00 UTC, 12 failed polls): HTTP 503".
@@ -653,16 +663,7 @@ pub fn render_text(d: &Digest) -> String {
             format!("; average {a:+.2}{delta}")
         })
         .unwrap_or_default();
-    let _ = writeln!(
-        o,
-        "Sentiment: {} positive ({}) · {} neutral ({}) · {} negative ({}){avg}",
-        c.positive,
-        pct(c.positive, c.mentions),
-        c.neutral,
-        pct(c.neutral, c.mentions),
-        c.negative,
-        pct(c.negative, c.mentions),
-    );
+    let _ = writeln!(o, "Sentiment: {}{avg}", split(c, " · "));
     let counts: Vec<i64> = d.hourly.iter().map(|h| h.mentions).collect();
     if d.hourly.len() <= 48 && !counts.is_empty() {
         let _ = writeln!(o, "By hour: {}", sparkline(&counts));

@@ -542,19 +542,10 @@ pub fn render_page(d: &Digest, days: &[DayPoint], ctx: &PageContext<'_>) -> Stri
         }
         o.push_str("</tbody></table></div></section>");
     }
-    let a = &d.acks;
     let _ = write!(
         o,
-        "<section id=\"acks\"><h2>Acknowledgements</h2><p>{} urgent mention{}, {} acknowledged{}.</p></section>",
-        a.urgent,
-        if a.urgent == 1 { "" } else { "s" },
-        a.acknowledged,
-        a.median_seconds
-            .map(|s| format!(
-                "; median time to acknowledge {}",
-                crate::digest::human_secs(s)
-            ))
-            .unwrap_or_default()
+        "<section id=\"acks\"><h2>Acknowledgements</h2><p>{}.</p></section>",
+        escape_html(&crate::digest::acks_line(&d.acks))
     );
     let q = escape_html(&digest_query(&Request {
         from: d.from,
