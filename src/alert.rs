@@ -144,12 +144,8 @@ impl Alert {
     /// The chat message of digest `name` for `d` (`late` when it is sent after the daemon
     /// was down at the scheduled time).
     pub fn digest(name: &str, d: &crate::digest::Digest, late: bool) -> Alert {
-        let watch = if d.watches.is_empty() {
-            "all watches".to_string()
-        } else {
-            d.watches.join(", ")
-        };
-        let when = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+        use crate::digest::when;
+        let watch = crate::digest::watches_label(&d.watches);
         let mut a = Alert::notice(
             format!("digest-{name}-{}", d.to.timestamp()),
             &watch,

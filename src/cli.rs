@@ -595,10 +595,10 @@ fn digest(
         DigestFormat::Csv => crate::digest::render_csv(&d),
         DigestFormat::Html => {
             let days = crate::web::daily(&store, &d.watches, d.to)?;
-            let title = match d.watches.as_slice() {
-                [] => "earshot digest: all watches".to_string(),
-                w => format!("earshot digest: {}", w.join(", ")),
-            };
+            let title = format!(
+                "earshot digest: {}",
+                crate::digest::watches_label(&d.watches)
+            );
             let known: Vec<String> = cfg.watches.iter().map(|w| w.name.clone()).collect();
             crate::web::render_page(
                 &d,

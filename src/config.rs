@@ -51,7 +51,7 @@ pub struct DigestConfig {
     /// `location`.
     pub schedule: String,
     /// IANA time zone the schedule is read in; UTC when left out.
-    #[serde(default = "utc_name")]
+    #[serde(default = "crate::quiet::utc")]
     pub location: String,
     /// The span each digest covers, ending when it is sent. Default 24 hours.
     #[serde(default = "one_day")]
@@ -61,10 +61,6 @@ pub struct DigestConfig {
     pub watches: Vec<String>,
     /// Sink ids to send it to.
     pub sinks: Vec<String>,
-}
-
-fn utc_name() -> String {
-    "UTC".into()
 }
 
 fn one_day() -> Dur {

@@ -145,7 +145,7 @@ pub fn compute(store: &Store, req: &Request) -> Result<Digest, StoreError> {
     let mut sum = 0.0;
     let mut by_hour: BTreeMap<i64, Hour> = BTreeMap::new();
     let mut by_source: BTreeMap<String, i64> = BTreeMap::new();
-    for (source, r) in rows.iter().filter(|(_, r)| r.hour >= floor_hour(from)) {
+    for (source, r) in &rows {
         add(&mut current, &mut sum, r);
         let h = by_hour.entry(r.hour).or_default();
         h.mentions += r.mentions;
@@ -441,7 +441,8 @@ pub fn md_text(s: &str, max: usize) -> String {
     out
 }
 
-fn pct(n: i64, of: i64) -> String {
+/// "25%": `n` of `of`, rounded; "0%" of nothing.
+pub fn pct(n: i64, of: i64) -> String {
     if of == 0 {
         "0%".into()
     } else {
@@ -449,16 +450,18 @@ fn pct(n: i64, of: i64) -> String {
     }
 }
 
-fn label(d: &Digest) -> String {
-    if d.watches.is_empty() {
+/// "acme, rival", or "all watches" for none.
+pub fn watches_label(watches: &[String]) -> String {
+    if watches.is_empty() {
         "all watches".into()
     } else {
-        d.watches.join(", ")
+        watches.join(", ")
     }
 }
 
-fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+/// "2026-11-21 08:00 UTC".
+pub fn when(t: DateTime<Utc>) -> String {
+    crate::duration::utc_minute(t.timestamp())
 }
 
 /// The digest as Markdown.
@@ -469,7 +472,7 @@ pub fn render_markdown(d: &Digest) -> String {
     let _ = writeln!(
         o,
         "# earshot digest: {} · {} to {}\n",
-        md_text(&label(d), 200),
+        md_text(&watches_label(&d.watches), 200),
         when(d.from),
         when(d.to)
     );

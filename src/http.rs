@@ -369,10 +369,10 @@ async fn digest(shared: &Shared, query: Option<&str>, format: Format) -> Respons
             Format::Json => crate::digest::render_json(&d),
             Format::Page => {
                 let days = crate::web::daily(&web.store, &req.watches, req.to)?;
-                let title = match req.watches.as_slice() {
-                    [] => "earshot digest: all watches".to_string(),
-                    w => format!("earshot digest: {}", w.join(", ")),
-                };
+                let title = format!(
+                    "earshot digest: {}",
+                    crate::digest::watches_label(&req.watches)
+                );
                 crate::web::render_page(
                     &d,
                     &days,

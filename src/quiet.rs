@@ -29,7 +29,7 @@ pub struct TimeIntervalConfig {
     pub location: String,
 }
 
-fn utc() -> String {
+pub(crate) fn utc() -> String {
     "UTC".to_string()
 }
 

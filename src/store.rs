@@ -1320,7 +1320,7 @@ impl Store {
             );
         }
         if !f.watches.is_empty() {
-            let list = serde_json::to_string(&f.watches).unwrap_or_else(|_| "[]".into());
+            let list = json_list(&f.watches);
             arg(
                 &mut sql,
                 " AND EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id
@@ -1421,9 +1421,9 @@ impl Store {
     ) -> Result<Vec<(String, HourAgg)>> {
         let conn = self.conn();
         let list = if watches.is_empty() {
-            "[\"\"]".to_string()
+            json_list(&[String::new()])
         } else {
-            serde_json::to_string(watches).unwrap_or_else(|_| "[]".into())
+            json_list(watches)
         };
         let mut st = conn.prepare_cached(
             "SELECT source_id, hour, sum(mentions), sum(positive), sum(neutral), sum(negative),
@@ -1460,14 +1460,13 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(String, i64)>> {
         let conn = self.conn();
-        let mut st = conn.prepare_cached(
+        let mut st = conn.prepare_cached(&format!(
             "SELECT m.author, count(*) AS n FROM mention m
               WHERE m.seen_at >= ?2 AND m.seen_at < ?3 AND m.author IS NOT NULL AND m.author != ''
-                AND (?1 = '[]' OR EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id
-                     AND w.watch IN (SELECT value FROM json_each(?1))))
-              GROUP BY m.author ORDER BY n DESC, m.author LIMIT ?4",
-        )?;
-        let list = serde_json::to_string(watches).unwrap_or_else(|_| "[]".into());
+                AND {OF_WATCHES}
+              GROUP BY m.author ORDER BY n DESC, m.author LIMIT ?4"
+        ))?;
+        let list = json_list(watches);
         let rows = st
             .query_map(
                 params![list, from, to, i64::try_from(limit).unwrap_or(i64::MAX)],
@@ -1480,13 +1479,12 @@ impl Store {
     /// How the urgent (high and critical) mentions seen in `[from, to)` were acknowledged.
     pub fn ack_stats(&self, watches: &[String], from: i64, to: i64) -> Result<AckStats> {
         let conn = self.conn();
-        let mut st = conn.prepare_cached(
+        let mut st = conn.prepare_cached(&format!(
             "SELECT m.acked_at - m.seen_at FROM mention m
               WHERE m.seen_at >= ?2 AND m.seen_at < ?3 AND m.level IN ('high', 'critical')
-                AND (?1 = '[]' OR EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id
-                     AND w.watch IN (SELECT value FROM json_each(?1))))",
-        )?;
-        let list = serde_json::to_string(watches).unwrap_or_else(|_| "[]".into());
+                AND {OF_WATCHES}"
+        ))?;
+        let list = json_list(watches);
         let mut stats = AckStats::default();
         let delays = st
             .query_map(params![list, from, to], |r| r.get::<_, Option<i64>>(0))?
@@ -1767,6 +1765,16 @@ fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRow> {
         notice: r.get(13)?,
         degraded: r.get(14)?,
     })
+}
+
+/// A mention `m` of any of the watches in the JSON list `?1`, or any mention when it is `[]`.
+const OF_WATCHES: &str =
+    "(?1 = '[]' OR EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id
+     AND w.watch IN (SELECT value FROM json_each(?1))))";
+
+/// A list of names as a JSON array, for `json_each(?)` in a query.
+fn json_list(names: &[String]) -> String {
+    serde_json::to_string(names).unwrap_or_else(|_| "[]".into())
 }
 
 const SILENCE_SELECT: &str = "SELECT id, watch, source_id, author, query, comment, created_by,

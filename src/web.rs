@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::digest::{Count, Digest, Hour, Line, Request};
+use crate::digest::{Count, Digest, Hour, Line, Request, pct, watches_label, when};
 use crate::http::escape_html;
 use crate::sink::text::{Count as Units, one_line, safe_url, truncate};
 use crate::store::{MentionFilter, MentionRow, SentimentBucket, Store, StoreError};
@@ -452,7 +452,7 @@ pub fn render_page(d: &Digest, days: &[DayPoint], ctx: &PageContext<'_>) -> Stri
          <header><h1>{title}</h1><p class=\"period\">{} to {} · {}</p>",
         when(d.from),
         when(d.to),
-        escape_html(&watch_label(&d.watches)),
+        escape_html(&watches_label(&d.watches)),
     );
     form(&mut o, d, ctx);
     o.push_str("</header><main>");
@@ -733,26 +733,6 @@ fn counts_table(o: &mut String, id: &str, title: &str, what: &str, rows: &[Count
         );
     }
     o.push_str("</tbody></table></div></section>");
-}
-
-fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-fn watch_label(w: &[String]) -> String {
-    if w.is_empty() {
-        "all watches".into()
-    } else {
-        w.join(", ")
-    }
-}
-
-fn pct(n: i64, of: i64) -> String {
-    if of == 0 {
-        "0%".into()
-    } else {
-        format!("{}%", (n as f64 / of as f64 * 100.0).round())
-    }
 }
 
 /// The bars of the volume chart and their unit: the hours themselves, or days when the
