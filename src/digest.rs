@@ -139,7 +139,8 @@ pub fn compute(store: &Store, req: &Request) -> Result<Digest, StoreError> {
     let (from, to) = (req.from.timestamp(), ceil(req.to));
     let len = (to - from).max(0);
     let rows = store.hour_aggs(&req.watches, floor_hour(from), to)?;
-    let prev = store.hour_aggs(&req.watches, floor_hour(from - len), from)?;
+    // Aggregates are whole hours: the hour `from` falls in belongs to this period only.
+    let prev = store.hour_aggs(&req.watches, floor_hour(from - len), floor_hour(from))?;
 
     let mut current = Totals::default();
     let mut sum = 0.0;

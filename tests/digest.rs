@@ -525,3 +525,21 @@ fn coverage_gaps_say_which_source_was_blind_and_for_how_long() {
     assert_eq!(next.gaps.len(), 1);
     assert_eq!(next.gaps[0].seconds, 6 * 3600);
 }
+
+#[test]
+fn a_period_starting_within_an_hour_counts_that_hour_once() {
+    let store = history();
+    // 09:30 to 09:30: the hour 09:00 of the 21st (three mentions) is this period's, not the
+    // period before's, which holds only the two of the 20th.
+    let d = digest::compute(
+        &store,
+        &Request {
+            from: at("21T09:30:00"),
+            to: at("22T09:30:00"),
+            watches: vec!["acme".into()],
+        },
+    )
+    .unwrap();
+    assert_eq!(d.current.mentions, 4);
+    assert_eq!(d.previous.mentions, 2);
+}
