@@ -589,7 +589,7 @@ impl Store {
             let mut agg = tx.prepare_cached(
                 "INSERT INTO agg_hour (watch, source_id, hour, mentions, positive, neutral, negative,
                     compound_sum, urgent)
-                 VALUES (?1, ?2, ?3, 1, ?4 >= 0.05, ?4 > -0.05 AND ?4 < 0.05, ?4 <= -0.05, ?4, ?5)
+                 VALUES (?1, ?2, ?3, 1, ?6 = 'positive', ?6 = 'neutral', ?6 = 'negative', ?4, ?5)
                  ON CONFLICT (watch, hour, source_id) DO UPDATE SET
                     mentions = mentions + 1,
                     positive = positive + excluded.positive,
@@ -661,6 +661,7 @@ impl Store {
                 let mention_id = tx.last_insert_rowid();
                 let hour = c.now - c.now.rem_euclid(3600);
                 let urgent = m.scores.level >= Level::High;
+                let bucket = SentimentBucket::of(m.scores.sentiment.compound).as_str();
                 for w in &m.watches {
                     watch.execute(params![mention_id, w])?;
                     agg.execute(params![
@@ -668,7 +669,8 @@ impl Store {
                         c.source_id,
                         hour,
                         m.scores.sentiment.compound,
-                        urgent
+                        urgent,
+                        bucket
                     ])?;
                 }
                 // Watch '': each mention once, for totals across watches.
@@ -677,7 +679,8 @@ impl Store {
                     c.source_id,
                     hour,
                     m.scores.sentiment.compound,
-                    urgent
+                    urgent,
+                    bucket
                 ])?;
                 for d in &m.deliveries {
                     let mut key = d.group.as_ref().map(|g| g.key.clone());

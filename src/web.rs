@@ -270,13 +270,19 @@ pub fn mention_filter(
         })
         .transpose()?;
     let sentiment = get(&p, "sentiment")
-        .map(|s| match s.to_ascii_lowercase().as_str() {
-            "positive" => Ok(SentimentBucket::Positive),
-            "neutral" => Ok(SentimentBucket::Neutral),
-            "negative" => Ok(SentimentBucket::Negative),
-            _ => Err(QueryError::Invalid(format!(
-                "sentiment={s:?}: use positive, neutral or negative"
-            ))),
+        .map(|s| {
+            [
+                SentimentBucket::Positive,
+                SentimentBucket::Neutral,
+                SentimentBucket::Negative,
+            ]
+            .into_iter()
+            .find(|b| b.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                QueryError::Invalid(format!(
+                    "sentiment={s:?}: use positive, neutral or negative"
+                ))
+            })
         })
         .transpose()?;
     let limit = match get(&p, "limit") {
