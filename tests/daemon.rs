@@ -32,6 +32,9 @@ async fn interval_and_cron_sources_keep_firing_and_shutdown_is_clean() {
         [daemon]
         state_dir = "{}"
         jitter = "1ms"
+        # Both feeds are on 127.0.0.1: at the default of one request a second to a host, the
+        # cron source (every second) would take the whole budget and starve the other.
+        per_host_rps = 20.0
         [[source]]
         id = "every"
         kind = "feed"
