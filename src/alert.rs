@@ -65,6 +65,9 @@ pub enum Form {
     Notice,
     /// A `[[digest]]`: a period's figures in its text; no urgency, no sentiment of its own.
     Digest,
+    /// A spike in a watch's volume or negative share (`[spikes]`): its figures, the terms and
+    /// the mentions behind it in its text; no urgency or sentiment of its own.
+    Spike,
 }
 
 impl Form {

@@ -908,6 +908,7 @@ async fn once(cfg: Config, dry_run: bool) -> Result<ExitCode> {
     rt.escalate_due(Utc::now())?;
     rt.end_silences(Utc::now())?;
     rt.send_due_digests(Utc::now())?;
+    rt.check_spikes(Utc::now())?;
     let d = rt
         .deliver_all_due(Utc::now(), &CancellationToken::new())
         .await?;

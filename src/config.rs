@@ -39,6 +39,49 @@ pub struct Config {
     pub digests: Vec<DigestConfig>,
     /// `[retention]`: how long mentions are kept.
     pub retention: RetentionConfig,
+    /// `[spikes]`: alerts when a watch's volume or negative share jumps; off when left out.
+    pub spikes: Option<SpikeConfig>,
+}
+
+/// `[spikes]`: each watch's mentions of the last `window` against its `baseline`; a spike
+/// raises one alert through the routes and a notice when it ends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpikeConfig {
+    /// The watches checked; all when left out.
+    pub watches: Vec<String>,
+    /// How many standard deviations above the baseline's mean a window must be. Default 4:
+    /// a steady watch's window gets there by chance once in 31,600.
+    pub k: f64,
+    /// The span whose mentions are counted, in whole hours. Default 1 hour.
+    pub window: Dur,
+    /// The history the window is compared with. Default 7 days.
+    pub baseline: Dur,
+    /// Fewest mentions in the window for a spike, so a quiet watch's few posts are not one.
+    /// Default 10.
+    pub min_mentions: u32,
+    /// Also alert when the share of negative mentions jumps, at the same volume. Default true.
+    pub negative_share: bool,
+}
+
+impl Default for SpikeConfig {
+    fn default() -> Self {
+        SpikeConfig {
+            watches: Vec::new(),
+            k: 4.0,
+            window: Dur::secs(3600),
+            baseline: Dur::secs(7 * 86_400),
+            min_mentions: 10,
+            negative_share: true,
+        }
+    }
+}
+
+impl SpikeConfig {
+    /// True when watch `name` is checked.
+    pub fn covers(&self, name: &str) -> bool {
+        self.watches.is_empty() || self.watches.iter().any(|w| w == name)
+    }
 }
 
 /// One `[[digest]]` table: a digest of a period, sent to sinks on a schedule.
@@ -899,11 +942,12 @@ impl Config {
                         cfg.retention = v;
                     }
                 }
+                "spikes" => cfg.spikes = section(value, "spikes", &mut problems),
                 other => problems.push(Problem {
                     path: other.to_string(),
                     message: format!(
-                        "unknown section; expected one of [daemon], [scoring], [[source]], [[watch]], [[sink]], [[route]], [[time_interval]], [http], [[digest]], [retention]{}",
-                        suggest(other, &["daemon", "scoring", "source", "watch", "sink", "route", "time_interval", "http", "digest", "retention"])
+                        "unknown section; expected one of [daemon], [scoring], [[source]], [[watch]], [[sink]], [[route]], [[time_interval]], [http], [[digest]], [retention], [spikes]{}",
+                        suggest(other, &["daemon", "scoring", "source", "watch", "sink", "route", "time_interval", "http", "digest", "retention", "spikes"])
                     ),
                 }),
             }
@@ -970,6 +1014,7 @@ impl Config {
         self.validate_http(problems, &mut warnings);
         self.validate_digests(known, problems);
         self.validate_retention(problems);
+        self.validate_spikes(known, problems);
         warnings
     }
 
@@ -1046,6 +1091,64 @@ impl Config {
             "retention.aggregates",
             &mut p,
         );
+    }
+
+    /// `[spikes]`: watches that exist, a sensible k, whole-hour windows inside the baseline.
+    fn validate_spikes(&self, known: &KnownNames, problems: &mut Vec<Problem>) {
+        let Some(s) = &self.spikes else { return };
+        let mut p = |path: String, message: String| problems.push(Problem { path, message });
+        for w in &s.watches {
+            if let Some(m) = dangling(w, &known.watches, "no watch is named") {
+                p("spikes.watches".into(), m);
+            }
+        }
+        if !(s.k.is_finite() && (0.5..=20.0).contains(&s.k)) {
+            p(
+                "spikes.k".into(),
+                format!(
+                    "{} is out of range: write a number of standard deviations from 0.5 to 20, e.g. 3",
+                    s.k
+                ),
+            );
+        }
+        check_range(
+            s.window,
+            Duration::from_secs(3600),
+            Duration::from_secs(86_400),
+            "spikes.window",
+            &mut p,
+        );
+        if s.window.0.as_secs() % 3600 != 0 {
+            p(
+                "spikes.window".into(),
+                format!(
+                    "{} is not whole hours: write \"1h\", \"3h\" or \"24h\" (the baseline is kept per hour)",
+                    s.window
+                ),
+            );
+        }
+        check_range(
+            s.baseline,
+            Duration::from_secs(86_400),
+            Duration::from_secs(60 * 86_400),
+            "spikes.baseline",
+            &mut p,
+        );
+        if s.baseline.0 < s.window.0 * 4 {
+            p(
+                "spikes.baseline".into(),
+                format!(
+                    "{} is too short for a window of {}: make it at least four windows long",
+                    s.baseline, s.window
+                ),
+            );
+        }
+        if s.min_mentions == 0 {
+            p(
+                "spikes.min_mentions".into(),
+                "must be at least 1 (default 10)".into(),
+            );
+        }
     }
 
     /// `[http]`: an address to listen on and a public URL for the links.
@@ -2405,6 +2508,47 @@ mod table_problem_tests {
         );
         assert_eq!(ok.retention.mentions, Some(Dur::secs(180 * 86_400)));
         assert_eq!(ok.retention.aggregates, Dur::secs(400 * 86_400));
+    }
+
+    #[test]
+    fn spikes_are_checked() {
+        let text = r#"
+            [[watch]]
+            name = "acme"
+            query = "acme"
+            [spikes]
+            watches = ["acmee"]
+            k = 0.1
+            window = "90m"
+            baseline = "2h"
+            min_mentions = 0
+        "#;
+        let problems = Config::parse(text).unwrap_err();
+        assert_mentions(
+            &lines(&problems),
+            &[
+                "spikes.watches: no watch is named \"acmee\" (did you mean \"acme\"?)",
+                "spikes.k: 0.1 is out of range",
+                "spikes.window: 1h30m is not whole hours",
+                "spikes.baseline: 2h is out of range",
+                "spikes.baseline: 2h is too short for a window of 1h30m",
+                "spikes.min_mentions: must be at least 1",
+            ],
+        );
+        let bad = Config::parse("[spikes]\nwindow = \"2d\"\nsensitivity = 3").unwrap_err();
+        assert_mentions(&lines(&bad), &["spikes", "sensitivity"]);
+        let ok = Config::parse("[spikes]").unwrap().config;
+        let s = ok.spikes.unwrap();
+        assert_eq!((s.k, s.min_mentions, s.negative_share), (4.0, 10, true));
+        assert_eq!(
+            (s.window, s.baseline),
+            (Dur::secs(3600), Dur::secs(7 * 86_400))
+        );
+        assert!(s.covers("anything"));
+        assert!(
+            Config::parse("").unwrap().config.spikes.is_none(),
+            "off unless asked for"
+        );
     }
 
     #[test]

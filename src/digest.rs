@@ -108,6 +108,24 @@ pub struct Digest {
     pub acks: Acks,
     /// Sources that failed during the period: what earshot could not see.
     pub gaps: Vec<Gap>,
+    /// Spikes (`[spikes]`) that went on during the period.
+    pub spikes: Vec<SpikeLine>,
+}
+
+/// A spike that went on during a digest's period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpikeLine {
+    pub watch: String,
+    pub started_at: DateTime<Utc>,
+    /// `None` while it lasts.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// What rose: `volume`, `negative` (the negative share), or both.
+    pub kinds: Vec<String>,
+    /// Most mentions in a window while it lasted, and the usual then.
+    pub peak: i64,
+    pub usual: f64,
+    /// The window, in seconds.
+    pub window_secs: i64,
 }
 
 /// A term (or two-word phrase) and in how many mentions it appeared, now and before.
@@ -234,6 +252,20 @@ pub fn compute(store: &Store, req: &Request) -> Result<Digest, StoreError> {
             }
         })
         .collect();
+    let spikes = store
+        .spikes(from, to)?
+        .into_iter()
+        .filter(|s| req.watches.is_empty() || req.watches.contains(&s.watch))
+        .map(|s| SpikeLine {
+            started_at: DateTime::from_timestamp(s.started_at, 0).unwrap_or_default(),
+            ended_at: s.ended_at.and_then(|t| DateTime::from_timestamp(t, 0)),
+            watch: s.watch,
+            kinds: s.kinds,
+            peak: s.peak,
+            usual: s.usual,
+            window_secs: s.window_secs,
+        })
+        .collect();
     let a = store.ack_stats(&req.watches, from, to)?;
     let acks = Acks {
         urgent: a.urgent,
@@ -254,6 +286,7 @@ pub fn compute(store: &Store, req: &Request) -> Result<Digest, StoreError> {
         rising_terms,
         acks,
         gaps,
+        spikes,
     })
 }
 
@@ -314,6 +347,12 @@ fn term_counts(texts: &[String]) -> std::collections::HashMap<String, i64> {
 /// a term new this period must still be common). A phrase hides its words when it accounts for
 /// (almost) all of their rise. Most risen first.
 pub fn rising(now: &[String], before: &[String], n: usize) -> Vec<Term> {
+    rising_against(now, before, 1.0, n)
+}
+
+/// [`rising`] against a period `1 / scale` times as long as now's: `before`'s counts are
+/// scaled to now's length (a spike's hour against its week: `scale` 1/168).
+pub fn rising_against(now: &[String], before: &[String], scale: f64, n: usize) -> Vec<Term> {
     let cur = term_counts(now);
     let prev = term_counts(before);
     let mut out: Vec<Term> = cur
@@ -321,7 +360,7 @@ pub fn rising(now: &[String], before: &[String], n: usize) -> Vec<Term> {
         .map(|(term, &c)| Term {
             term: term.clone(),
             mentions: c,
-            previous: prev.get(term).copied().unwrap_or(0),
+            previous: (prev.get(term).copied().unwrap_or(0) as f64 * scale).round() as i64,
         })
         .filter(|t| t.mentions >= 3 && (t.mentions + 1) >= 2 * (t.previous + 1))
         .collect();
@@ -491,6 +530,13 @@ pub fn render_markdown(d: &Digest) -> String {
             if d.gaps.len() == 1 { "" } else { "s" }
         );
     }
+    if !d.spikes.is_empty() {
+        let _ = writeln!(o, "**Spikes:**\n");
+        for s in &d.spikes {
+            let _ = writeln!(o, "- {}", md_text(&spike_line(s), 400));
+        }
+        o.push('\n');
+    }
     let avg = |a: Option<f64>| a.map_or("none".to_string(), |v| format!("{v:+.2}"));
     let avg_change = match (c.average_compound, p.average_compound) {
         (Some(a), Some(b)) => format!(" ({:+.2} against the period before)", a - b),
@@ -645,6 +691,38 @@ pub fn gap_line(g: &Gap) -> String {
     )
 }
 
+/// "acme: from 2026-11-21 14:10 UTC for 1h40m, volume and negative share; at its peak 64
+/// mentions an hour (usually 7.5)".
+pub fn spike_line(s: &SpikeLine) -> String {
+    let lasted = match s.ended_at {
+        Some(end) => format!("for {}", human_secs((end - s.started_at).num_seconds())),
+        None => "still going on".into(),
+    };
+    let what: Vec<&str> = s
+        .kinds
+        .iter()
+        .map(|k| {
+            if k == "negative" {
+                "negative share"
+            } else {
+                k.as_str()
+            }
+        })
+        .collect();
+    let per = match s.window_secs / 3600 {
+        1 => "an hour".to_string(),
+        h => format!("in {h} hours"),
+    };
+    format!(
+        "{}: from {} {lasted}, {}; at its peak {} mentions {per} (usually {:.1})",
+        s.watch,
+        when(s.started_at),
+        what.join(" and "),
+        s.peak,
+        s.usual
+    )
+}
+
 /// The digest as plain text for chat: each target escapes it and cuts it to its limits, so the
 /// most important lines come first.
 pub fn render_text(d: &Digest) -> String {
@@ -677,6 +755,12 @@ pub fn render_text(d: &Digest) -> String {
         let _ = writeln!(o, "\nCoverage gaps:");
         for g in &d.gaps {
             let _ = writeln!(o, "{}", gap_line(g));
+        }
+    }
+    if !d.spikes.is_empty() {
+        let _ = writeln!(o, "\nSpikes:");
+        for s in &d.spikes {
+            let _ = writeln!(o, "{}", spike_line(s));
         }
     }
     for (title, lines, urgent) in [

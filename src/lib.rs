@@ -19,6 +19,7 @@ pub mod runtime;
 pub mod secret;
 pub mod sentiment;
 pub mod sink;
+pub mod spike;
 pub mod store;
 pub mod urgency;
 pub mod web;

@@ -285,6 +285,18 @@ impl Pipeline {
     /// The routes a mention matched through watch `w`: in order, the first match and those
     /// after it while each says `continue`; the default route when none matched.
     fn routes_for<'r>(&'r self, w: &Watch, seen: &Seen<'_>) -> Vec<&'r RouteConfig> {
+        self.pick(|r| route_matches(r, w, seen), seen.level, seen.now)
+    }
+
+    /// The routes for which `matches` holds (and whose `during` holds at `now`), tried in
+    /// order: the first and those after it while each says `continue`; else the default
+    /// route, when `level` reaches its `min_urgency`. Escalation routes take part in none.
+    fn pick(
+        &self,
+        matches: impl Fn(&RouteConfig) -> bool,
+        level: Level,
+        now: DateTime<Utc>,
+    ) -> Vec<&RouteConfig> {
         let mut out = Vec::new();
         let routable = |r: &&RouteConfig| {
             r.name
@@ -295,11 +307,11 @@ impl Pipeline {
             r.during.as_ref().is_none_or(|names| {
                 names
                     .iter()
-                    .any(|n| self.intervals.get(n).is_some_and(|i| i.contains(seen.now)))
+                    .any(|n| self.intervals.get(n).is_some_and(|i| i.contains(now)))
             })
         };
         for r in self.routes.iter().filter(routable).filter(|r| !r.default) {
-            if route_matches(r, w, seen) && in_time(r) {
+            if matches(r) && in_time(r) {
                 out.push(r);
                 if !r.continue_matching {
                     break;
@@ -310,10 +322,49 @@ impl Pipeline {
             out.extend(
                 self.routes
                     .iter()
-                    .filter(|r| r.default && seen.level >= r.min_urgency),
+                    .filter(|r| r.default && level >= r.min_urgency),
             );
         }
         out
+    }
+
+    /// Where a spike of watch `watch` goes at `now`: each route it matches with its sinks
+    /// (each sink once) and until when that route holds it (quiet hours). A spike is `high`
+    /// and of the sentiment `bucket`; routes for single mentions of some sources, source kinds
+    /// or languages do not take it, since it spans the watch.
+    pub fn spike_routes(
+        &self,
+        watch: &str,
+        bucket: SentimentBucket,
+        now: DateTime<Utc>,
+    ) -> Vec<(Vec<String>, Option<DateTime<Utc>>)> {
+        let Some(w) = self.watches.iter().find(|w| w.name == watch) else {
+            return Vec::new();
+        };
+        let matches = |r: &RouteConfig| {
+            Level::High >= r.min_urgency
+                && r.watch.as_ref().is_none_or(|name| *name == w.name)
+                && r.sources.is_none()
+                && r.source_kinds.is_none()
+                && r.lang.is_none()
+                && r.sentiment.as_ref().is_none_or(|l| l.contains(&bucket))
+                && r.tags
+                    .as_ref()
+                    .is_none_or(|l| l.iter().any(|t| w.tags.contains(t)))
+        };
+        let mut seen: HashSet<&str> = HashSet::new();
+        self.pick(matches, Level::High, now)
+            .into_iter()
+            .filter_map(|r| {
+                let sinks: Vec<String> = r
+                    .sinks
+                    .iter()
+                    .filter(|s| seen.insert(s.as_str()))
+                    .cloned()
+                    .collect();
+                (!sinks.is_empty()).then(|| (sinks, self.hold(r, Level::High, now)))
+            })
+            .collect()
     }
 }
 

@@ -875,6 +875,24 @@ impl Runtime {
         Ok(sent)
     }
 
+    /// Checks `[spikes]` at `now`: a watch whose volume or negative share jumped gets one
+    /// alert on its routes' sinks; a spike that settled gets its end announced. Returns how
+    /// many started and ended.
+    pub fn check_spikes(&self, now: DateTime<Utc>) -> Result<crate::spike::Changes, StoreError> {
+        let changes =
+            blocking(|| crate::spike::check_all(&self.store, &self.config, &self.pipeline, now))?;
+        for w in &changes.started {
+            info!(watch = %w, "Spike: alert enqueued");
+        }
+        for w in &changes.ended {
+            info!(watch = %w, "Spike over: notice enqueued");
+        }
+        if !changes.started.is_empty() || !changes.ended.is_empty() {
+            self.wake.notify_waiters();
+        }
+        Ok(changes)
+    }
+
     /// Applies `[retention]` at `now`: old mentions and aggregates are deleted.
     pub fn prune(&self, now: DateTime<Utc>) -> Result<(usize, usize), StoreError> {
         let ts = now.timestamp();
@@ -1380,8 +1398,8 @@ pub const LATE_DIGESTS: usize = 7;
 /// A digest sent this long after its time is still on time (the timers loop ticks).
 pub const DIGEST_GRACE: Duration = Duration::from_secs(300);
 
-/// Escalations, silence ends, digests and retention: each runs when it is due, and at least
-/// every minute.
+/// Escalations, silence ends, digests, spikes and retention: each runs when it is due, and at
+/// least every minute.
 async fn timers_loop(rt: Arc<Runtime>, shutdown: CancellationToken) {
     let mut pruned_at: Option<DateTime<Utc>> = None;
     loop {
@@ -1400,6 +1418,9 @@ async fn timers_loop(rt: Arc<Runtime>, shutdown: CancellationToken) {
         }
         if let Err(e) = rt.send_due_digests(rt.now()) {
             warn!(error = %e, "Could not make the digests due; retrying in a minute");
+        }
+        if let Err(e) = rt.check_spikes(rt.now()) {
+            warn!(error = %e, "Could not check for spikes; retrying in a minute");
         }
         let escalation = rt.store.next_escalation_at().ok().flatten();
         let silence = rt.store.next_silence_end().ok().flatten();

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_digest_runs.sql"),
     include_str!("../migrations/0011_source_outages.sql"),
     include_str!("../migrations/0012_digest_indexes.sql"),
+    include_str!("../migrations/0013_spikes.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -401,6 +402,8 @@ pub struct MentionFilter {
     pub since: Option<i64>,
     /// Seen before (Unix seconds).
     pub until: Option<i64>,
+    /// Posted at or after (Unix seconds), by the platform's time, else when seen.
+    pub posted_since: Option<i64>,
     pub min_level: Option<Level>,
     pub sentiment: Option<SentimentBucket>,
     pub limit: usize,
@@ -442,6 +445,38 @@ pub struct Outage {
     pub ended_at: Option<i64>,
     pub failures: i64,
     pub last_error: String,
+}
+
+/// A spike in a watch's volume or negative share (see migration 0013).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spike {
+    pub id: i64,
+    pub watch: String,
+    /// When a check first found it (Unix seconds).
+    pub started_at: i64,
+    /// What rose: `volume`, `negative` (the negative share), or both.
+    pub kinds: Vec<String>,
+    /// The span counted, in seconds.
+    pub window_secs: i64,
+    /// Mentions in the window that raised it, and how many of them were negative.
+    pub mentions: i64,
+    pub negative: i64,
+    /// The baseline's mean mentions per window.
+    pub usual: f64,
+    /// Mentions per window above which it is a volume spike.
+    pub threshold: f64,
+    /// The baseline's negative share (0 to 1).
+    pub usual_share: f64,
+    /// Most mentions in a window while it lasted.
+    pub peak: i64,
+    /// The last check that found it above a threshold.
+    pub last_above: i64,
+    /// Its alert's id (before each sink's own): the end notice waits for that message.
+    pub alert_id: String,
+    /// The sinks told of its start: they are told of its end.
+    pub sinks: Vec<String>,
+    /// `None` while it lasts.
+    pub ended_at: Option<i64>,
 }
 
 /// How urgent mentions of a period were acknowledged.
@@ -1309,60 +1344,8 @@ impl Store {
     pub fn mentions(&self, f: &MentionFilter) -> Result<Vec<MentionRow>> {
         // The rows are picked by id first (filters, order, limit: what the indexes cover), and
         // only the picked ones are read whole: a digest over a year sorts a million mentions.
-        let mut sql = String::from("SELECT m.id FROM mention m WHERE 1 = 1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
-            args.push(v);
-            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-        };
-        if let Some(w) = &f.watch {
-            arg(
-                &mut sql,
-                " AND EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id AND w.watch = ?)",
-                w.clone().into(),
-            );
-        }
-        if !f.watches.is_empty() {
-            let list = json_list(&f.watches);
-            arg(
-                &mut sql,
-                " AND EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id
-                     AND w.watch IN (SELECT value FROM json_each(?)))",
-                list.into(),
-            );
-        }
-        if let Some(s) = &f.source {
-            arg(&mut sql, " AND m.source_id = ?", s.clone().into());
-        }
-        if let Some(t) = f.since {
-            arg(&mut sql, " AND m.seen_at >= ?", t.into());
-        }
-        if let Some(t) = f.until {
-            arg(&mut sql, " AND m.seen_at < ?", t.into());
-        }
-        if let Some(l) = f.min_level {
-            let levels: Vec<&str> = [Level::Low, Level::Normal, Level::High, Level::Critical]
-                .into_iter()
-                .filter(|x| *x >= l)
-                .map(Level::as_str)
-                .collect();
-            sql.push_str(&format!(
-                " AND m.level IN ({})",
-                levels
-                    .iter()
-                    .map(|s| format!("'{s}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        match f.sentiment {
-            Some(SentimentBucket::Positive) => sql.push_str(" AND m.compound >= 0.05"),
-            Some(SentimentBucket::Negative) => sql.push_str(" AND m.compound <= -0.05"),
-            Some(SentimentBucket::Neutral) => {
-                sql.push_str(" AND m.compound > -0.05 AND m.compound < 0.05")
-            }
-            None => {}
-        }
+        let (filters, args) = mention_where(f);
+        let mut sql = format!("SELECT m.id FROM mention m WHERE 1 = 1{filters}");
         let order = match f.order {
             MentionOrder::Newest => " ORDER BY m.seen_at DESC, m.id DESC",
             MentionOrder::MostNegative => " ORDER BY m.compound ASC, m.urgency DESC, m.id",
@@ -1532,7 +1515,154 @@ impl Store {
         let aggs = self
             .conn()
             .execute("DELETE FROM agg_hour WHERE hour < ?1", [aggregates_before])?;
+        self.conn()
+            .execute("DELETE FROM spike WHERE ended_at < ?1", [aggregates_before])?;
         Ok((mentions, aggs))
+    }
+
+    /// The first hour watch `watch` has aggregates for: where its history starts.
+    pub fn first_hour(&self, watch: &str) -> Result<Option<i64>> {
+        Ok(self.conn().query_row(
+            "SELECT min(hour) FROM agg_hour WHERE watch = ?1",
+            [watch],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// How many mentions `f` finds (its order and limit aside), and how many of them are
+    /// positive and negative.
+    pub fn mention_counts(&self, f: &MentionFilter) -> Result<(i64, i64, i64)> {
+        let (sql, args) = mention_where(f);
+        let sql = format!(
+            "SELECT count(*), coalesce(sum(m.compound >= 0.05), 0), coalesce(sum(m.compound <= -0.05), 0)
+               FROM mention m WHERE 1 = 1{sql}"
+        );
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&sql)?;
+        Ok(st.query_row(rusqlite::params_from_iter(args), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?)
+    }
+
+    /// The spike of `watch` still going on, if any.
+    pub fn open_spike(&self, watch: &str) -> Result<Option<Spike>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("{SPIKE_SELECT} WHERE watch = ?1 AND ended_at IS NULL"),
+                [watch],
+                spike_row,
+            )
+            .optional()?)
+    }
+
+    /// Spikes that went on at some time in `[from, to)`, the earliest first.
+    pub fn spikes(&self, from: i64, to: i64) -> Result<Vec<Spike>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!(
+            "{SPIKE_SELECT} WHERE started_at < ?2 AND (ended_at IS NULL OR ended_at >= ?1)
+              ORDER BY started_at, id"
+        ))?;
+        let rows = st
+            .query_map(params![from, to], spike_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Records spike `s` (its id ignored) and enqueues its messages, each held until its time
+    /// when given, in one transaction. `None` (and nothing enqueued) when the watch has a spike
+    /// going on already.
+    pub fn start_spike(
+        &self,
+        s: &Spike,
+        messages: &[(Announcement, Option<i64>)],
+        now: i64,
+    ) -> Result<Option<i64>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let sinks: Vec<&String> = messages.iter().flat_map(|(a, _)| &a.sink_ids).collect();
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO spike (watch, started_at, kinds, window_secs, mentions, negative,
+                 usual, threshold, usual_share, peak, last_above, alert_id, sinks)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?5, ?2, ?10, ?11)",
+            params![
+                s.watch,
+                s.started_at,
+                s.kinds.join(","),
+                s.window_secs,
+                s.mentions,
+                s.negative,
+                s.usual,
+                s.threshold,
+                s.usual_share,
+                s.alert_id,
+                serde_json::to_string(&sinks)?,
+            ],
+        )?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let id = tx.last_insert_rowid();
+        for (a, held_until) in messages {
+            enqueue_held(&tx, a, now, *held_until)?;
+        }
+        tx.commit()?;
+        Ok(Some(id))
+    }
+
+    /// Records that spike `id` is still above its threshold at `now`, with `mentions` in the
+    /// window and `kinds` rising.
+    pub fn spike_still_above(
+        &self,
+        id: i64,
+        now: i64,
+        mentions: i64,
+        kinds: &[String],
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE spike SET last_above = ?2, peak = max(peak, ?3), kinds = ?4
+              WHERE id = ?1 AND ended_at IS NULL",
+            params![id, now, mentions, kinds.join(",")],
+        )?;
+        Ok(())
+    }
+
+    /// Ends spike `id` at `now` and enqueues `notice` on the sinks told of its start, in one
+    /// transaction. On a sink still holding the start's message (quiet hours), the notice is
+    /// held with it, so it never arrives first. False (and nothing enqueued) when it had ended.
+    pub fn end_spike(&self, id: i64, now: i64, notice: &Announcement) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let start_id: Option<String> = tx
+            .query_row(
+                "SELECT alert_id FROM spike WHERE id = ?1 AND ended_at IS NULL",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(start_id) = start_id else {
+            return Ok(false);
+        };
+        tx.execute(
+            "UPDATE spike SET ended_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        for sink in &notice.sink_ids {
+            let held: Option<i64> = tx.query_row(
+                "SELECT max(next_attempt_at) FROM delivery
+                  WHERE sink_id = ?1 AND status = 'pending' AND held != 0 AND kind = 'announcement'
+                    AND json_extract(alert, '$.id') = ?2",
+                params![sink, crate::pipeline::alert_id("earshot", &start_id, sink)],
+                |r| r.get(0),
+            )?;
+            let one = Announcement {
+                sink_ids: vec![sink.clone()],
+                ..notice.clone()
+            };
+            enqueue_held(&tx, &one, now, held)?;
+        }
+        tx.commit()?;
+        Ok(true)
     }
 
     /// The end of the latest period digest `name` sent, skipped or was armed at; `None` for a
@@ -1800,16 +1930,127 @@ fn silence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Silence> {
 
 /// Enqueues a message about earshot itself on each of its sinks.
 fn enqueue_announcement(tx: &rusqlite::Transaction<'_>, a: &Announcement, now: i64) -> Result<()> {
+    enqueue_held(tx, a, now, None)
+}
+
+/// [`enqueue_announcement`], held back until `held_until` (a muted route's quiet hours) when
+/// given: it then goes out with that sink's catch-up message.
+fn enqueue_held(
+    tx: &rusqlite::Transaction<'_>,
+    a: &Announcement,
+    now: i64,
+    held_until: Option<i64>,
+) -> Result<()> {
     let mut st = tx.prepare_cached(
-        "INSERT INTO delivery (mention_id, kind, sink_id, watch, alert, status, created_at, next_attempt_at)
-         VALUES (NULL, 'announcement', ?1, ?2, ?3, 'pending', ?4, ?4)",
+        "INSERT INTO delivery (mention_id, kind, sink_id, watch, alert, status, created_at, next_attempt_at, held)
+         VALUES (NULL, 'announcement', ?1, ?2, ?3, 'pending', ?4, ?5, ?6)",
     )?;
     for sink in &a.sink_ids {
         let mut alert = a.alert.clone();
         alert.id = crate::pipeline::alert_id("earshot", &a.alert.id, sink);
-        st.execute(params![sink, a.watch, serde_json::to_string(&alert)?, now])?;
+        st.execute(params![
+            sink,
+            a.watch,
+            serde_json::to_string(&alert)?,
+            now,
+            held_until.unwrap_or(now).max(now),
+            held_until.is_some()
+        ])?;
     }
     Ok(())
+}
+
+/// The conditions of `f` (each starting " AND ", on `mention m`) and their arguments.
+fn mention_where(f: &MentionFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let mut sql = String::new();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
+        args.push(v);
+        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(w) = &f.watch {
+        arg(
+            &mut sql,
+            " AND EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id AND w.watch = ?)",
+            w.clone().into(),
+        );
+    }
+    if !f.watches.is_empty() {
+        let list = json_list(&f.watches);
+        arg(
+            &mut sql,
+            " AND EXISTS (SELECT 1 FROM mention_watch w WHERE w.mention_id = m.id
+                 AND w.watch IN (SELECT value FROM json_each(?)))",
+            list.into(),
+        );
+    }
+    if let Some(s) = &f.source {
+        arg(&mut sql, " AND m.source_id = ?", s.clone().into());
+    }
+    if let Some(t) = f.since {
+        arg(&mut sql, " AND m.seen_at >= ?", t.into());
+    }
+    if let Some(t) = f.until {
+        arg(&mut sql, " AND m.seen_at < ?", t.into());
+    }
+    if let Some(t) = f.posted_since {
+        arg(
+            &mut sql,
+            " AND coalesce(m.created_at, m.seen_at) >= ?",
+            t.into(),
+        );
+    }
+    if let Some(l) = f.min_level {
+        let levels: Vec<&str> = [Level::Low, Level::Normal, Level::High, Level::Critical]
+            .into_iter()
+            .filter(|x| *x >= l)
+            .map(Level::as_str)
+            .collect();
+        sql.push_str(&format!(
+            " AND m.level IN ({})",
+            levels
+                .iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    match f.sentiment {
+        Some(SentimentBucket::Positive) => sql.push_str(" AND m.compound >= 0.05"),
+        Some(SentimentBucket::Negative) => sql.push_str(" AND m.compound <= -0.05"),
+        Some(SentimentBucket::Neutral) => {
+            sql.push_str(" AND m.compound > -0.05 AND m.compound < 0.05")
+        }
+        None => {}
+    }
+    (sql, args)
+}
+
+const SPIKE_SELECT: &str =
+    "SELECT id, watch, started_at, kinds, window_secs, mentions, negative, usual, threshold,
+            usual_share, peak, last_above, alert_id, sinks, ended_at
+       FROM spike";
+
+fn spike_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Spike> {
+    let kinds: String = r.get(3)?;
+    let sinks: String = r.get(13)?;
+    Ok(Spike {
+        id: r.get(0)?,
+        watch: r.get(1)?,
+        started_at: r.get(2)?,
+        kinds: kinds.split(',').map(str::to_string).collect(),
+        window_secs: r.get(4)?,
+        mentions: r.get(5)?,
+        negative: r.get(6)?,
+        usual: r.get(7)?,
+        threshold: r.get(8)?,
+        usual_share: r.get(9)?,
+        peak: r.get(10)?,
+        last_above: r.get(11)?,
+        alert_id: r.get(12)?,
+        sinks: serde_json::from_str(&sinks).unwrap_or_default(),
+        ended_at: r.get(14)?,
+    })
 }
 
 const DELIVERY_SELECT: &str =

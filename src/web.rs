@@ -474,6 +474,13 @@ pub fn render_page(d: &Digest, days: &[DayPoint], ctx: &PageContext<'_>) -> Stri
         }
         o.push_str("</ul></section>");
     }
+    if !d.spikes.is_empty() {
+        o.push_str("<section id=\"spikes\"><h2>Spikes</h2><ul>");
+        for s in &d.spikes {
+            let _ = write!(o, "<li>{}</li>", escape_html(&crate::digest::spike_line(s)));
+        }
+        o.push_str("</ul></section>");
+    }
     summary(&mut o, d);
 
     let (buckets, unit) = volume_buckets(&d.hourly);
@@ -1340,6 +1347,15 @@ mod tests {
                 failures: 1,
                 last_error: "<script>err</script>".into(),
             }],
+            spikes: vec![crate::digest::SpikeLine {
+                watch: "<b>acme</b>".into(),
+                started_at: t("2026-11-21T14:10:00Z"),
+                ended_at: Some(t("2026-11-21T15:50:00Z")),
+                kinds: vec!["volume".into(), "negative".into()],
+                peak: 64,
+                usual: 7.5,
+                window_secs: 3600,
+            }],
         };
         let html = render_page(
             &d,
@@ -1366,6 +1382,12 @@ mod tests {
         // Gaps come first, then the charts; rising terms are listed, escaped.
         let gaps = html.find("id=\"gaps\"").expect("a gaps section");
         assert!(gaps < html.find("id=\"volume\"").unwrap());
+        let spikes = html.find("id=\"spikes\"").expect("a spikes section");
+        assert!(gaps < spikes && spikes < html.find("id=\"volume\"").unwrap());
+        assert!(html.contains(
+            "&lt;b&gt;acme&lt;/b&gt;: from 2026-11-21 14:10 UTC for 1h40m, volume and negative \
+             share; at its peak 64 mentions an hour (usually 7.5)"
+        ));
         assert!(html.contains("&lt;b&gt;src&lt;/b&gt; was blind for 1m"));
         assert!(html.contains("<td class=\"what\">&lt;i&gt;rise&lt;/i&gt;</td>"));
         // A URL that is not http(s) is text only; a safe one is a link, escaped.

@@ -466,6 +466,7 @@ pub(crate) fn heading_label(alert: &Alert) -> String {
         Form::Summary => "Summary".into(),
         Form::Notice => "Notice".into(),
         Form::Digest => "Digest".into(),
+        Form::Spike => "Spike".into(),
     }
 }
 
@@ -478,6 +479,7 @@ pub(crate) fn heading_of(alert: &Alert) -> String {
         Form::Summary => format!("Summary for {watch}"),
         Form::Notice => format!("Notice for {watch}"),
         Form::Digest => format!("Digest for {watch}"),
+        Form::Spike => format!("Spike in {watch}"),
     }
 }
 
@@ -487,7 +489,7 @@ pub(crate) fn urgency_fact(alert: &Alert) -> Option<(&'static str, String)> {
     match alert.form {
         Form::Mention => Some(("Urgency", urgency_line(alert))),
         Form::Summary => Some(("Most urgent", urgency_line(alert))),
-        Form::Notice | Form::Digest => None,
+        Form::Notice | Form::Digest | Form::Spike => None,
     }
 }
 
@@ -504,7 +506,7 @@ pub(crate) fn source_fact(alert: &Alert) -> Option<String> {
         Form::Mention => Some(source_line(alert)),
         _ if alert.source_kind == EARSHOT_SOURCE => None,
         Form::Summary => Some(format!("{} · {}", alert.source_kind, alert.source_id)),
-        Form::Notice | Form::Digest => None,
+        Form::Notice | Form::Digest | Form::Spike => None,
     }
 }
 

@@ -135,6 +135,7 @@ pub fn render_text(alert: &Alert) -> String {
         Form::Summary => format!("SUMMARY · {level}"),
         Form::Notice => "NOTICE".into(),
         Form::Digest => "DIGEST".into(),
+        Form::Spike => "SPIKE".into(),
     };
     let mut head = format!("[{tag}] {}", a.watch);
     if let Some(s) = super::source_fact(&a) {

@@ -1414,15 +1414,24 @@ pub async fn case_layouts<C: SinkCase>() {
     let mut digest_alert = notice_alert();
     digest_alert.form = Form::Digest;
     let digest = case_wire::<C>(&digest_alert).await;
+    let mut spike_alert = notice_alert();
+    spike_alert.form = Form::Spike;
+    spike_alert.level = earshot::urgency::Level::High;
+    spike_alert.urgency = 50;
+    spike_alert.title = Some("48 mentions of acme in the last hour (usually 6)".into());
+    spike_alert.reasons = vec!["volume 8× the usual (48 against 6)".into()];
+    let spike = case_wire::<C>(&spike_alert).await;
     C::check("summary", &summary);
     C::check("notice", &notice);
     C::check("notice", &digest);
+    C::check("notice", &spike);
     if C::KIND == SinkKind::Webhook {
         // Machines read the form.
         assert!(mention["data"].get("form").is_none(), "{mention}");
         assert_eq!(summary["data"]["form"], "summary");
         assert_eq!(notice["data"]["form"], "notice");
         assert_eq!(digest["data"]["form"], "digest");
+        assert_eq!(spike["data"]["form"], "spike");
         return;
     }
     assert!(has(&mention, "Critical mention"), "{kind}: {mention}");
@@ -1462,6 +1471,15 @@ pub async fn case_layouts<C: SinkCase>() {
             "{kind}: {absent:?} in a digest: {digest}"
         );
     }
+    assert!(has(&spike, "Spike"), "{kind}: {spike}");
+    assert!(has(&spike, "48 mentions of acme"), "{kind}: {spike}");
+    assert!(has(&spike, "volume 8×"), "{kind}: the reason: {spike}");
+    for absent in ["Sentiment", "Urgency", "Most urgent", "Notice", "/100"] {
+        assert!(
+            !has(&spike, absent),
+            "{kind}: {absent:?} in a spike: {spike}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -1479,6 +1497,10 @@ async fn stdout_lays_out_summaries_and_notices() {
     let json = stdout_capture(StdoutFormat::Json, &notice_alert()).await;
     let back: Alert = serde_json::from_str(json.trim_end()).unwrap();
     assert_eq!(back, notice_alert());
+    let mut spike = notice_alert();
+    spike.form = earshot::alert::Form::Spike;
+    let text = stdout_capture(StdoutFormat::Text, &spike).await;
+    assert_eq!(text.lines().next(), Some("[SPIKE] acme"), "{text}");
 }
 
 #[tokio::test]
