@@ -156,5 +156,34 @@ fn digest_bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, digest_bench);
+/// One round of spike checks (what the daemon does every minute) over the same store: each
+/// watch's last hour against its week.
+fn spike_bench(c: &mut Criterion) {
+    let s = store();
+    let cfg = earshot::config::Config::parse(
+        r#"
+        [[watch]]
+        name = "acme"
+        query = "acme"
+        [[watch]]
+        name = "cloud"
+        query = "cloud"
+        [[watch]]
+        name = "rival"
+        query = "rival"
+        [spikes]
+        "#,
+    )
+    .unwrap()
+    .config;
+    let pipeline = earshot::pipeline::Pipeline::new(&cfg).unwrap();
+    let mut g = c.benchmark_group("spikes over 1M stored mentions");
+    g.sample_size(20);
+    g.bench_function("check three watches", |b| {
+        b.iter(|| earshot::spike::check_all(&s, &cfg, &pipeline, at(END)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, digest_bench, spike_bench);
 criterion_main!(benches);

@@ -545,7 +545,7 @@ pub fn render_markdown(d: &Digest) -> String {
     let _ = writeln!(
         o,
         "Sentiment: {}; average compound {}{avg_change}\n",
-        split(c, ", "),
+        split(c, p, ", "),
         avg(c.average_compound),
     );
     // By hour up to two days, by day beyond (a week of hours is too long a line).
@@ -651,14 +651,27 @@ pub fn render_markdown(d: &Digest) -> String {
 }
 
 /// "12 positive (31%), 20 neutral (51%), 7 negative (18%)", joined by `sep`.
-fn split(c: &Totals, sep: &str) -> String {
+/// With the change of each share in points against `p`, the period before, when both had
+/// mentions: "7 negative (18%, +4 pts)".
+fn split(c: &Totals, p: &Totals, sep: &str) -> String {
+    let share = |n: i64, of: i64| (n as f64 * 100.0 / of as f64).round() as i64;
     [
-        (c.positive, "positive"),
-        (c.neutral, "neutral"),
-        (c.negative, "negative"),
+        (c.positive, p.positive, "positive"),
+        (c.neutral, p.neutral, "neutral"),
+        (c.negative, p.negative, "negative"),
     ]
     .iter()
-    .map(|(n, what)| format!("{n} {what} ({})", pct(*n, c.mentions)))
+    .map(|(n, before, what)| {
+        let delta = if c.mentions > 0 && p.mentions > 0 {
+            format!(
+                ", {:+} pts",
+                share(*n, c.mentions) - share(*before, p.mentions)
+            )
+        } else {
+            String::new()
+        };
+        format!("{n} {what} ({}{delta})", pct(*n, c.mentions))
+    })
     .collect::<Vec<_>>()
     .join(sep)
 }
@@ -745,7 +758,7 @@ pub fn render_text(d: &Digest) -> String {
             format!("; average {a:+.2}{delta}")
         })
         .unwrap_or_default();
-    let _ = writeln!(o, "Sentiment: {}{avg}", split(c, " · "));
+    let _ = writeln!(o, "Sentiment: {}{avg}", split(c, p, " · "));
     let counts: Vec<i64> = d.hourly.iter().map(|h| h.mentions).collect();
     if d.hourly.len() <= 48 && !counts.is_empty() {
         let _ = writeln!(o, "By hour: {}", sparkline(&counts));

@@ -241,7 +241,7 @@ fn markdown_json_and_csv() {
         "{md}"
     );
     assert!(
-        md.contains("Sentiment: 1 positive (25%), 0 neutral (0%), 3 negative (75%); average compound -0.25 (-0.55 against the period before)"),
+        md.contains("Sentiment: 1 positive (25%, -25 pts), 0 neutral (0%, -50 pts), 3 negative (75%, +75 pts); average compound -0.25 (-0.55 against the period before)"),
         "{md}"
     );
     assert!(md.contains("Volume by hour: `▁▁▁▁▁▁▁▁▁█▁▃"), "{md}");
