@@ -300,28 +300,13 @@ impl Alert {
             .iter()
             .take(CATCH_UP_LISTED)
             .map(|a| {
-                let what: String = a
-                    .title
-                    .as_deref()
-                    .filter(|t| !by_text && !t.trim().is_empty())
-                    .unwrap_or(&a.text)
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .chars()
-                    .take(120)
-                    .collect();
-                let link = a
-                    .url
-                    .as_deref()
-                    .map(|u| format!(" {u}"))
-                    .unwrap_or_default();
-                format!(
-                    "{} {}/100 · {} · {}: {what}{link}",
+                list_line(
                     a.level.as_str(),
                     a.urgency,
-                    a.watch,
-                    a.source_id
+                    &format!("{} · {}", a.watch, a.source_id),
+                    a.title.as_deref().filter(|_| !by_text),
+                    &a.text,
+                    a.url.as_deref(),
                 )
             })
             .collect();
@@ -359,6 +344,29 @@ impl Alert {
             form: Form::Summary,
         }
     }
+}
+
+/// One mention as a line of a list (a summary's, a spike's): "critical 78/100 · `place`:
+/// its title (else its text, on one line, cut to 120 characters) and its link".
+pub fn list_line(
+    level: &str,
+    urgency: impl std::fmt::Display,
+    place: &str,
+    title: Option<&str>,
+    text: &str,
+    url: Option<&str>,
+) -> String {
+    let what: String = title
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or(text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(120)
+        .collect();
+    let link = url.map(|u| format!(" {u}")).unwrap_or_default();
+    format!("{level} {urgency}/100 · {place}: {what}{link}")
 }
 
 /// ": <title>" of the first alert with a title, for summary titles.

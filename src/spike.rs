@@ -185,18 +185,10 @@ pub fn poisson_critical(lambda: f64, alpha: f64) -> i64 {
     if lambda <= 0.0 {
         return 1;
     }
-    let ln_pmf = |i: i64| -lambda + i as f64 * lambda.ln() - ln_factorial(i);
     let top = (lambda + 40.0 * lambda.sqrt() + 60.0).ceil() as i64;
-    let mut tail = 0.0;
-    let mut critical = top + 1;
-    for i in (0..=top).rev() {
-        tail += ln_pmf(i).exp();
-        if tail >= alpha {
-            break;
-        }
-        critical = i;
-    }
-    critical
+    critical(top, alpha, |i| {
+        -lambda + i as f64 * lambda.ln() - ln_factorial(i)
+    })
 }
 
 /// The smallest count `c` with P(X ≥ c) < `alpha` for a binomial count X of `n` trials of
@@ -204,11 +196,18 @@ pub fn poisson_critical(lambda: f64, alpha: f64) -> i64 {
 pub fn binomial_critical(n: i64, p: f64, alpha: f64) -> i64 {
     let (lp, lq) = (p.ln(), (1.0 - p).ln());
     let ln_n = ln_factorial(n);
-    let ln_pmf =
-        |i: i64| ln_n - ln_factorial(i) - ln_factorial(n - i) + i as f64 * lp + (n - i) as f64 * lq;
+    critical(n, alpha, |i| {
+        ln_n - ln_factorial(i) - ln_factorial(n - i) + i as f64 * lp + (n - i) as f64 * lq
+    })
+}
+
+/// The smallest `c` whose upper tail, the sum of exp(`ln_pmf`) over `c..=top`, is below
+/// `alpha` (`top + 1` when none is): summed from the top down, so the tail's tiny terms are
+/// added first.
+fn critical(top: i64, alpha: f64, ln_pmf: impl Fn(i64) -> f64) -> i64 {
     let mut tail = 0.0;
-    let mut critical = n + 1;
-    for i in (0..=n).rev() {
+    let mut critical = top + 1;
+    for i in (0..=top).rev() {
         tail += ln_pmf(i).exp();
         if tail >= alpha {
             break;
@@ -538,25 +537,13 @@ fn alert(watch: &str, s: &Seen<'_>, urgency: u8, now: DateTime<Utc>) -> Alert {
     if !s.behind.is_empty() {
         lines.push("Behind it:".into());
         for m in s.behind {
-            let what: String = m
-                .title
-                .as_deref()
-                .filter(|t| !t.trim().is_empty())
-                .unwrap_or(&m.text)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .chars()
-                .take(120)
-                .collect();
-            let link = m
-                .url
-                .as_deref()
-                .map(|u| format!(" {u}"))
-                .unwrap_or_default();
-            lines.push(format!(
-                "{} {}/100 · {}: {what}{link}",
-                m.level, m.urgency, m.source_id
+            lines.push(crate::alert::list_line(
+                &m.level,
+                m.urgency,
+                &m.source_id,
+                m.title.as_deref(),
+                &m.text,
+                m.url.as_deref(),
             ));
         }
     }
