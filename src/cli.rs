@@ -235,10 +235,20 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             warn_all(&loaded);
             let rt = tokio_runtime()?;
             rt.block_on(async {
-                let runtime = Arc::new(Runtime::new(loaded.config)?);
+                let mut runtime = Runtime::new(loaded.config)?;
+                runtime.set_notifier(crate::notify::Notifier::from_env());
                 let shutdown = CancellationToken::new();
-                tokio::spawn(signals(shutdown.clone()));
-                runtime::run(runtime, shutdown).await?;
+                let (hup, reloads) = tokio::sync::mpsc::unbounded_channel();
+                tokio::spawn(signals(shutdown.clone(), hup));
+                let reload = || {
+                    Config::load(&path)
+                        .map(|l| {
+                            warn_all(&l);
+                            l.config
+                        })
+                        .map_err(|e| e.to_string())
+                };
+                runtime::run_reloading(Arc::new(runtime), shutdown, reloads, reload).await?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -661,22 +671,32 @@ fn warn_all(loaded: &Loaded) {
     }
 }
 
-async fn signals(shutdown: CancellationToken) {
+/// SIGTERM and SIGINT stop the daemon (a second one: at once); SIGHUP asks for a reload.
+async fn signals(shutdown: CancellationToken, reload: tokio::sync::mpsc::UnboundedSender<()>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
         ) else {
             tracing::error!("Cannot listen for signals; stop earshot with SIGKILL");
             return;
         };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: re-reading the config");
+                    let _ = reload.send(());
+                }
+            }
         }
     }
+    #[cfg(not(unix))]
+    let _ = reload;
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     shutdown.cancel();

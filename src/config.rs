@@ -1257,6 +1257,15 @@ impl Config {
             "daemon.shutdown_timeout",
             &mut p,
         );
+        if d.shutdown_timeout.0 >= secs(30) {
+            warnings.push(Problem {
+                path: "daemon.shutdown_timeout".into(),
+                message: format!(
+                    "{} is not shorter than the systemd unit's TimeoutStopSec=30s: systemd would kill earshot before deliveries in flight finish; raise TimeoutStopSec above it too",
+                    d.shutdown_timeout
+                ),
+            });
+        }
         check_range(
             d.delivery_give_up_after,
             secs(10 * MIN),
@@ -2508,6 +2517,23 @@ mod table_problem_tests {
         );
         assert_eq!(ok.retention.mentions, Some(Dur::secs(180 * 86_400)));
         assert_eq!(ok.retention.aggregates, Dur::secs(400 * 86_400));
+    }
+
+    #[test]
+    fn a_drain_longer_than_the_units_stop_timeout_is_a_warning() {
+        let w = Config::parse("[daemon]\nshutdown_timeout = \"30s\"")
+            .unwrap()
+            .warnings;
+        assert_mentions(
+            &lines(&w),
+            &[
+                "daemon.shutdown_timeout: 30s is not shorter than the systemd unit's TimeoutStopSec=30s",
+            ],
+        );
+        let w = Config::parse("[daemon]\nshutdown_timeout = \"29s\"")
+            .unwrap()
+            .warnings;
+        assert!(!lines(&w).contains("shutdown_timeout"), "{w:?}");
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub mod digest;
 pub mod duration;
 pub mod http;
 pub mod lang;
+pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod query;
 pub mod quiet;

@@ -14,7 +14,7 @@ use earshot_connectors::{Connector, FetchError, FetchOptions, HttpFetcher, Sourc
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span, trace, warn};
+use tracing::{Instrument, debug, error, info, info_span, trace, warn};
 
 use crate::alert::Alert;
 use crate::config::{Config, DEFAULT_EVERY, SourceConfig, parse_cron};
@@ -121,11 +121,16 @@ pub struct Runtime {
     client: reqwest::Client,
     /// Woken when a poll enqueues deliveries, so they go out at once.
     wake: Arc<Notify>,
-    /// The state directory's lock, for runtimes that own the real store.
-    _lock: Option<StateLock>,
+    /// The state directory's lock, for runtimes that own the real store (shared with the
+    /// runtimes of later configs, which use the same store).
+    _lock: Option<Arc<StateLock>>,
     /// Signs acknowledge links, when the HTTP listener is on.
     ack_links: Option<AckLinks>,
     clock: Clock,
+    /// The process's counters, shared by every config a reload brings.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// systemd's notification socket (inert outside systemd).
+    notifier: Arc<crate::notify::Notifier>,
 }
 
 /// Acknowledge pages backed by the runtime's store.
@@ -239,7 +244,7 @@ impl Runtime {
             None => None,
         };
         let mut rt = Runtime::with_store(config, Arc::new(store))?;
-        rt._lock = Some(lock);
+        rt._lock = Some(Arc::new(lock));
         if let Some(k) = key {
             rt.set_ack_key(k);
         }
@@ -305,7 +310,63 @@ impl Runtime {
             _lock: None,
             ack_links: None,
             clock: Clock::System,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
+            notifier: Arc::new(crate::notify::Notifier::default()),
         })
+    }
+
+    /// A runtime for `config`, a changed config, on this one's store, lock, clock, counters
+    /// and acknowledge key: what a reload switches to. Fails (and the old config keeps
+    /// running) when a sink or source cannot be built, or the state directory moved.
+    pub fn reloaded(&self, config: Config) -> Result<Runtime, RuntimeError> {
+        if config.daemon.state_dir != self.config.daemon.state_dir {
+            return Err(RuntimeError::Config(format!(
+                "daemon.state_dir changed from {} to {}: the database cannot move while earshot runs; restart it instead",
+                self.config.daemon.state_dir.display(),
+                config.daemon.state_dir.display()
+            )));
+        }
+        let key = match (config.http.listen_addr(), self.ack_key()) {
+            (None, _) => None,
+            (Some(_), Some(k)) => Some(k),
+            (Some(_), None) => Some(Arc::new(
+                crate::ack::AckKey::load_or_create(&config.daemon.state_dir)
+                    .map_err(RuntimeError::Config)?,
+            )),
+        };
+        let mut rt = Runtime::with_store(config, self.store.clone())?;
+        rt._lock = self._lock.clone();
+        rt.clock = self.clock;
+        rt.metrics = self.metrics.clone();
+        rt.notifier = self.notifier.clone();
+        if let Some(k) = key {
+            rt.ack_links = rt.config.http.link_base().map(|base| AckLinks {
+                key: k,
+                base,
+                ttl: rt.config.http.ack_link_ttl.0.as_secs() as i64,
+            });
+        }
+        Ok(rt)
+    }
+
+    /// Tells systemd (when earshot runs under it) what happens: see [`crate::notify`].
+    pub fn set_notifier(&mut self, notifier: crate::notify::Notifier) {
+        self.notifier = Arc::new(notifier);
+    }
+
+    /// One line for `systemctl status`: the sources, the sinks and what waits to be sent.
+    pub fn status_line(&self) -> String {
+        let queued = self
+            .store
+            .sink_stats()
+            .map(|v| v.iter().map(|s| s.pending).sum::<i64>())
+            .unwrap_or(0);
+        format!(
+            "{} sources, {} watches, {} sinks; {queued} deliveries queued",
+            self.config.sources.iter().filter(|s| s.enabled).count(),
+            self.config.watches.len(),
+            self.sinks.len()
+        )
     }
 
     /// The time, as this runtime's clock reads it.
@@ -1158,10 +1219,97 @@ pub fn next_poll(
 }
 
 /// Runs the daemon until `shutdown` fires: one task per enabled source (interval sources sleep,
-/// cron sources are woken by tokio-cron-scheduler), one delivery task per sink. On shutdown,
-/// deliveries in flight finish within `daemon.shutdown_timeout`.
+/// cron sources are woken by tokio-cron-scheduler), one delivery task per sink, the timers and
+/// the HTTP listener. On shutdown, deliveries in flight finish within `daemon.shutdown_timeout`.
 pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), RuntimeError> {
-    let mut sched = tokio_cron_scheduler::JobScheduler::new()
+    let (_never, reloads) = tokio::sync::mpsc::unbounded_channel();
+    run_reloading(rt, shutdown, reloads, || Err("no reload".to_string())).await
+}
+
+/// [`run`], re-reading the config with `load` whenever `reloads` receives (SIGHUP). A config
+/// that does not load, or whose sinks or sources cannot be built, is refused: the running one
+/// carries on, and the error is logged and counted. A good one replaces the running tasks:
+/// the old ones finish what they are doing (a poll commits, a send is recorded) before the
+/// new ones start, so queued deliveries stay queued and nothing is sent twice.
+pub async fn run_reloading(
+    mut rt: Arc<Runtime>,
+    shutdown: CancellationToken,
+    mut reloads: tokio::sync::mpsc::UnboundedReceiver<()>,
+    mut load: impl FnMut() -> Result<Config, String>,
+) -> Result<(), RuntimeError> {
+    let mut stop = shutdown.child_token();
+    let mut tasks = start(&rt, stop.clone()).await?;
+    let mut listening = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            got = reloads.recv(), if listening => {
+                if got.is_none() {
+                    listening = false;
+                    continue;
+                }
+                rt.notifier.reloading();
+                let next = load().and_then(|c| rt.reloaded(c).map_err(|e| e.to_string()));
+                let now = rt.now().timestamp();
+                match next {
+                    Err(e) => {
+                        error!(error = %e, "Config reload refused; the running config carries on");
+                        rt.metrics.reload(false, now, Some(&e));
+                        rt.notifier.ready(&format!("reload refused: {e}"));
+                    }
+                    Ok(next) => {
+                        info!("Config reloading: finishing the work in flight");
+                        stop.cancel();
+                        tasks.finish(None).await;
+                        stop = shutdown.child_token();
+                        rt = Arc::new(next);
+                        tasks = start(&rt, stop.clone()).await?;
+                        rt.metrics.reload(true, now, None);
+                        info!("Config reloaded");
+                    }
+                }
+            }
+        }
+    }
+    rt.notifier.stopping();
+    rt.metrics.set_ready(false);
+    info!("Shutting down: finishing deliveries in flight");
+    if !tasks
+        .finish(Some(rt.config.daemon.shutdown_timeout.0))
+        .await
+    {
+        warn!(
+            "Some work did not finish within daemon.shutdown_timeout; it will be retried at next start"
+        );
+    }
+    Ok(())
+}
+
+/// The tasks of one config.
+struct Tasks {
+    tracker: tokio_util::task::TaskTracker,
+    sched: tokio_cron_scheduler::JobScheduler,
+}
+
+impl Tasks {
+    /// Waits for the tasks (told to stop already) to end, at most `deadline`; false when some
+    /// did not.
+    async fn finish(mut self, deadline: Option<Duration>) -> bool {
+        let _ = self.sched.shutdown().await;
+        match deadline {
+            Some(d) => tokio::time::timeout(d, self.tracker.wait()).await.is_ok(),
+            None => {
+                self.tracker.wait().await;
+                true
+            }
+        }
+    }
+}
+
+/// Starts the tasks of `rt`'s config, which end when `stop` fires; then tells systemd and
+/// `/readyz` earshot is ready.
+async fn start(rt: &Arc<Runtime>, stop: CancellationToken) -> Result<Tasks, RuntimeError> {
+    let sched = tokio_cron_scheduler::JobScheduler::new()
         .await
         .map_err(|e| RuntimeError::Scheduler(e.to_string()))?;
     let tracker = tokio_util::task::TaskTracker::new();
@@ -1204,25 +1352,19 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
             },
             (_, None) => Driver::Sleep(schedule.clone()),
         };
-        tracker.spawn(source_loop(
-            rt.clone(),
-            source,
-            driver,
-            tick,
-            shutdown.clone(),
-        ));
+        tracker.spawn(source_loop(rt.clone(), source, driver, tick, stop.clone()));
     }
     let mut sink_ids: Vec<String> = rt.sinks.keys().cloned().collect();
     sink_ids.sort();
     for id in sink_ids {
-        tracker.spawn(sink_loop(rt.clone(), id, shutdown.clone()));
+        tracker.spawn(sink_loop(rt.clone(), id, stop.clone()));
     }
-    tracker.spawn(timers_loop(rt.clone(), shutdown.clone()));
+    tracker.spawn(timers_loop(rt.clone(), stop.clone()));
     if let (Some(addr), Some(state)) = (rt.config.http.listen_addr(), rt.http_state()) {
         match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
                 info!(%addr, "Serving acknowledge links");
-                let stop = shutdown.clone();
+                let stop = stop.clone();
                 tracker.spawn(async move {
                     if let Err(e) = crate::http::serve(listener, state, stop).await {
                         warn!(error = %e, "The HTTP listener stopped; acknowledge with `earshot ack ID`");
@@ -1247,18 +1389,9 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) -> Result<(), Ru
         sinks = rt.sinks.len(),
         "earshot is running"
     );
-    shutdown.cancelled().await;
-    info!("Shutting down: finishing deliveries in flight");
-    let _ = sched.shutdown().await;
-    if tokio::time::timeout(rt.config.daemon.shutdown_timeout.0, tracker.wait())
-        .await
-        .is_err()
-    {
-        warn!(
-            "Some work did not finish within daemon.shutdown_timeout; it will be retried at next start"
-        );
-    }
-    Ok(())
+    rt.metrics.set_ready(true);
+    rt.notifier.ready(&rt.status_line());
+    Ok(Tasks { tracker, sched })
 }
 
 /// How a source's task decides when to poll.
@@ -1398,16 +1531,30 @@ pub const LATE_DIGESTS: usize = 7;
 /// A digest sent this long after its time is still on time (the timers loop ticks).
 pub const DIGEST_GRACE: Duration = Duration::from_secs(300);
 
-/// Escalations, silence ends, digests, spikes and retention: each runs when it is due, and at
-/// least every minute.
+/// Escalations, silence ends, digests, spikes, retention and WAL checkpoints: each runs when
+/// it is due, and at least every minute. This is the daemon's main loop: each round pings
+/// systemd's watchdog and updates the status line, so a daemon stuck on its store (or anywhere
+/// this loop waits) stops pinging and is restarted.
 async fn timers_loop(rt: Arc<Runtime>, shutdown: CancellationToken) {
     let mut pruned_at: Option<DateTime<Utc>> = None;
+    let mut checkpoint_at = rt.now();
     loop {
+        rt.notifier.watchdog();
+        rt.notifier.status(&rt.status_line());
         // Retention once a day, first at start.
         if pruned_at.is_none_or(|t| rt.now() - t >= chrono::Duration::days(1)) {
             match rt.prune(rt.now()) {
                 Ok(_) => pruned_at = Some(rt.now()),
                 Err(e) => warn!(error = %e, "Could not prune old mentions; retrying in a minute"),
+            }
+        }
+        // The WAL grows while readers keep old snapshots: fold it back in hourly.
+        if rt.now() - checkpoint_at >= chrono::Duration::hours(1) {
+            match blocking(|| rt.store.checkpoint()) {
+                Ok(()) => checkpoint_at = rt.now(),
+                Err(e) => {
+                    warn!(error = %e, "Could not checkpoint the database's log; retrying in a minute")
+                }
             }
         }
         if let Err(e) = rt.escalate_due(rt.now()) {
@@ -1426,9 +1573,14 @@ async fn timers_loop(rt: Arc<Runtime>, shutdown: CancellationToken) {
         let silence = rt.store.next_silence_end().ok().flatten();
         let digest = rt.next_digest_at().map(|t| t.timestamp());
         let next = [escalation, silence, digest].into_iter().flatten().min();
+        let most = rt
+            .notifier
+            .watchdog_every()
+            .map_or(Duration::from_secs(60), |w| w.min(Duration::from_secs(60)));
         let wait = next
             .map(|t| Duration::from_secs((t - rt.now().timestamp()).clamp(1, 60) as u64))
-            .unwrap_or(Duration::from_secs(60));
+            .unwrap_or(most)
+            .min(most);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}

@@ -1520,6 +1520,15 @@ impl Store {
         Ok((mentions, aggs))
     }
 
+    /// Moves the write-ahead log into the database and truncates it, so the WAL stays small
+    /// (SQLite's automatic checkpoints cannot truncate it, and cannot finish while a reader
+    /// holds an old snapshot).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// The first hour watch `watch` has aggregates for: where its history starts.
     pub fn first_hour(&self, watch: &str) -> Result<Option<i64>> {
         Ok(self.conn().query_row(
