@@ -393,3 +393,32 @@ fn silences_end_on_time_or_by_hand_and_announce_in_the_same_transaction() {
     assert_eq!(store.next_silence_end().unwrap(), None);
     assert_eq!(store.due_deliveries("b", 9_000, 10).unwrap().len(), 4);
 }
+
+#[test]
+fn a_checkpoint_empties_the_write_ahead_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("earshot.db");
+    let store = Store::open(&db).unwrap();
+    let wal = dir.path().join("earshot.db-wal");
+    for i in 0..50 {
+        let id = format!("m{i}");
+        commit(
+            &store,
+            1000 + i,
+            &[&id],
+            vec![new_mention(&id, -0.5, Level::High, &["slack"])],
+        );
+    }
+    let before = std::fs::metadata(&wal).unwrap().len();
+    assert!(before > 0, "writes went to the log");
+    store.checkpoint().unwrap();
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    // Nothing was lost on the way into the database.
+    drop(store);
+    let store = Store::open(&db).unwrap();
+    let all = MentionFilter {
+        limit: 1000,
+        ..Default::default()
+    };
+    assert_eq!(store.mentions(&all).unwrap().len(), 50);
+}
