@@ -68,6 +68,41 @@ async fn next(hits: &mut tokio::sync::mpsc::UnboundedReceiver<usize>, tries: &mu
         .expect("no poll within 30 s");
 }
 
+/// The daemon running the config at `path`, re-reading it on each `reload`.
+struct Daemon {
+    metrics: Arc<earshot::metrics::Metrics>,
+    store: Arc<earshot::store::Store>,
+    shutdown: CancellationToken,
+    reload: tokio::sync::mpsc::UnboundedSender<()>,
+    task: tokio::task::JoinHandle<Result<(), earshot::runtime::RuntimeError>>,
+}
+
+fn start(path: &std::path::Path) -> Daemon {
+    let rt = Runtime::new(Config::load(path).unwrap().config).unwrap();
+    let (metrics, store) = (rt.metrics.clone(), rt.store.clone());
+    let shutdown = CancellationToken::new();
+    let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
+    let path = path.to_path_buf();
+    let load = move || {
+        Config::load(&path)
+            .map(|l| l.config)
+            .map_err(|e| e.to_string())
+    };
+    let task = tokio::spawn(runtime::run_reloading(
+        Arc::new(rt),
+        shutdown.clone(),
+        reloads,
+        load,
+    ));
+    Daemon {
+        metrics,
+        store,
+        shutdown,
+        reload,
+        task,
+    }
+}
+
 /// Texts of the messages a receiver got.
 async fn texts(r: &MockServer) -> Vec<String> {
     posts(r)
@@ -91,25 +126,13 @@ async fn a_reload_takes_effect_and_a_broken_one_is_refused() {
     let path = dir.path().join("earshot.toml");
     std::fs::write(&path, config(&state, &server.uri(), &s1, "")).unwrap();
 
-    let rt = Runtime::new(Config::load(&path).unwrap().config).unwrap();
-    let metrics = rt.metrics.clone();
-    let store = rt.store.clone();
-    let shutdown = CancellationToken::new();
-    let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
-    let load = {
-        let path = path.clone();
-        move || {
-            Config::load(&path)
-                .map(|l| l.config)
-                .map_err(|e| e.to_string())
-        }
-    };
-    let daemon = tokio::spawn(runtime::run_reloading(
-        Arc::new(rt),
-        shutdown.clone(),
-        reloads,
-        load,
-    ));
+    let Daemon {
+        metrics,
+        store,
+        shutdown,
+        reload,
+        task: daemon,
+    } = start(&path);
     let guard = Duration::from_secs(30);
     // The first poll seeds; a new item goes to the first receiver.
     next(&mut hits, &mut 0).await;
@@ -223,24 +246,13 @@ async fn a_queued_delivery_survives_a_reload_and_goes_out_once() {
         "min_urgency = \"low\"\n        mute_time_intervals = [\"always\"]",
     );
     std::fs::write(&path, &text).unwrap();
-    let rt = Runtime::new(Config::load(&path).unwrap().config).unwrap();
-    let (metrics, store) = (rt.metrics.clone(), rt.store.clone());
-    let shutdown = CancellationToken::new();
-    let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
-    let load = {
-        let path = path.clone();
-        move || {
-            Config::load(&path)
-                .map(|l| l.config)
-                .map_err(|e| e.to_string())
-        }
-    };
-    let daemon = tokio::spawn(runtime::run_reloading(
-        Arc::new(rt),
-        shutdown.clone(),
-        reloads,
-        load,
-    ));
+    let Daemon {
+        metrics,
+        store,
+        shutdown,
+        reload,
+        task: daemon,
+    } = start(&path);
     next(&mut hits, &mut 0).await;
     feed.push(item("e1", "Acme e1", "acme is down"));
     let pending = || {
