@@ -1053,22 +1053,26 @@ impl Config {
                 &format!("{at}.period"),
                 &mut p,
             );
-            for w in &d.watches {
-                if let Some(m) = dangling(w, &known.watches, "no watch is named") {
-                    p(format!("{at}.watches"), m);
-                }
-            }
+            dangling_all(
+                &d.watches,
+                &known.watches,
+                "no watch is named",
+                &format!("{at}.watches"),
+                &mut p,
+            );
             if d.sinks.is_empty() {
                 p(
                     format!("{at}.sinks"),
                     "list at least one sink id, e.g. sinks = [\"marketing\"]".into(),
                 );
             }
-            for s in &d.sinks {
-                if let Some(m) = dangling(s, &known.sinks, "no sink has id") {
-                    p(format!("{at}.sinks"), m);
-                }
-            }
+            dangling_all(
+                &d.sinks,
+                &known.sinks,
+                "no sink has id",
+                &format!("{at}.sinks"),
+                &mut p,
+            );
         }
     }
 
@@ -1097,11 +1101,13 @@ impl Config {
     fn validate_spikes(&self, known: &KnownNames, problems: &mut Vec<Problem>) {
         let Some(s) = &self.spikes else { return };
         let mut p = |path: String, message: String| problems.push(Problem { path, message });
-        for w in &s.watches {
-            if let Some(m) = dangling(w, &known.watches, "no watch is named") {
-                p("spikes.watches".into(), m);
-            }
-        }
+        dangling_all(
+            &s.watches,
+            &known.watches,
+            "no watch is named",
+            "spikes.watches",
+            &mut p,
+        );
         if !(s.k.is_finite() && (0.5..=20.0).contains(&s.k)) {
             p(
                 "spikes.k".into(),
@@ -1412,11 +1418,13 @@ impl Config {
             if w.sources.as_ref().is_some_and(Vec::is_empty) {
                 p(format!("{at}.sources"), "an empty list reads nothing: name source ids, or leave `sources` out to read them all".into());
             }
-            for s in w.sources.iter().flatten() {
-                if let Some(m) = dangling(s, &known.sources, "no source has id") {
-                    p(format!("{at}.sources"), m);
-                }
-            }
+            dangling_all(
+                w.sources.iter().flatten(),
+                &known.sources,
+                "no source has id",
+                &format!("{at}.sources"),
+                &mut p,
+            );
         }
         if self.watches.is_empty() && !self.sources.is_empty() {
             warnings.push(Problem {
@@ -1566,21 +1574,25 @@ impl Config {
                     "list at least one sink id, e.g. sinks = [\"support\"]".into(),
                 );
             }
-            for s in &r.sinks {
-                if let Some(m) = dangling(s, &known.sinks, "no sink has id") {
-                    p(format!("{at}.sinks"), m);
-                }
-            }
+            dangling_all(
+                &r.sinks,
+                &known.sinks,
+                "no sink has id",
+                &format!("{at}.sinks"),
+                &mut p,
+            );
             for (key, names) in [
                 ("mute_time_intervals", &r.mute_time_intervals),
                 ("active_time_intervals", &r.active_time_intervals),
                 ("during", r.during.as_ref().unwrap_or(&Vec::new())),
             ] {
-                for n in names {
-                    if let Some(m) = dangling(n, &known.intervals, "no time interval is named") {
-                        p(format!("{at}.{key}"), m);
-                    }
-                }
+                dangling_all(
+                    names,
+                    &known.intervals,
+                    "no time interval is named",
+                    &format!("{at}.{key}"),
+                    &mut p,
+                );
             }
             if let Some(g) = r.group_wait {
                 check_range(
@@ -1715,11 +1727,13 @@ impl Config {
                     );
                 }
             }
-            for s in r.sources.iter().flatten() {
-                if let Some(m) = dangling(s, &known.sources, "no source has id") {
-                    p(format!("{at}.sources"), m);
-                }
-            }
+            dangling_all(
+                r.sources.iter().flatten(),
+                &known.sources,
+                "no source has id",
+                &format!("{at}.sources"),
+                &mut p,
+            );
             for k in r.source_kinds.iter().flatten() {
                 if !earshot_connectors::KINDS.contains(&k.as_str()) {
                     p(
@@ -1831,6 +1845,21 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
+}
+
+/// Reports, at `path`, each of `names` that is not among the names in the file.
+fn dangling_all<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+    known: &HashSet<String>,
+    what: &str,
+    path: &str,
+    p: &mut impl FnMut(String, String),
+) {
+    for n in names {
+        if let Some(m) = dangling(n, known, what) {
+            p(path.to_string(), m);
+        }
+    }
 }
 
 /// "no sink has id "x" (did you mean "y"?)" when `name` is not among the names in the file.
