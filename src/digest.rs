@@ -221,20 +221,13 @@ pub fn compute(store: &Store, req: &Request) -> Result<Digest, StoreError> {
         .map(|(name, mentions)| Count { name, mentions })
         .collect();
     let texts = |from: i64, to: i64| -> Result<Vec<String>, StoreError> {
-        Ok(store
-            .mentions(&MentionFilter {
-                since: Some(from),
-                until: Some(to),
-                watches: req.watches.clone(),
-                limit: TERM_SAMPLE,
-                ..Default::default()
-            })?
-            .into_iter()
-            .map(|m| match m.title {
-                Some(t) if !m.text.starts_with(&t) => format!("{t}. {}", m.text),
-                _ => m.text,
-            })
-            .collect())
+        Ok(term_texts(store.mentions(&MentionFilter {
+            since: Some(from),
+            until: Some(to),
+            watches: req.watches.clone(),
+            limit: TERM_SAMPLE,
+            ..Default::default()
+        })?))
     };
     let rising_terms = rising(&texts(from, to)?, &texts(from - len, from)?, RISING);
     let gaps = store
@@ -288,6 +281,17 @@ pub fn compute(store: &Store, req: &Request) -> Result<Digest, StoreError> {
         gaps,
         spikes,
     })
+}
+
+/// What rising terms are counted in: each mention's title and text (the title once, when the
+/// text does not already start with it).
+pub fn term_texts(rows: Vec<MentionRow>) -> Vec<String> {
+    rows.into_iter()
+        .map(|m| match m.title {
+            Some(t) if !m.text.starts_with(&t) => format!("{t}. {}", m.text),
+            _ => m.text,
+        })
+        .collect()
 }
 
 /// Mentions read per period for rising terms (the newest): enough for a signal, bounded work.

@@ -1540,7 +1540,10 @@ async fn timers_loop(rt: Arc<Runtime>, shutdown: CancellationToken) {
     let mut checkpoint_at = rt.now();
     loop {
         rt.notifier.watchdog();
-        rt.notifier.status(&rt.status_line());
+        if rt.notifier.enabled() {
+            // Reads the outbox: only worth it when systemd listens.
+            rt.notifier.status(&rt.status_line());
+        }
         // Retention once a day, first at start.
         if pruned_at.is_none_or(|t| rt.now() - t >= chrono::Duration::days(1)) {
             match rt.prune(rt.now()) {

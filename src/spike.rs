@@ -417,20 +417,11 @@ fn terms(
     let win = window.until.unwrap_or(to) - window.since.unwrap_or(from) - 1;
     let scale = win as f64 / covered.max(win).max(1) as f64;
     Ok(digest::rising_against(
-        &texts(now),
-        &texts(before),
+        &digest::term_texts(now),
+        &digest::term_texts(before),
         scale,
         TERMS,
     ))
-}
-
-fn texts(rows: Vec<MentionRow>) -> Vec<String> {
-    rows.into_iter()
-        .map(|m| match m.title {
-            Some(t) if !m.text.starts_with(&t) => format!("{t}. {}", m.text),
-            _ => m.text,
-        })
-        .collect()
 }
 
 /// What a check saw when a spike started.
