@@ -1,4 +1,5 @@
-//! earshot's own HTTP listener: the page behind an alert's "Acknowledge" link, and `/healthz`.
+//! earshot's own HTTP listener: the page behind an alert's "Acknowledge" link, the digest
+//! page, and the health and metrics endpoints.
 //!
 //! Routes:
 //! - `GET /ack?m=..&exp=..&sig=..` shows what the link acknowledges and a button. It changes
@@ -6,7 +7,10 @@
 //!   acknowledge an alert nobody read.
 //! - `POST /ack?…` (the button) checks the same signed query and acknowledges. The body is
 //!   ignored: everything that matters is signed in the query ([`crate::ack`]).
-//! - `GET /healthz` answers `ok`.
+//! - `GET /healthz` answers 200 while the process lives, with each part's state as JSON
+//!   ([`crate::health`]); 503 when the store cannot be read. `GET /readyz` answers 200 once
+//!   the sources are scheduled, 503 while stopping. `GET /metrics` is the Prometheus text
+//!   ([`crate::metrics`]). All three need an [`Ops`]; without one `/healthz` is a bare `ok`.
 //! - `GET /digest?since=24h&watch=acme` (or `from=..&to=..`, RFC 3339; `watch` repeats, all
 //!   watches when left out) is the digest as a web page with server-drawn charts
 //!   ([`crate::web`]); `GET /digest.json` the same digest as [`crate::digest::render_json`].
@@ -57,6 +61,17 @@ pub trait AckHandler: Send + Sync + 'static {
     fn ack(&self, ids: &[i64], by: &str) -> Result<usize, String>;
 }
 
+/// What `/healthz`, `/readyz` and `/metrics` read; the runtime implements it ([`crate::health`],
+/// [`crate::metrics`]). Called on a blocking thread, since the health reads the store.
+pub trait Ops: Send + Sync + 'static {
+    /// The status code and the JSON body of `/healthz`.
+    fn health(&self) -> (u16, String);
+    /// Whether `/readyz` answers 200.
+    fn ready(&self) -> bool;
+    /// The Prometheus text of `/metrics`.
+    fn metrics(&self) -> String;
+}
+
 /// What the listener serves with; the caller builds it once at start.
 pub struct HttpState {
     /// Checks the links; the same key the alerts' links were made with.
@@ -68,6 +83,9 @@ pub struct HttpState {
     /// The store and names behind `/digest`, `/digest.json` and `/mentions.csv`; those routes
     /// are 404 without it.
     pub web: Option<std::sync::Arc<WebState>>,
+    /// The daemon behind `/healthz` (which answers a bare `ok` without it), `/readyz` and
+    /// `/metrics` (404 without it).
+    pub ops: Option<std::sync::Arc<dyn Ops>>,
 }
 
 /// The bounds that keep one client from tying the listener up. [`serve`] uses the defaults.
@@ -241,8 +259,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
 
 async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.uri().path(), req.method()) {
-        ("/healthz", &Method::GET | &Method::HEAD) => text(StatusCode::OK, "ok\n"),
-        ("/healthz", _) => not_allowed("GET, HEAD"),
+        ("/healthz", &Method::GET | &Method::HEAD) => health(shared).await,
+        ("/readyz", &Method::GET | &Method::HEAD) => ready(shared),
+        ("/metrics", &Method::GET | &Method::HEAD) => metrics(shared).await,
+        ("/healthz" | "/readyz" | "/metrics", _) => not_allowed("GET, HEAD"),
         ("/ack", &Method::GET | &Method::HEAD) => confirm(shared, req.uri().query()).await,
         ("/ack", &Method::POST) => acknowledge(shared, req).await,
         ("/ack", _) => not_allowed("GET, HEAD, POST"),
@@ -257,6 +277,51 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
         }
         ("/digest" | "/digest.json" | "/mentions.csv", _) => not_allowed("GET, HEAD"),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// `/healthz`: alive, and each part's state as JSON (see [`crate::health::Health`]).
+async fn health(shared: &Shared) -> Response<Full<Bytes>> {
+    let Some(ops) = shared.state.ops.clone() else {
+        return text(StatusCode::OK, "ok\n");
+    };
+    match tokio::task::spawn_blocking(move || ops.health()).await {
+        Ok((status, body)) => reply(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            "application/json",
+            body,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "Reading the health failed");
+            failed()
+        }
+    }
+}
+
+/// `/readyz`: 200 once the store is open and the sources are scheduled, 503 while stopping.
+fn ready(shared: &Shared) -> Response<Full<Bytes>> {
+    match &shared.state.ops {
+        Some(ops) if ops.ready() => text(StatusCode::OK, "ready\n"),
+        Some(_) => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        None => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// `/metrics`: the Prometheus text format.
+async fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
+    let Some(ops) = shared.state.ops.clone() else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    match tokio::task::spawn_blocking(move || ops.metrics()).await {
+        Ok(body) => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            body,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "Rendering the metrics failed");
+            failed()
+        }
     }
 }
 

@@ -1,9 +1,22 @@
-//! What the daemon knows of its own state, for systemd, `/readyz` and (next) `/metrics`: whether
-//! it is ready, and how the last config reload went. One [`Metrics`] per process: it outlives
-//! the runtimes that reloads replace.
+//! What the daemon counts of itself, for systemd, `/readyz` and `/metrics`: whether it is
+//! ready, how its config reloads went, and counters of polls, matches and deliveries. One
+//! [`Metrics`] per process: it outlives the runtimes that reloads replace, so counters never
+//! go back to zero while the process runs (what Prometheus expects of a counter).
+//!
+//! [`Metrics::render`] writes the Prometheus text format (version 0.0.4), with the gauges that
+//! live in the store (outbox depth, last success per source) read through [`Health`] at scrape
+//! time. Every configured source, watch and sink appears from the start with zeros, so a rate
+//! over a new series works and a missing series means a missing part. Labels carry ids and
+//! names from the config and host names of sources, never a URL, a token or a message.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use earshot_connectors::HostWaits;
+
+use crate::health::{Health, State};
 
 /// The last config reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,18 +27,70 @@ pub struct Reload {
     pub error: Option<String>,
 }
 
-/// The process's state. Cheap to update from any task.
+/// What became of a delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// The target took it.
+    Sent,
+    /// It failed and will be tried again.
+    Failed,
+    /// It failed for good, or for too long: parked as dead.
+    Dead,
+}
+
+/// Counters of one sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SinkCounts {
+    sent: u64,
+    failed: u64,
+    dead: u64,
+    /// Sends that waited for the target's pace, or because it asked to slow down.
+    paced: u64,
+}
+
 #[derive(Debug, Default)]
+struct Counts {
+    /// Poll attempts per source.
+    polls: BTreeMap<String, u64>,
+    /// Failed polls per source and reason ([`fetch_reason`]).
+    fetch_errors: BTreeMap<(String, &'static str), u64>,
+    /// Mentions matched per watch.
+    matched: BTreeMap<String, u64>,
+    sinks: BTreeMap<String, SinkCounts>,
+}
+
+/// The process's state. Cheap to update from any task.
+#[derive(Debug)]
 pub struct Metrics {
+    started_at: i64,
     ready: AtomicBool,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     last_reload: Mutex<Option<Reload>>,
+    counts: Mutex<Counts>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
-        Metrics::default()
+        Metrics {
+            started_at: chrono::Utc::now().timestamp(),
+            ready: AtomicBool::new(false),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            last_reload: Mutex::new(None),
+            counts: Mutex::new(Counts::default()),
+        }
+    }
+
+    /// Unix seconds the process started at.
+    pub fn started_at(&self) -> i64 {
+        self.started_at
     }
 
     /// A config reload at `at` took effect, or was refused with `error` (the running config
@@ -65,5 +130,450 @@ impl Metrics {
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        // Counters stay usable after a panic elsewhere: they are plain numbers.
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A poll of `source` ran; `error` is its failure's reason when it failed.
+    pub fn polled(&self, source: &str, error: Option<&'static str>) {
+        let mut c = self.counts();
+        *c.polls.entry(source.to_string()).or_default() += 1;
+        if let Some(reason) = error {
+            *c.fetch_errors
+                .entry((source.to_string(), reason))
+                .or_default() += 1;
+        }
+    }
+
+    /// `n` new mentions matched `watch`.
+    pub fn matched(&self, watch: &str, n: u64) {
+        *self.counts().matched.entry(watch.to_string()).or_default() += n;
+    }
+
+    /// `n` deliveries of `sink` were sent, failed or parked as dead.
+    pub fn delivered(&self, sink: &str, outcome: Delivered, n: u64) {
+        let mut c = self.counts();
+        let s = c.sinks.entry(sink.to_string()).or_default();
+        match outcome {
+            Delivered::Sent => s.sent += n,
+            Delivered::Failed => s.failed += n,
+            Delivered::Dead => s.dead += n,
+        }
+    }
+
+    /// A send to `sink` waited for the target's pace.
+    pub fn paced(&self, sink: &str) {
+        self.counts()
+            .sinks
+            .entry(sink.to_string())
+            .or_default()
+            .paced += 1;
+    }
+
+    /// The Prometheus text exposition: these counters, the gauges of `health` (read from the
+    /// store at scrape time), the rate-limit waits per host, for the configured `watches`.
+    pub fn render(
+        &self,
+        health: &Health,
+        watches: &[String],
+        hosts: &[(String, HostWaits)],
+    ) -> String {
+        let c = self.counts();
+        let mut out = Out::default();
+
+        out.family(
+            "earshot_build_info",
+            "gauge",
+            "The running version; always 1.",
+        );
+        out.sample("earshot_build_info", &[("version", health.version)], 1);
+        out.family(
+            "earshot_start_time_seconds",
+            "gauge",
+            "When the process started, in Unix seconds.",
+        );
+        out.sample("earshot_start_time_seconds", &[], self.started_at);
+        out.family(
+            "earshot_ready",
+            "gauge",
+            "1 once the store is open and the sources are scheduled; 0 while starting or stopping.",
+        );
+        out.sample("earshot_ready", &[], u8::from(self.is_ready()));
+        out.family(
+            "earshot_store_up",
+            "gauge",
+            "1 when the store could be read for this scrape.",
+        );
+        out.sample(
+            "earshot_store_up",
+            &[],
+            u8::from(health.store.state == State::Ok),
+        );
+
+        out.family(
+            "earshot_polls_total",
+            "counter",
+            "Polls of each source, successful or not.",
+        );
+        for s in &health.sources {
+            out.sample(
+                "earshot_polls_total",
+                &[("source", &s.id)],
+                c.polls.get(&s.id).copied().unwrap_or(0),
+            );
+        }
+        out.family(
+            "earshot_fetch_errors_total",
+            "counter",
+            "Failed polls of each source, by reason.",
+        );
+        for s in &health.sources {
+            let mut any = false;
+            for ((_, reason), n) in c
+                .fetch_errors
+                .range((s.id.clone(), "")..)
+                .take_while(|((id, _), _)| *id == s.id)
+            {
+                out.sample(
+                    "earshot_fetch_errors_total",
+                    &[("source", &s.id), ("reason", reason)],
+                    *n,
+                );
+                any = true;
+            }
+            if !any {
+                out.sample(
+                    "earshot_fetch_errors_total",
+                    &[("source", &s.id), ("reason", "none")],
+                    0,
+                );
+            }
+        }
+        out.family(
+            "earshot_source_last_success_timestamp_seconds",
+            "gauge",
+            "When each source last polled successfully, in Unix seconds; 0 if never.",
+        );
+        for s in &health.sources {
+            out.sample(
+                "earshot_source_last_success_timestamp_seconds",
+                &[("source", &s.id)],
+                s.last_success_at.unwrap_or(0),
+            );
+        }
+        out.family(
+            "earshot_source_consecutive_failures",
+            "gauge",
+            "Failed polls of each source since its last success.",
+        );
+        for s in &health.sources {
+            out.sample(
+                "earshot_source_consecutive_failures",
+                &[("source", &s.id)],
+                s.consecutive_failures,
+            );
+        }
+        out.family("earshot_rate_limit_waits_total", "counter", "Requests to a source host that waited for its rate limit (wait=\"spaced\": per_host_rps; wait=\"held\": the host asked to wait, so the poll was put off).");
+        for (host, w) in hosts {
+            out.sample(
+                "earshot_rate_limit_waits_total",
+                &[("host", host), ("wait", "spaced")],
+                w.spaced,
+            );
+            out.sample(
+                "earshot_rate_limit_waits_total",
+                &[("host", host), ("wait", "held")],
+                w.held,
+            );
+        }
+
+        out.family(
+            "earshot_mentions_matched_total",
+            "counter",
+            "New mentions matched by each watch.",
+        );
+        for w in watches {
+            out.sample(
+                "earshot_mentions_matched_total",
+                &[("watch", w)],
+                c.matched.get(w).copied().unwrap_or(0),
+            );
+        }
+
+        let sink_count = |id: &str| c.sinks.get(id).copied().unwrap_or_default();
+        out.family(
+            "earshot_alerts_sent_total",
+            "counter",
+            "Deliveries each sink's target took.",
+        );
+        for s in &health.sinks {
+            out.sample(
+                "earshot_alerts_sent_total",
+                &[("sink", &s.id)],
+                sink_count(&s.id).sent,
+            );
+        }
+        out.family(
+            "earshot_alerts_failed_total",
+            "counter",
+            "Delivery attempts that failed and will be retried.",
+        );
+        for s in &health.sinks {
+            out.sample(
+                "earshot_alerts_failed_total",
+                &[("sink", &s.id)],
+                sink_count(&s.id).failed,
+            );
+        }
+        out.family(
+            "earshot_alerts_dead_total",
+            "counter",
+            "Deliveries given up on (parked as dead; `earshot retry-dead` sends them again).",
+        );
+        for s in &health.sinks {
+            out.sample(
+                "earshot_alerts_dead_total",
+                &[("sink", &s.id)],
+                sink_count(&s.id).dead,
+            );
+        }
+        out.family(
+            "earshot_sink_rate_limit_waits_total",
+            "counter",
+            "Sends that waited for the target's pace or because it asked to slow down.",
+        );
+        for s in &health.sinks {
+            out.sample(
+                "earshot_sink_rate_limit_waits_total",
+                &[("sink", &s.id)],
+                sink_count(&s.id).paced,
+            );
+        }
+        out.family(
+            "earshot_outbox_pending",
+            "gauge",
+            "Deliveries waiting to be sent, per sink.",
+        );
+        for s in &health.sinks {
+            out.sample("earshot_outbox_pending", &[("sink", &s.id)], s.pending);
+        }
+        out.family(
+            "earshot_outbox_dead",
+            "gauge",
+            "Dead deliveries kept in the outbox, per sink.",
+        );
+        for s in &health.sinks {
+            out.sample("earshot_outbox_dead", &[("sink", &s.id)], s.dead);
+        }
+        out.family(
+            "earshot_outbox_oldest_pending_age_seconds",
+            "gauge",
+            "Age of the oldest delivery waiting, per sink; 0 when none waits.",
+        );
+        for s in &health.sinks {
+            let age = s
+                .oldest_pending_at
+                .map_or(0, |t| (health.checked_at - t).max(0));
+            out.sample(
+                "earshot_outbox_oldest_pending_age_seconds",
+                &[("sink", &s.id)],
+                age,
+            );
+        }
+
+        let (ok, failed) = self.reloads();
+        out.family(
+            "earshot_config_reloads_total",
+            "counter",
+            "Config reloads (SIGHUP), by result.",
+        );
+        out.sample("earshot_config_reloads_total", &[("result", "ok")], ok);
+        out.sample(
+            "earshot_config_reloads_total",
+            &[("result", "failed")],
+            failed,
+        );
+        let last = self.last_reload();
+        out.family(
+            "earshot_config_last_reload_successful",
+            "gauge",
+            "1 when the last reload took effect (or none was asked for); 0 when it was refused.",
+        );
+        out.sample(
+            "earshot_config_last_reload_successful",
+            &[],
+            u8::from(last.as_ref().is_none_or(|r| r.error.is_none())),
+        );
+        out.family(
+            "earshot_config_last_reload_timestamp_seconds",
+            "gauge",
+            "When the config was last reloaded, in Unix seconds; 0 if never.",
+        );
+        out.sample(
+            "earshot_config_last_reload_timestamp_seconds",
+            &[],
+            last.map_or(0, |r| r.at),
+        );
+        out.text
+    }
+}
+
+/// The reason label of a failed poll: the kind of failure, never its text (which may be long,
+/// and changes with every server).
+pub fn fetch_reason(e: &earshot_connectors::FetchError) -> &'static str {
+    use earshot_connectors::FetchError::*;
+    match e {
+        Status { status: 429, .. } => "rate_limited",
+        Status {
+            status: 401 | 403, ..
+        } => "unauthorized",
+        Status { status, .. } if *status >= 500 => "server_error",
+        Status { .. } => "client_error",
+        Timeout(_) => "timeout",
+        TooLarge { .. } => "too_large",
+        Network(_) => "network",
+        Unexpected(_) => "unexpected",
+        Parse(_) => "parse",
+        Io(_) => "io",
+        Config(_) => "config",
+    }
+}
+
+/// A text exposition being written.
+#[derive(Default)]
+struct Out {
+    text: String,
+}
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        // HELP text escapes only backslash and newline.
+        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.text.push_str(name);
+        if !labels.is_empty() {
+            self.text.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(',');
+                }
+                let _ = write!(self.text, "{k}=\"{}\"", escape_label(v));
+            }
+            self.text.push('}');
+        }
+        let _ = writeln!(self.text, " {value}");
+    }
+}
+
+/// A label value as the text format wants it: backslash, double quote and newline escaped.
+fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for ch in v.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let cases = [
+            ("acme", "acme"),
+            (r#"a"b"#, r#"a\"b"#),
+            ("a\\b", "a\\\\b"),
+            ("a\nb", "a\\nb"),
+            ("é ü", "é ü"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(escape_label(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn counters_add_up_per_name() {
+        let m = Metrics::new();
+        m.polled("blog", None);
+        m.polled("blog", Some("timeout"));
+        m.polled("blog", Some("timeout"));
+        m.polled("hn", Some("parse"));
+        m.matched("acme", 3);
+        m.matched("acme", 2);
+        m.delivered("slack", Delivered::Sent, 4);
+        m.delivered("slack", Delivered::Failed, 1);
+        m.delivered("slack", Delivered::Dead, 2);
+        m.paced("slack");
+        let c = m.counts();
+        assert_eq!(c.polls.get("blog"), Some(&3));
+        assert_eq!(
+            c.fetch_errors.get(&("blog".to_string(), "timeout")),
+            Some(&2)
+        );
+        assert_eq!(c.fetch_errors.get(&("hn".to_string(), "parse")), Some(&1));
+        assert_eq!(c.matched.get("acme"), Some(&5));
+        assert_eq!(
+            c.sinks.get("slack"),
+            Some(&SinkCounts {
+                sent: 4,
+                failed: 1,
+                dead: 2,
+                paced: 1
+            })
+        );
+    }
+
+    #[test]
+    fn fetch_reasons() {
+        use earshot_connectors::FetchError;
+        use std::time::Duration;
+        let cases = [
+            (
+                FetchError::Status {
+                    status: 429,
+                    retry_after: None,
+                },
+                "rate_limited",
+            ),
+            (
+                FetchError::Status {
+                    status: 403,
+                    retry_after: None,
+                },
+                "unauthorized",
+            ),
+            (
+                FetchError::Status {
+                    status: 503,
+                    retry_after: None,
+                },
+                "server_error",
+            ),
+            (
+                FetchError::Status {
+                    status: 404,
+                    retry_after: None,
+                },
+                "client_error",
+            ),
+            (FetchError::Timeout(Duration::from_secs(1)), "timeout"),
+            (FetchError::Network("reset".into()), "network"),
+            (FetchError::Parse("eof".into()), "parse"),
+        ];
+        for (e, want) in cases {
+            assert_eq!(fetch_reason(&e), want, "{e:?}");
+        }
     }
 }

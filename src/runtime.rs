@@ -18,6 +18,7 @@ use tracing::{Instrument, debug, error, info, info_span, trace, warn};
 
 use crate::alert::Alert;
 use crate::config::{Config, DEFAULT_EVERY, SourceConfig, parse_cron};
+use crate::metrics::Delivered;
 use crate::pipeline::Pipeline;
 use crate::sink::Followup;
 use crate::sink::{Retry, Sink};
@@ -131,6 +132,27 @@ pub struct Runtime {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// systemd's notification socket (inert outside systemd).
     notifier: Arc<crate::notify::Notifier>,
+}
+
+/// `/healthz`, `/readyz` and `/metrics` backed by the runtime.
+struct OpsOnRuntime(Arc<Runtime>);
+
+impl crate::http::Ops for OpsOnRuntime {
+    fn health(&self) -> (u16, String) {
+        let h = self.0.health();
+        // Plain data with string keys always serializes.
+        let body = serde_json::to_string_pretty(&h)
+            .unwrap_or_else(|_| r#"{"status":"failing"}"#.to_string());
+        (h.http_status(), body)
+    }
+
+    fn ready(&self) -> bool {
+        self.0.metrics.is_ready()
+    }
+
+    fn metrics(&self) -> String {
+        self.0.prometheus()
+    }
 }
 
 /// Acknowledge pages backed by the runtime's store.
@@ -339,6 +361,8 @@ impl Runtime {
         rt.clock = self.clock;
         rt.metrics = self.metrics.clone();
         rt.notifier = self.notifier.clone();
+        // Rate-limit waits count on across reloads, as the other counters do.
+        rt.http = rt.http.clone().with_rate_waits(self.http.rate_waits());
         if let Some(k) = key {
             rt.ack_links = rt.config.http.link_base().map(|base| AckLinks {
                 key: k,
@@ -402,7 +426,21 @@ impl Runtime {
                 watches: self.config.watches.iter().map(|w| w.name.clone()).collect(),
                 sources: self.config.sources.iter().map(|s| s.id.clone()).collect(),
             })),
+            ops: Some(Arc::new(OpsOnRuntime(self.clone()))),
         })
+    }
+
+    /// How this runtime's parts are doing (reads the store).
+    pub fn health(&self) -> crate::health::Health {
+        crate::health::Health::read(&self.config, &self.store, self.now().timestamp())
+            .with_daemon(&self.metrics)
+    }
+
+    /// `/metrics`: the counters and the store's gauges in the Prometheus text format.
+    pub fn prometheus(&self) -> String {
+        let watches: Vec<String> = self.config.watches.iter().map(|w| w.name.clone()).collect();
+        self.metrics
+            .render(&self.health(), &watches, &self.http.rate_waits().snapshot())
     }
 
     /// The key acknowledge links are signed with, when the listener is on.
@@ -522,11 +560,21 @@ impl Runtime {
                 report.not_modified = outcome.not_modified;
                 report.seeding = !alert;
                 let judged = self.judge(source, outcome.mentions, alert, now)?;
+                let mut matched: HashMap<&str, u64> = HashMap::new();
+                for m in &judged.mentions {
+                    for w in &m.watches {
+                        *matched.entry(w.as_str()).or_default() += 1;
+                    }
+                }
+                let matched: Vec<(String, u64)> = matched
+                    .into_iter()
+                    .map(|(w, n)| (w.to_string(), n))
+                    .collect();
                 let next_at = Schedule::of(source)
                     .next_after(now)
                     .map_or(ts + DEFAULT_EVERY.as_secs() as i64, |t| t.timestamp());
                 trace!(fetched = report.fetched, "Committing the poll");
-                report.commit = blocking(|| {
+                let committed = blocking(|| {
                     self.store.commit_poll(&PollCommit {
                         source_id: &source.id,
                         source_kind: connector.kind(),
@@ -537,7 +585,18 @@ impl Runtime {
                         next_poll_at: next_at,
                         notice: outcome.notice.as_ref(),
                     })
-                })?;
+                });
+                report.commit = match committed {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.metrics.polled(&source.id, Some("store"));
+                        return Err(e);
+                    }
+                };
+                self.metrics.polled(&source.id, None);
+                for (w, n) in &matched {
+                    self.metrics.matched(w, *n);
+                }
                 info!(
                     fetched = report.fetched,
                     not_modified = report.not_modified,
@@ -570,6 +629,8 @@ impl Runtime {
                         .map_or(backoff_end, |t| t.timestamp()),
                 };
                 let message = e.to_string();
+                self.metrics
+                    .polled(&source.id, Some(crate::metrics::fetch_reason(&e)));
                 self.store
                     .record_failure(&source.id, connector.kind(), &message, ts, next)?;
                 warn!(error = %message, consecutive_failures = errors, retry_in_s = wait.as_secs(), "Fetch failed");
@@ -634,7 +695,10 @@ impl Runtime {
                 if stop.is_cancelled() {
                     return Ok(report);
                 }
-                if let Some(l) = &handle.pace {
+                if let Some(l) = &handle.pace
+                    && l.check().is_err()
+                {
+                    self.metrics.paced(sink_id);
                     tokio::select! {
                         _ = stop.cancelled() => return Ok(report),
                         _ = l.until_ready() => {}
@@ -658,8 +722,11 @@ impl Runtime {
                         }
                         trace!("Marked sent");
                         report.sent += d.ids.len();
+                        self.metrics
+                            .delivered(sink_id, Delivered::Sent, d.ids.len() as u64);
                         info!("Delivered");
                         if let Some(w) = sent.wait_before_next {
+                            self.metrics.paced(sink_id);
                             debug!(wait_ms = w.as_millis() as u64, "Target asks to slow down");
                             tokio::select! {
                                 _ = stop.cancelled() => return Ok(report),
@@ -673,6 +740,8 @@ impl Runtime {
                                 self.store.mark_dead(*id, &e.message)?;
                             }
                             report.dead += d.ids.len();
+                            self.metrics
+                                .delivered(sink_id, Delivered::Dead, d.ids.len() as u64);
                             warn!(error = %e.message, "Delivery failed for good; parked as dead (see `earshot status`)");
                             if e.status.is_some_and(sink_is_broken) {
                                 // A deleted webhook or a revoked token fails every message the
@@ -702,12 +771,22 @@ impl Runtime {
                                     self.store.mark_dead(*id, &msg)?;
                                 }
                                 report.dead += d.ids.len();
+                                self.metrics.delivered(
+                                    sink_id,
+                                    Delivered::Dead,
+                                    d.ids.len() as u64,
+                                );
                                 warn!(error = %e.message, "Delivery kept failing; parked as dead");
                             } else {
                                 for id in &d.ids {
                                     self.store.mark_retry(*id, next, &e.message)?;
                                 }
                                 report.retrying += d.ids.len();
+                                self.metrics.delivered(
+                                    sink_id,
+                                    Delivered::Failed,
+                                    d.ids.len() as u64,
+                                );
                                 warn!(error = %e.message, retry_in_s = wait.as_secs(), "Delivery failed; will retry");
                             }
                             // The target is down or asked us to slow down: the rest of its

@@ -304,6 +304,13 @@ pub struct SinkStats {
     pub dead: i64,
     pub last_sent_at: Option<i64>,
     pub oldest_pending_at: Option<i64>,
+    /// Pending deliveries that failed at least once and wait for their next attempt.
+    pub retrying: i64,
+    /// The newest error among the deliveries still retrying or dead.
+    pub last_error: Option<String>,
+    /// The newest finished delivery was given up on (dead): the target refused it, or kept
+    /// failing, and took nothing since.
+    pub dead_since_sent: bool,
 }
 
 /// A stored mention, as `earshot mentions` lists it.
@@ -1314,8 +1321,15 @@ impl Store {
         let mut st = conn.prepare_cached(
             "SELECT sink_id,
                     SUM(status = 'pending'), SUM(status = 'sent'), SUM(status = 'dead'),
-                    MAX(sent_at), MIN(CASE WHEN status = 'pending' THEN created_at END)
-             FROM delivery GROUP BY sink_id ORDER BY sink_id",
+                    MAX(sent_at), MIN(CASE WHEN status = 'pending' THEN created_at END),
+                    SUM(status = 'pending' AND attempts > 0),
+                    (SELECT f.last_error FROM delivery f
+                     WHERE f.sink_id = d.sink_id AND f.last_error IS NOT NULL
+                       AND (f.status = 'dead' OR (f.status = 'pending' AND f.attempts > 0))
+                     ORDER BY f.id DESC LIMIT 1),
+                    COALESCE(MAX(CASE WHEN status = 'dead' THEN id END)
+                             > COALESCE(MAX(CASE WHEN status = 'sent' THEN id END), 0), 0)
+             FROM delivery d GROUP BY sink_id ORDER BY sink_id",
         )?;
         let rows = st.query_map([], |r| {
             Ok(SinkStats {
@@ -1325,9 +1339,22 @@ impl Store {
                 dead: r.get(3)?,
                 last_sent_at: r.get(4)?,
                 oldest_pending_at: r.get(5)?,
+                retrying: r.get(6)?,
+                last_error: r.get(7)?,
+                dead_since_sent: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The newest deliveries of `sink_id`, whatever their state, newest first.
+    pub fn recent_deliveries(&self, sink_id: &str, limit: usize) -> Result<Vec<Delivery>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!(
+            "{DELIVERY_SELECT} WHERE sink_id = ?1 ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![sink_id, limit as i64], delivery_row)?;
+        collect_deliveries(rows)
     }
 
     /// The most recent dead deliveries, newest first.

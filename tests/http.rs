@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use earshot::ack::AckKey;
-use earshot::http::{AckHandler, HttpState, Limits, serve, serve_with};
+use earshot::http::{AckHandler, HttpState, Limits, Ops, serve, serve_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -82,6 +82,10 @@ impl Server {
     }
 
     async fn start_with(limits: Option<Limits>) -> Server {
+        Server::start_full(limits, None).await
+    }
+
+    async fn start_full(limits: Option<Limits>, ops: Option<Arc<dyn Ops>>) -> Server {
         capture_logs();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -92,6 +96,7 @@ impl Server {
             handler: store.clone(),
             now: Arc::new(|| NOW),
             web: None,
+            ops,
         };
         let shutdown = CancellationToken::new();
         let task = match limits {
@@ -398,6 +403,68 @@ async fn healthz_answers_ok() {
     assert_eq!(r.header("content-security-policy"), None);
     assert_eq!(server.send("HEAD", "/healthz").await.status, 200);
     server.stop().await;
+}
+
+/// A daemon whose readiness the test flips.
+struct FakeOps {
+    ready: AtomicBool,
+}
+
+impl Ops for FakeOps {
+    fn health(&self) -> (u16, String) {
+        (503, r#"{"status":"failing"}"#.to_string())
+    }
+
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    fn metrics(&self) -> String {
+        "# TYPE earshot_ready gauge\nearshot_ready 0\n".to_string()
+    }
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_come_from_the_daemon() {
+    let ops = Arc::new(FakeOps {
+        ready: AtomicBool::new(false),
+    });
+    let server = Server::start_full(None, Some(ops.clone())).await;
+    let h = server.send("GET", "/healthz").await;
+    assert_eq!(
+        (h.status, h.body.as_str()),
+        (503, r#"{"status":"failing"}"#)
+    );
+    assert_eq!(h.header("content-type"), Some("application/json"));
+    let r = server.send("GET", "/readyz").await;
+    assert_eq!((r.status, r.body.as_str()), (503, "not ready\n"));
+    ops.ready.store(true, Ordering::SeqCst);
+    let r = server.send("GET", "/readyz").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "ready\n"));
+    let m = server.send("GET", "/metrics").await;
+    assert_eq!(m.status, 200);
+    assert_eq!(m.body, "# TYPE earshot_ready gauge\nearshot_ready 0\n");
+    assert_eq!(
+        m.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert_eq!(m.header("cache-control"), Some("no-store"));
+    for path in ["/readyz", "/metrics"] {
+        let r = server.send("POST", path).await;
+        assert_eq!(
+            (r.status, r.header("allow")),
+            (405, Some("GET, HEAD")),
+            "{path}"
+        );
+    }
+    server.stop().await;
+
+    // Without a daemon behind it (tests, tools), only the bare liveness answer is left.
+    let bare = Server::start().await;
+    for path in ["/readyz", "/metrics"] {
+        assert_eq!(bare.send("GET", path).await.status, 404, "{path}");
+    }
+    bare.stop().await;
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 
 use earshot::alert::Alert;
 use earshot::store::{
-    MentionFilter, NewDelivery, NewMention, PollCommit, Scores, SentimentBucket, Store,
+    DeliveryStatus, MentionFilter, NewDelivery, NewMention, PollCommit, Scores, SentimentBucket,
+    Store,
 };
 use earshot::urgency::Level;
 use earshot_connectors::{Mention, SourceState};
@@ -125,6 +126,17 @@ fn outbox_life_cycle() {
     assert!(store.due_deliveries("slack", 999, 10).unwrap().is_empty());
     store.mark_sent(due[0].id, 1001, None).unwrap();
     store.mark_retry(due[1].id, 1060, "HTTP 503").unwrap();
+    let stats = store.sink_stats().unwrap();
+    assert_eq!((stats[0].pending, stats[0].retrying), (1, 1));
+    assert_eq!(stats[0].last_error.as_deref(), Some("HTTP 503"));
+    assert!(!stats[0].dead_since_sent);
+    let recent = store.recent_deliveries("slack", 5).unwrap();
+    assert_eq!(
+        recent.iter().map(|d| d.status).collect::<Vec<_>>(),
+        [DeliveryStatus::Pending, DeliveryStatus::Sent],
+        "newest first, whatever their state"
+    );
+    assert!(store.recent_deliveries("teams", 5).unwrap().is_empty());
     assert!(store.due_deliveries("slack", 1059, 10).unwrap().is_empty());
     assert_eq!(store.next_due_at("slack").unwrap(), Some(1060));
     let again = store.due_deliveries("slack", 1060, 10).unwrap();
@@ -135,6 +147,16 @@ fn outbox_life_cycle() {
         .unwrap();
     let stats = store.sink_stats().unwrap();
     assert_eq!((stats[0].pending, stats[0].sent, stats[0].dead), (0, 1, 1));
+    assert_eq!(stats[0].retrying, 0);
+    assert_eq!(
+        stats[0].last_error.as_deref(),
+        Some("HTTP 404: no_service"),
+        "the newest error of a row still failing"
+    );
+    assert!(
+        stats[0].dead_since_sent,
+        "its newest finished delivery is dead"
+    );
     assert_eq!(
         store.dead_letters(5).unwrap()[0].last_error.as_deref(),
         Some("HTTP 404: no_service")

@@ -211,6 +211,7 @@ impl Server {
                         .to_vec(),
                 })
             }),
+            ops: None,
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve_with(

@@ -203,6 +203,39 @@ pub struct HttpFetcher {
     /// Stack Exchange `backoff`) said the budget is spent, and until when: every source on
     /// that host waits, not only the one that was told.
     blocked: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>>,
+    /// How often requests waited on a host's limits, for the daemon's metrics.
+    waits: Arc<RateWaits>,
+}
+
+/// How often requests to each host waited on its limits: kept by the fetcher, read for
+/// `/metrics`. Shared across fetchers with [`HttpFetcher::with_rate_waits`], so a reload's new
+/// fetcher keeps counting where the old one stopped.
+#[derive(Debug, Default)]
+pub struct RateWaits {
+    hosts: std::sync::Mutex<std::collections::BTreeMap<String, HostWaits>>,
+}
+
+/// One host's waits.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HostWaits {
+    /// Requests that waited for their turn under `per_host_rps`.
+    pub spaced: u64,
+    /// Requests not sent because the host asked us to wait (`Retry-After`, a spent budget).
+    pub held: u64,
+}
+
+impl RateWaits {
+    fn count(&self, host: &str, f: impl FnOnce(&mut HostWaits)) {
+        // Counting is best effort: a poisoned lock only means a panic elsewhere.
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        f(hosts.entry(host.to_string()).or_default());
+    }
+
+    /// Every host that waited at least once, by name.
+    pub fn snapshot(&self) -> Vec<(String, HostWaits)> {
+        let hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        hosts.iter().map(|(h, w)| (h.clone(), *w)).collect()
+    }
 }
 
 impl std::fmt::Debug for HttpFetcher {
@@ -241,7 +274,19 @@ impl HttpFetcher {
             opts: Arc::new(opts),
             limiter: Arc::new(RateLimiter::keyed(quota)),
             blocked: Arc::default(),
+            waits: Arc::default(),
         })
+    }
+
+    /// This fetcher counting its waits into `waits` (another fetcher's [`HttpFetcher::rate_waits`]).
+    pub fn with_rate_waits(mut self, waits: Arc<RateWaits>) -> HttpFetcher {
+        self.waits = waits;
+        self
+    }
+
+    /// The waits counted so far, per host.
+    pub fn rate_waits(&self) -> Arc<RateWaits> {
+        self.waits.clone()
     }
 
     /// The underlying client (timeouts, User-Agent, TLS already set), for sinks that want to
@@ -368,7 +413,7 @@ impl HttpFetcher {
         };
         let host = host_key(&url);
         self.check_blocked(&host)?;
-        self.limiter.until_key_ready(&host).await;
+        self.wait_turn(&host).await;
         self.check_blocked(&host)?;
         let total = self.opts.total_timeout;
         let request = self.send_api(url, &host, &extra, req);
@@ -493,7 +538,7 @@ impl HttpFetcher {
     async fn fetch_http(&self, url: Url, state: &SourceState) -> Result<Fetched, FetchError> {
         let host = host_key(&url);
         self.check_blocked(&host)?;
-        self.limiter.until_key_ready(&host).await;
+        self.wait_turn(&host).await;
         // Another task's reply may have spent the budget while this one queued.
         self.check_blocked(&host)?;
         // The client's own timeout covers the body too; this outer one is the
@@ -517,11 +562,22 @@ impl HttpFetcher {
     /// Not even one request while the host asked all of us to wait.
     fn check_blocked(&self, host: &str) -> Result<(), FetchError> {
         match self.blocked_for(host) {
-            Some(wait) => Err(FetchError::Status {
-                status: 429,
-                retry_after: Some(wait),
-            }),
+            Some(wait) => {
+                self.waits.count(host, |w| w.held += 1);
+                Err(FetchError::Status {
+                    status: 429,
+                    retry_after: Some(wait),
+                })
+            }
             None => Ok(()),
+        }
+    }
+
+    /// Waits for `host`'s turn under `per_host_rps`, counting the requests that had to.
+    async fn wait_turn(&self, host: &String) {
+        if self.limiter.check_key(host).is_err() {
+            self.waits.count(host, |w| w.spaced += 1);
+            self.limiter.until_key_ready(host).await;
         }
     }
 

@@ -36,7 +36,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use http::{FetchOptions, HttpFetcher};
+pub use http::{FetchOptions, HostWaits, HttpFetcher, RateWaits};
 
 /// Whether a mention opens a conversation or answers one (`type:post` / `type:comment`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

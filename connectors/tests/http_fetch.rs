@@ -411,6 +411,16 @@ async fn requests_to_one_host_are_spaced() {
         .await
         .expect("another host is not held up");
     assert!(matches!(got, Ok(Fetched::Body { .. })), "{got:?}");
+    // Both waits were counted for the metrics, against the host that imposed them; the
+    // other host went out at once.
+    let waits = http.rate_waits().snapshot();
+    assert_eq!(
+        waits,
+        vec![(
+            "127.0.0.1".to_string(),
+            earshot_connectors::HostWaits { spaced: 2, held: 0 }
+        )]
+    );
 }
 
 #[tokio::test]
@@ -518,4 +528,23 @@ async fn retry_after_holds_every_source_on_the_host() {
     );
     let other_url = format!("{}/b.xml", other.uri()).replace("127.0.0.1", "localhost");
     assert!(g.get(&other_url, &state).await.is_ok());
+    // The two requests that were not sent count as held; a fetcher given the same counters
+    // (what a reload builds) counts on.
+    let held = |f: &earshot_connectors::HttpFetcher| {
+        f.rate_waits()
+            .snapshot()
+            .into_iter()
+            .map(|(h, w)| (h, w.held, w.spaced))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(held(&f), vec![("127.0.0.1".to_string(), 2, 0)]);
+    let h = fetcher().with_rate_waits(f.rate_waits());
+    for p in ["a.xml", "b.xml"] {
+        h.get(&format!("{}/{p}", server.uri()), &state)
+            .await
+            .unwrap_err();
+    }
+    // Its own blocks: a.xml went out (and was told to wait again), b.xml was held.
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    assert_eq!(held(&f), vec![("127.0.0.1".to_string(), 3, 0)]);
 }
