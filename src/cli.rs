@@ -1041,88 +1041,142 @@ fn ago(now: i64, t: Option<i64>) -> String {
     }
 }
 
+/// Deliveries `status` lists per sink, newest first.
+const RECENT_PER_SINK: usize = 5;
+
 fn status(cfg: &Config, json: bool) -> Result<()> {
     let store = Store::open_read_only(&cfg.db_path())?;
-    let sources = store.sources()?;
-    let sinks = store.sink_stats()?;
+    let now = Utc::now().timestamp();
+    let health = crate::health::Health::read(cfg, &store, now);
+    if let Some(e) = &health.store.error {
+        anyhow::bail!("cannot read the database {}: {e}", cfg.db_path().display());
+    }
+    let daemon = Daemon::ask(cfg);
     let dead = store.dead_letters(10)?;
+    let mut recent = Vec::new();
+    for s in &health.sinks {
+        recent.push((
+            s.id.clone(),
+            store.recent_deliveries(&s.id, RECENT_PER_SINK)?,
+        ));
+    }
+    let delivery = |d: &crate::store::Delivery| {
+        serde_json::json!({
+            "id": d.id, "sink_id": d.sink_id, "watch": d.watch, "status": d.status,
+            "attempts": d.attempts, "created_at": d.created_at, "sent_at": d.sent_at,
+            "error": d.last_error, "title": d.alert.title, "url": d.alert.url,
+        })
+    };
     if json {
-        let v = serde_json::json!({ "sources": sources, "sinks": sinks, "dead_letters": dead.iter().map(|d| serde_json::json!({
-            "id": d.id, "sink_id": d.sink_id, "watch": d.watch, "attempts": d.attempts, "error": d.last_error, "url": d.alert.url,
-        })).collect::<Vec<_>>() });
+        let mut v = serde_json::to_value(&health)?;
+        v["running"] = serde_json::json!(daemon.pid.is_some());
+        v["pid"] = serde_json::json!(daemon.pid);
+        if let Some(d) = &daemon.health {
+            v["daemon"] = d.clone();
+        }
+        v["recent_deliveries"] = recent
+            .iter()
+            .map(|(id, rows)| (id.clone(), rows.iter().map(delivery).collect()))
+            .collect::<serde_json::Map<String, serde_json::Value>>()
+            .into();
+        v["dead_letters"] = dead.iter().map(delivery).collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    let now = Utc::now().timestamp();
-    println!("SOURCES");
+    println!("{}", daemon.line(now));
+    println!("\nSOURCES");
     println!(
         "  {:<20} {:<13} {:<14} {:<14} {:<14} NOTE",
         "ID", "KIND", "HEALTH", "LAST SUCCESS", "NEXT POLL"
     );
-    for s in &cfg.sources {
-        let row = sources.iter().find(|r| r.source_id == s.id);
-        let health = match row {
-            _ if !s.enabled => "disabled".to_string(),
-            None => "not polled".to_string(),
-            Some(r) if r.error_count > 0 => format!("failing ({})", r.error_count),
-            Some(r) if r.degraded => "degraded".to_string(),
-            Some(_) => "ok".to_string(),
+    for (s, h) in cfg.sources.iter().zip(&health.sources) {
+        let state = match h.state {
+            crate::health::State::Failing => format!("failing ({})", h.consecutive_failures),
+            crate::health::State::Waiting => "not polled".to_string(),
+            other => other.as_str().to_string(),
         };
-        let next = match (runtime::Schedule::of(s), row) {
-            (_, Some(r)) if r.error_count > 0 => ago(now, r.next_poll_at),
-            (runtime::Schedule::Cron(c), _) => format!("cron {c}"),
-            (_, r) => ago(now, r.and_then(|r| r.next_poll_at)),
+        let next = match runtime::Schedule::of(s) {
+            _ if h.consecutive_failures > 0 || !s.enabled => ago(now, h.next_poll_at),
+            runtime::Schedule::Cron(c) => format!("cron {c}"),
+            _ => ago(now, h.next_poll_at),
         };
         // The failure if failing, else what the connector said (a degraded mode, a budget).
-        let err = match row {
-            Some(r) if r.error_count > 0 => r.last_error.clone().unwrap_or_default(),
-            Some(r) => r.notice.clone().unwrap_or_default(),
-            None => String::new(),
+        let note = if h.consecutive_failures > 0 {
+            h.last_error.as_deref()
+        } else {
+            h.notice.as_deref()
         };
         println!(
             "  {:<20} {:<13} {:<14} {:<14} {:<14} {}",
-            s.id,
-            s.kind(),
-            health,
-            ago(now, row.and_then(|r| r.last_success_at)),
+            h.id,
+            h.kind,
+            state,
+            ago(now, h.last_success_at),
             next,
-            err
+            one_line(note.unwrap_or(""))
         );
     }
     println!("\nSINKS");
     println!(
-        "  {:<20} {:<8} {:>8} {:>8} {:>6} {:<14} OLDEST PENDING",
-        "ID", "KIND", "PENDING", "SENT", "DEAD", "LAST SENT"
+        "  {:<20} {:<8} {:<9} {:>8} {:>8} {:>8} {:>6} {:<14} OLDEST PENDING",
+        "ID", "KIND", "HEALTH", "PENDING", "RETRYING", "SENT", "DEAD", "LAST SENT"
     );
-    for s in &cfg.sinks {
-        let st = sinks
-            .iter()
-            .find(|x| x.sink_id == s.id)
-            .cloned()
-            .unwrap_or_default();
+    for h in &health.sinks {
         println!(
-            "  {:<20} {:<8} {:>8} {:>8} {:>6} {:<14} {}",
-            s.id,
-            s.kind.as_str(),
-            st.pending,
-            st.sent,
-            st.dead,
-            ago(now, st.last_sent_at),
-            st.oldest_pending_at
+            "  {:<20} {:<8} {:<9} {:>8} {:>8} {:>8} {:>6} {:<14} {}",
+            h.id,
+            h.kind.as_deref().unwrap_or("?"),
+            h.state.as_str(),
+            h.pending,
+            h.retrying,
+            h.sent,
+            h.dead,
+            ago(now, h.last_sent_at),
+            h.oldest_pending_at
                 .map(|t| ago(now, Some(t)))
                 .unwrap_or_else(|| "-".into())
         );
+        if h.kind.is_none() {
+            println!("      no longer configured: its deliveries wait for it to return");
+        }
+        if let Some(e) = h.last_error.as_deref().filter(|_| h.retrying + h.dead > 0) {
+            println!("      last error: {}", one_line(e));
+        }
     }
-    for st in sinks.iter().filter(|st| cfg.sink(&st.sink_id).is_none()) {
-        println!(
-            "  {:<20} {:<8} {:>8} {:>8} {:>6} {:<14} (no longer configured: its pending deliveries wait for it to return)",
-            st.sink_id,
-            "?",
-            st.pending,
-            st.sent,
-            st.dead,
-            ago(now, st.last_sent_at)
-        );
+    if recent.iter().any(|(_, rows)| !rows.is_empty()) {
+        println!("\nRECENT DELIVERIES (newest first, {RECENT_PER_SINK} per sink)");
+        for (id, rows) in recent.iter().filter(|(_, rows)| !rows.is_empty()) {
+            println!("  {id}");
+            for d in rows {
+                let state = match d.status {
+                    crate::store::DeliveryStatus::Sent => format!("sent {}", ago(now, d.sent_at)),
+                    crate::store::DeliveryStatus::Dead => "dead".to_string(),
+                    crate::store::DeliveryStatus::Pending if d.attempts > 0 => {
+                        format!("retrying ({} failed)", d.attempts)
+                    }
+                    crate::store::DeliveryStatus::Pending => "pending".to_string(),
+                };
+                let error = match d.status {
+                    crate::store::DeliveryStatus::Sent => "",
+                    _ => d.last_error.as_deref().unwrap_or(""),
+                };
+                // Stored text came from the outside: no escape sequence reaches the terminal.
+                let title = d
+                    .alert
+                    .title
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or(&d.alert.text);
+                let title: String = one_line(title).chars().take(50).collect();
+                println!(
+                    "    #{:<6} {:<18} {:<12} {title}  {}",
+                    d.id,
+                    state,
+                    d.watch,
+                    one_line(error)
+                );
+            }
+        }
     }
     if !dead.is_empty() {
         println!("\nDEAD LETTERS (newest first; `earshot retry-dead` sends them again)");
@@ -1132,13 +1186,115 @@ fn status(cfg: &Config, json: bool) -> Result<()> {
                 d.id,
                 d.sink_id,
                 d.watch,
-                // Stored text came from the outside: no escape sequence reaches the terminal.
                 one_line(d.last_error.as_deref().unwrap_or("")),
                 one_line(d.alert.url.as_deref().unwrap_or(""))
             );
         }
     }
     Ok(())
+}
+
+/// What `status` learns of a running daemon: its pid from the state directory's lock file,
+/// and its own account (`/healthz`) when its listener answers.
+struct Daemon {
+    pid: Option<u32>,
+    /// The `daemon` part of its `/healthz`.
+    health: Option<serde_json::Value>,
+    /// Where it was asked, when it was.
+    asked: Option<std::net::SocketAddr>,
+}
+
+impl Daemon {
+    fn ask(cfg: &Config) -> Daemon {
+        let pid = runtime::state_dir_holder(&cfg.daemon.state_dir);
+        let asked = cfg.http.listen_addr().map(|mut a| {
+            // A listener on every address is reached on this machine's loopback.
+            if a.ip().is_unspecified() {
+                a.set_ip(match a {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            a
+        });
+        let health = match (pid, asked) {
+            (Some(_), Some(addr)) => fetch_health(addr),
+            _ => None,
+        };
+        Daemon { pid, health, asked }
+    }
+
+    /// One line: running or not, ready, since when, how its reloads went.
+    fn line(&self, now: i64) -> String {
+        let version = env!("CARGO_PKG_VERSION");
+        let Some(pid) = self.pid else {
+            return format!(
+                "earshot {version} · not running (figures below are from the database)"
+            );
+        };
+        let mut out = format!("earshot {version} · running (pid {pid})");
+        let Some(d) = &self.health else {
+            match self.asked {
+                Some(a) => out.push_str(&format!(" · its listener on {a} did not answer")),
+                None => out.push_str(" · listener off, so readiness and reloads are not shown"),
+            }
+            return out;
+        };
+        let ts = |v: &serde_json::Value| {
+            v.as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp())
+        };
+        out.push_str(if d["ready"] == true {
+            " · ready"
+        } else {
+            " · not ready"
+        });
+        if let Some(t) = ts(&d["started_at"]) {
+            out.push_str(&format!(" · started {}", ago(now, Some(t))));
+        }
+        let (ok, failed) = (&d["reloads_ok"], &d["reloads_failed"]);
+        out.push_str(&format!(" · reloads: {ok} ok, {failed} refused"));
+        let last = &d["last_reload"];
+        if last.is_object() {
+            let when = ago(now, ts(&last["at"]));
+            match last["error"].as_str() {
+                Some(e) => out.push_str(&format!(
+                    "\n  the last reload ({when}) was refused, the config before it runs: {}",
+                    one_line(e)
+                )),
+                None => out.push_str(&format!(" (last {when})")),
+            }
+        }
+        out
+    }
+}
+
+/// The daemon's `/healthz`, `daemon` part; `None` when it does not answer within 2 s.
+fn fetch_health(addr: std::net::SocketAddr) -> Option<serde_json::Value> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    // reqwest is built without a TLS provider of its own (see `Runtime::with_store`); this
+    // plain-HTTP request needs one installed all the same. An error means one is already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(2))
+            .no_proxy()
+            .build()
+            .ok()?;
+        let v: serde_json::Value = client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(v.get("daemon")?.clone())
+    })
 }
 
 fn mentions(cfg: &Config, f: &MentionFilter, json: bool) -> Result<()> {

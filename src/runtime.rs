@@ -92,6 +92,20 @@ pub fn lock_state_dir(dir: &std::path::Path) -> Result<StateLock, RuntimeError> 
     }
 }
 
+/// The pid of the earshot working on `dir`, if one is: read from the lock file, and checked
+/// against the running processes (Linux), without taking the lock: a reader that took it even
+/// for an instant could stop a daemon starting at that moment.
+pub fn state_dir_holder(dir: &std::path::Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(dir.join("earshot.lock"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    // The file keeps the last holder's pid after it exits: that pid must still be an earshot.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    comm.trim().starts_with("earshot").then_some(pid)
+}
+
 /// How long a sink's queue is held after the target refused the sink itself (401, 403, 404, 410).
 pub const SINK_HOLD: Duration = Duration::from_secs(600);
 

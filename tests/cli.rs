@@ -266,14 +266,31 @@ async fn once_dry_run_mentions_status_and_retry_dead() {
 
     let o = run(&["status"]).await;
     let t = text(&o);
+    assert!(t.contains("· not running"), "{t}");
+    let forum = t
+        .lines()
+        .find(|l| l.contains(" forum "))
+        .unwrap_or_default();
+    assert!(forum.contains("feed") && forum.contains(" ok "), "{t}");
+    let out = t.lines().find(|l| l.contains(" out ")).unwrap_or_default();
+    assert!(out.contains("stdout") && out.contains(" ok "), "{t}");
+    // The recent deliveries of each sink, with what became of them.
+    let recent = t.split("RECENT DELIVERIES").nth(1).unwrap_or_default();
     assert!(
-        t.contains("forum") && t.contains("ok") && t.contains("out"),
+        recent.contains("  out\n")
+            && recent.contains("sent just now")
+            && recent.contains("Acme is down"),
         "{t}"
     );
     let o = run(&["status", "--json"]).await;
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["sources"][0]["source_id"], "forum");
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["running"], false);
+    assert_eq!(v["sources"][0]["id"], "forum");
+    assert_eq!(v["sources"][0]["state"], "ok");
     assert_eq!(v["sinks"][0]["sent"], 1);
+    assert_eq!(v["recent_deliveries"]["out"][0]["status"], "sent");
+    assert_eq!(v["recent_deliveries"]["out"][0]["title"], "Acme is down");
 
     let o = run(&["retry-dead"]).await;
     assert!(
@@ -387,6 +404,70 @@ fn one_worker_per_state_directory() {
     assert!(o.status.success(), "{}", text(&o));
 }
 
+/// A port nobody listens on now (bound, then let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[cfg(unix)]
+#[test]
+fn status_asks_the_running_daemon_how_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.xml");
+    std::fs::write(&feed, common::rss(&[item("1", "Acme", "acme")])).unwrap();
+    let listen = format!("[http]\nlisten = \"127.0.0.1:{}\"", free_port());
+    let cfg = write_config(dir.path(), &feed.display().to_string(), &listen);
+    let (mut daemon, mut lines) = start_daemon(&cfg, "earshot is running");
+    let status = || {
+        let o = earshot(Some(&cfg), &["status"]).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        text(&o)
+    };
+    let t = status();
+    let first = t.lines().next().unwrap_or_default();
+    assert!(
+        first.contains(&format!("· running (pid {})", daemon.id()))
+            && first.contains("· ready")
+            && first.contains("reloads: 0 ok, 0 refused"),
+        "{t}"
+    );
+    // A broken config is refused on reload; status says so and why.
+    std::fs::write(&cfg, "[daemon\n").unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    for line in lines.by_ref() {
+        if line.unwrap().contains("Config reload refused") {
+            break;
+        }
+    }
+    // status reads the config too: give it back, as an operator would after the mistake.
+    let cfg_again = write_config(dir.path(), &feed.display().to_string(), &listen);
+    assert_eq!(cfg_again, cfg);
+    let t = status();
+    assert!(
+        t.contains("reloads: 0 ok, 1 refused")
+            && t.contains("was refused, the config before it runs"),
+        "{t}"
+    );
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let t = status();
+    assert!(
+        t.lines()
+            .next()
+            .unwrap_or_default()
+            .contains("· not running"),
+        "{t}"
+    );
+}
+
 #[test]
 fn score_survives_invalid_utf8() {
     let mut child = earshot(None, &["score", "--json"])
@@ -470,9 +551,9 @@ fn status_shows_a_degraded_source_and_its_reason() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["source_id"] == "rd")
+        .find(|s| s["id"] == "rd")
         .unwrap();
-    assert_eq!(rd["degraded"], true);
+    assert_eq!(rd["state"], "degraded");
     assert_eq!(rd["notice"], "no Reddit credentials: reading .rss listings");
 }
 
