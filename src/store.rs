@@ -2391,6 +2391,71 @@ mod tests {
 
     use super::*;
 
+    /// SQLite's codes become errors in words naming the file; extended codes count as their
+    /// primary code; anything else, and errors already in words, are kept as they are.
+    #[test]
+    fn sqlite_failures_are_classified_with_the_path() {
+        use rusqlite::ffi;
+        let path = Path::new("/var/lib/earshot/earshot.db");
+        let sqlite =
+            |code| StoreError::Sqlite(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None));
+        let table: &[(i32, &str)] = &[
+            (
+                ffi::SQLITE_FULL,
+                "the disk holding /var/lib/earshot is full: free some space",
+            ),
+            (
+                ffi::SQLITE_READONLY,
+                "the database /var/lib/earshot/earshot.db is read-only",
+            ),
+            (
+                ffi::SQLITE_READONLY_DBMOVED,
+                "the database /var/lib/earshot/earshot.db is read-only",
+            ),
+            (
+                ffi::SQLITE_READONLY_CANTINIT,
+                "the database /var/lib/earshot/earshot.db is read-only",
+            ),
+            (
+                ffi::SQLITE_IOERR,
+                "the disk holding /var/lib/earshot/earshot.db failed a read or write",
+            ),
+            (
+                ffi::SQLITE_IOERR_WRITE,
+                "the disk holding /var/lib/earshot/earshot.db failed a read or write",
+            ),
+            (
+                ffi::SQLITE_IOERR_FSYNC,
+                "the disk holding /var/lib/earshot/earshot.db failed a read or write",
+            ),
+            (
+                ffi::SQLITE_CORRUPT,
+                "the database /var/lib/earshot/earshot.db is damaged",
+            ),
+            (
+                ffi::SQLITE_NOTADB,
+                "the database /var/lib/earshot/earshot.db is damaged",
+            ),
+            (ffi::SQLITE_BUSY, "database error: "),
+            (ffi::SQLITE_CONSTRAINT, "database error: "),
+        ];
+        for &(code, want) in table {
+            let got = sqlite(code).at(path).to_string();
+            assert!(got.starts_with(want), "code {code}: {got}");
+            assert!(!got.contains("SQLITE"), "code {code}: {got}");
+        }
+        let open = StoreError::Open {
+            path: "x".into(),
+            reason: "y".into(),
+        };
+        assert_eq!(open.at(path).to_string(), "cannot open the database x: y");
+        // A database in the working directory: its disk is ".".
+        let got = sqlite(ffi::SQLITE_FULL)
+            .at(Path::new("earshot.db"))
+            .to_string();
+        assert!(got.starts_with("the disk holding . is full"), "{got}");
+    }
+
     /// Migration 9 fills the hourly aggregates from the mentions already stored: per watch,
     /// and once per mention for all watches.
     #[test]

@@ -152,11 +152,40 @@ fn closed_db(dir: &Path) -> PathBuf {
     let db = dir.join("earshot.db");
     let store = Store::open(&db).unwrap();
     for round in 0..4 {
-        poll(&store, 1_000 + round, "c", &ids(&format!("r{round}-"), 50), 4_000).unwrap();
+        poll(
+            &store,
+            1_000 + round,
+            "c",
+            &ids(&format!("r{round}-"), 50),
+            4_000,
+        )
+        .unwrap();
     }
     drop(store);
     assert!(!dir.join("earshot.db-wal").exists());
     db
+}
+
+#[test]
+fn a_backup_with_the_daemon_stopped_leaves_the_original_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = closed_db(dir.path());
+    let before = std::fs::read(&db).unwrap();
+    let dest = dir.path().join("copy.db");
+    let report = Store::open_read_only(&db).unwrap().backup(&dest).unwrap();
+    assert_eq!(report.mentions, 200);
+    // The original is untouched, and the copy is one self-contained file, with no -wal or
+    // -journal of its own. (A read-only connection leaves the original's empty -wal and -shm
+    // behind, as `status` does; the daemon uses them as they are.)
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("copy"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["copy.db"]);
+    assert_eq!(mention_count(&Store::open(&dest).unwrap()), 200);
 }
 
 fn overwrite(path: &Path, at: u64, bytes: &[u8]) {
@@ -187,7 +216,10 @@ fn pages_damaged_in_the_middle_are_found_at_open_and_name_the_readme_section() {
     let msg = e.to_string();
     assert!(msg.contains("is damaged"), "{msg}");
     assert!(msg.contains("restore the latest backup"), "{msg}");
-    assert!(msg.contains("\"Backups and restore\" in the README"), "{msg}");
+    assert!(
+        msg.contains("\"Backups and restore\" in the README"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -221,7 +253,10 @@ fn a_full_disk_fails_the_poll_clearly_keeps_the_database_and_the_next_poll_store
     assert!(matches!(e, StoreError::Full { .. }), "{e:?}");
     let msg = e.to_string();
     assert!(
-        msg.contains(&format!("the disk holding {} is full", dir.path().display())),
+        msg.contains(&format!(
+            "the disk holding {} is full",
+            dir.path().display()
+        )),
         "{msg}"
     );
     assert!(msg.contains("free some space"), "{msg}");
@@ -264,7 +299,9 @@ fn a_database_that_cannot_be_written_says_read_only_and_where_to_look() {
     assert!(msg.contains("ReadWritePaths="), "{msg}");
 
     // Every write says so, not only the poll's.
-    let e = ro.record_failure("blog", "feed", "boom", 2_000, 2_600).unwrap_err();
+    let e = ro
+        .record_failure("blog", "feed", "boom", 2_000, 2_600)
+        .unwrap_err();
     assert!(matches!(e, StoreError::ReadOnly { .. }), "{e:?}");
     assert_eq!(cursor(&store).as_deref(), Some("c1"));
 }
@@ -366,7 +403,10 @@ fn earshot_backup_copies_beside_a_writer_and_refuses_what_it_cannot_do() {
     assert!(err.contains("already there"), "{err}");
     assert_eq!(std::fs::metadata(&dest).unwrap().len(), bytes);
 
-    let o = earshot(&cfg, &["backup", dir.path().join("nope/x.db").to_str().unwrap()]);
+    let o = earshot(
+        &cfg,
+        &["backup", dir.path().join("nope/x.db").to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("does not exist"),
