@@ -685,9 +685,10 @@ impl Store {
             .execute("VACUUM INTO ?1", [target_str])
             .map_err(|e| match e.sqlite_error_code() {
                 // The copy's disk, not the database's.
-                Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full {
-                    dir: dir.display().to_string(),
-                },
+                Some(rusqlite::ErrorCode::DiskFull) => fail(format!(
+                    "the disk holding {} is full: free some space there, or back up to another disk",
+                    dir.display()
+                )),
                 _ => StoreError::from(e).at(&self.path),
             })
             .and_then(|_| {

@@ -186,6 +186,7 @@ fn a_backup_with_the_daemon_stopped_leaves_the_original_as_it_was() {
     names.sort();
     assert_eq!(names, ["copy.db"]);
     assert_eq!(mention_count(&Store::open(&dest).unwrap()), 200);
+    assert_eq!(mention_count(&Store::open(&db).unwrap()), 200);
 }
 
 fn overwrite(path: &Path, at: u64, bytes: &[u8]) {
