@@ -322,6 +322,24 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// `earshot backup PATH`: reads through its own read-only connection, so it runs beside the
+/// daemon (which goes on writing) and as any user who may read the database.
+fn backup(cfg: &Config, dest: &Path) -> Result<()> {
+    let db = cfg.db_path();
+    let store = Store::open_read_only(&db)?;
+    let report = store.backup(dest)?;
+    println!(
+        "backed up {} to {}: {} bytes ({:.1} MiB), {} mention{}",
+        db.display(),
+        dest.display(),
+        report.bytes,
+        report.bytes as f64 / 1_048_576.0,
+        report.mentions,
+        if report.mentions == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
 /// `earshot ack ID...`: works beside a running daemon (SQLite serialises the writes), which
 /// sends the edits it enqueues within a minute.
 fn ack(cfg: &Config, ids: &[i64], by: Option<&str>) -> Result<ExitCode> {
@@ -1149,24 +1167,6 @@ fn status(cfg: &Config, json: bool) -> Result<()> {
             );
         }
     }
-    Ok(())
-}
-
-/// `earshot backup PATH`: reads through its own read-only connection, so it runs beside the
-/// daemon (which goes on writing) and as any user who may read the database.
-fn backup(cfg: &Config, dest: &Path) -> Result<()> {
-    let db = cfg.db_path();
-    let store = Store::open_read_only(&db)?;
-    let report = store.backup(dest)?;
-    println!(
-        "backed up {} to {}: {} bytes ({:.1} MiB), {} mention{}",
-        db.display(),
-        dest.display(),
-        report.bytes,
-        report.bytes as f64 / 1_048_576.0,
-        report.mentions,
-        if report.mentions == 1 { "" } else { "s" }
-    );
     Ok(())
 }
 
