@@ -102,6 +102,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a consistent copy of the database to a new file; safe while the daemon runs.
+    Backup {
+        /// The copy to write (never overwritten), e.g. /var/backups/earshot/earshot-2026-05-01.db
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
     /// Send a sample alert to one sink.
     TestSink {
         /// The sink's id.
@@ -263,6 +269,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             status(&cfg, *json)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup { path: dest } => {
+            let cfg = load(&path)?.config;
+            backup(&cfg, dest)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Mentions { select, json } => {
             let cfg = load(&path)?.config;
             let filter = mentions_filter(&cfg, select, Utc::now().timestamp())?;
@@ -309,6 +320,24 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `earshot backup PATH`: reads through its own read-only connection, so it runs beside the
+/// daemon (which goes on writing) and as any user who may read the database.
+fn backup(cfg: &Config, dest: &Path) -> Result<()> {
+    let db = cfg.db_path();
+    let store = Store::open_read_only(&db)?;
+    let report = store.backup(dest)?;
+    println!(
+        "backed up {} to {}: {} bytes ({:.1} MiB), {} mention{}",
+        db.display(),
+        dest.display(),
+        report.bytes,
+        report.bytes as f64 / 1_048_576.0,
+        report.mentions,
+        if report.mentions == 1 { "" } else { "s" }
+    );
+    Ok(())
 }
 
 /// `earshot ack ID...`: works beside a running daemon (SQLite serialises the writes), which

@@ -49,6 +49,29 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    /// `PRAGMA quick_check` found damage, or the file is not an SQLite database at all.
+    #[error(
+        "the database {path} is damaged ({detail}): stop earshot, move the file (and its -wal and -shm) aside, and restore the latest backup (see \"Backups and restore\" in the README)"
+    )]
+    Damaged { path: String, detail: String },
+    /// SQLITE_FULL: the transaction was rolled back, so what was stored before is intact.
+    #[error(
+        "the disk holding {dir} is full: free some space; earshot keeps what it has and retries (nothing new is lost: a poll that could not be written is fetched again)"
+    )]
+    Full { dir: String },
+    /// SQLITE_READONLY: the file, its directory or its -wal/-shm cannot be written.
+    #[error(
+        "the database {path} is read-only: check the permissions of daemon.state_dir and its files (they belong to the user earshot runs as), and ReadWritePaths= if you changed the unit; earshot keeps what it has and retries"
+    )]
+    ReadOnly { path: String },
+    /// SQLITE_IOERR: the operating system failed a read or a write.
+    #[error(
+        "the disk holding {path} failed a read or write ({detail}): check the disk and the kernel log (`journalctl -k`); earshot keeps what it has and retries"
+    )]
+    Io { path: String, detail: String },
+    /// `Store::backup` could not write its copy.
+    #[error("cannot back up to {path}: {reason}")]
+    Backup { path: String, reason: String },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("stored data is unreadable: {0}")]
@@ -56,6 +79,15 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What [`Store::backup`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupReport {
+    /// The copy's size on disk.
+    pub bytes: u64,
+    /// The mentions it holds, counted in the copy itself.
+    pub mentions: i64,
+}
 
 /// One SQLite database file.
 pub struct Store {
@@ -504,6 +536,12 @@ impl Store {
             reason,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if dir.exists() && !dir.is_dir() {
+                return Err(open_err(format!(
+                    "{} is a file, not a directory: daemon.state_dir must name a directory",
+                    dir.display()
+                )));
+            }
             std::fs::create_dir_all(dir).map_err(|e| {
                 open_err(format!(
                     "cannot create {} ({e}): check daemon.state_dir and its permissions",
@@ -511,8 +549,15 @@ impl Store {
                 ))
             })?;
         }
+        // Checked before anything writes to it: migrating or polling into a damaged file
+        // would spread the damage. A new (or empty) file has nothing to check.
+        let existing = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
         let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
-        Store::init(conn, path.to_path_buf())
+        if existing {
+            conn.busy_timeout(Duration::from_secs(10))?;
+            quick_check(&conn, path)?;
+        }
+        Store::init(conn, path.to_path_buf()).map_err(|e| e.at(path))
     }
 
     /// Opens an existing database for reading only (`status`, `mentions`, `once --dry-run`):
@@ -571,6 +616,119 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs one write. Its failure names the file and says what to do ([`StoreError::at`]):
+    /// a full disk, a read-only file or an I/O error reaches the log and the terminal in
+    /// words, not as an SQLite code. A transaction that fails is rolled back whole.
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        f(&mut self.conn()).map_err(|e| e.at(&self.path))
+    }
+
+    /// Runs `PRAGMA quick_check` (what [`Store::open`] does first): `Damaged` when it finds
+    /// damage. It reads every page, so it takes a while on a big database.
+    pub fn quick_check(&self) -> Result<()> {
+        quick_check(&self.conn(), &self.path)
+    }
+
+    /// Writes a consistent copy of the database to `dest`, a new file, while the daemon keeps
+    /// writing; it works on a store opened with [`Store::open_read_only`]. An existing file is
+    /// never overwritten. The copy is a complete database that [`Store::open`] opens as is.
+    ///
+    /// `VACUUM INTO` rather than SQLite's online backup API (rusqlite's `backup` feature): it
+    /// copies one snapshot inside a single read transaction, which in WAL mode neither blocks
+    /// the daemon's writes nor is disturbed by them, whereas the backup API copies in steps and
+    /// starts over whenever another connection writes between two steps, so a busy daemon
+    /// could keep it from ever finishing (or it must hold the read lock throughout anyway, in
+    /// one step). VACUUM INTO also leaves out free pages, so the copy is as small as it can be.
+    pub fn backup(&self, dest: &Path) -> Result<BackupReport> {
+        let fail = |reason: String| StoreError::Backup {
+            path: dest.display().to_string(),
+            reason,
+        };
+        let dir = dest
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(fail(format!(
+                "the directory {} does not exist: create it first (`mkdir -p {}`)",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        let Some(name) = dest.file_name() else {
+            return Err(fail("that names a directory, not a file".into()));
+        };
+        // An absolute path: SQLite never takes it for a `file:` URI.
+        let target = dir
+            .canonicalize()
+            .map_err(|e| fail(format!("cannot resolve {} ({e})", dir.display())))?
+            .join(name);
+        let Some(target_str) = target.to_str() else {
+            return Err(fail("the path is not UTF-8: choose a plainer name".into()));
+        };
+        // Claimed in one step (`create_new`), so an older backup, or the live database itself,
+        // is never overwritten; VACUUM INTO accepts an empty file. Owner-only, like the
+        // database: the copy holds everything.
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&target)
+        }
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => fail(
+                "a file is already there, and is left as it is: choose a new name (e.g. with the date: earshot-$(date +%F).db) or remove the old file first".into(),
+            ),
+            std::io::ErrorKind::PermissionDenied => fail(format!(
+                "this user may not write in {} ({e}): run the backup as a user who may (e.g. `sudo -u earshot`), or choose another directory",
+                dir.display()
+            )),
+            _ => fail(format!("cannot create it ({e})")),
+        })?;
+        let copied = self
+            .conn()
+            .execute("VACUUM INTO ?1", [target_str])
+            .map_err(|e| match e.sqlite_error_code() {
+                // The copy's disk, not the database's.
+                Some(rusqlite::ErrorCode::DiskFull) => fail(format!(
+                    "the disk holding {} is full: free some space there, or back up to another disk",
+                    dir.display()
+                )),
+                _ => StoreError::from(e).at(&self.path),
+            })
+            .and_then(|_| {
+                // VACUUM INTO does not sync what it wrote: the copy is on disk before we say so.
+                file.sync_all()
+                    .map_err(|e| fail(format!("cannot sync it to disk ({e})")))?;
+                count_mentions(&target).map_err(|e| fail(format!("the copy cannot be read ({e})")))
+            });
+        match copied {
+            Ok(mentions) => Ok(BackupReport {
+                bytes: std::fs::metadata(&target).map_or(0, |m| m.len()),
+                mentions,
+            }),
+            Err(e) => {
+                // Only the file claimed above: a half-written copy must not pass for a backup.
+                let _ = std::fs::remove_file(&target);
+                Err(e)
+            }
+        }
+    }
+
+    /// Test support: caps the database at `pages` pages (SQLite keeps it at least as big as it
+    /// is), so the next write that needs more fails as a full disk would. Returns the cap.
+    #[doc(hidden)]
+    pub fn set_max_page_count(&self, pages: i64) -> Result<i64> {
+        let conn = self.conn();
+        Ok(
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                r.get(0)
+            })?,
+        )
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -609,210 +767,211 @@ impl Store {
     /// Writes a successful poll: items seen, new mentions, their deliveries and the source's
     /// new state, all or nothing.
     pub fn commit_poll(&self, c: &PollCommit<'_>) -> Result<CommitReport> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut report = CommitReport::default();
-        {
-            let mut seen = tx.prepare_cached(
-                "INSERT OR IGNORE INTO item_seen (source_id, platform_id, first_seen) VALUES (?1, ?2, ?3)",
-            )?;
-            for id in &c.seen_ids {
-                report.new_items += seen.execute(params![c.source_id, id, c.now])?;
-            }
-            let mut ins = tx.prepare_cached(
-                "INSERT OR IGNORE INTO mention (source_id, source_kind, platform_id, url, title, text, author,
-                    author_reach, kind, lang, created_at, seen_at, compound, pos, neu, neg, urgency, level,
-                    reasons, extra, silenced_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
-            )?;
-            let mut watch = tx.prepare_cached(
-                "INSERT OR IGNORE INTO mention_watch (mention_id, watch) VALUES (?1, ?2)",
-            )?;
-            let mut agg = tx.prepare_cached(
-                "INSERT INTO agg_hour (watch, source_id, hour, mentions, positive, neutral, negative,
-                    compound_sum, urgent)
-                 VALUES (?1, ?2, ?3, 1, ?6 = 'positive', ?6 = 'neutral', ?6 = 'negative', ?4, ?5)
-                 ON CONFLICT (watch, hour, source_id) DO UPDATE SET
-                    mentions = mentions + 1,
-                    positive = positive + excluded.positive,
-                    neutral = neutral + excluded.neutral,
-                    negative = negative + excluded.negative,
-                    compound_sum = compound_sum + excluded.compound_sum,
-                    urgent = urgent + excluded.urgent",
-            )?;
-            let mut group_due = tx.prepare_cached(
-                "SELECT min(next_attempt_at) FROM delivery
-                 WHERE sink_id = ?1 AND group_key = ?2 AND status = 'pending' AND attempts = 0",
-            )?;
-            let mut group_sent = tx.prepare_cached(
-                "SELECT max(sent_at) FROM delivery
-                 WHERE sink_id = ?1 AND group_key = ?2 AND status = 'sent' AND sent_at > ?3",
-            )?;
-            let mut twin = tx.prepare_cached(
-                "SELECT id, group_key FROM delivery
-                 WHERE sink_id = ?1 AND fingerprint = ?2 AND created_at > ?3 AND kind = 'alert'
-                 ORDER BY id LIMIT 1",
-            )?;
-            let mut set_group =
-                tx.prepare_cached("UPDATE delivery SET group_key = ?2 WHERE id = ?1")?;
-            let mut deliver = tx.prepare_cached(
-                "INSERT OR IGNORE INTO delivery (mention_id, sink_id, watch, alert, status, created_at,
-                    next_attempt_at, held, group_key, fingerprint)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            let mut escalate = tx.prepare_cached(
-                "INSERT OR IGNORE INTO escalation (mention_id, route, every_secs, max_times, due_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for m in &c.mentions {
-                let mention = &m.mention;
-                let extra = serde_json::json!({
-                    "author": mention.author,
-                    "engagement": mention.engagement,
-                    "conversation": mention.conversation,
-                    "rating": mention.rating,
-                });
-                let inserted = ins.execute(params![
-                    c.source_id,
-                    c.source_kind,
-                    mention.platform_id,
-                    mention.url,
-                    mention.title,
-                    mention.text,
-                    author_label(mention),
-                    mention.author.reach.map(|r| r.min(i64::MAX as u64) as i64),
-                    mention.kind.as_str(),
-                    m.lang,
-                    mention.created_at.map(|t| t.timestamp()),
-                    c.now,
-                    m.scores.sentiment.compound,
-                    m.scores.sentiment.pos,
-                    m.scores.sentiment.neu,
-                    m.scores.sentiment.neg,
-                    m.scores.urgency,
-                    m.scores.level.as_str(),
-                    serde_json::to_string(&m.scores.reasons)?,
-                    extra.to_string(),
-                    m.silenced_by,
-                ])?;
-                if inserted == 0 {
-                    // Stored by an earlier poll: it has had its alerts already (promise 2).
-                    continue;
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut report = CommitReport::default();
+            {
+                let mut seen = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO item_seen (source_id, platform_id, first_seen) VALUES (?1, ?2, ?3)",
+                )?;
+                for id in &c.seen_ids {
+                    report.new_items += seen.execute(params![c.source_id, id, c.now])?;
                 }
-                report.new_mentions += 1;
-                let mention_id = tx.last_insert_rowid();
-                let hour = c.now - c.now.rem_euclid(3600);
-                let urgent = m.scores.level >= Level::High;
-                let bucket = SentimentBucket::of(m.scores.sentiment.compound).as_str();
-                for w in &m.watches {
-                    watch.execute(params![mention_id, w])?;
+                let mut ins = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO mention (source_id, source_kind, platform_id, url, title, text, author,
+                        author_reach, kind, lang, created_at, seen_at, compound, pos, neu, neg, urgency, level,
+                        reasons, extra, silenced_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                )?;
+                let mut watch = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO mention_watch (mention_id, watch) VALUES (?1, ?2)",
+                )?;
+                let mut agg = tx.prepare_cached(
+                    "INSERT INTO agg_hour (watch, source_id, hour, mentions, positive, neutral, negative,
+                        compound_sum, urgent)
+                     VALUES (?1, ?2, ?3, 1, ?6 = 'positive', ?6 = 'neutral', ?6 = 'negative', ?4, ?5)
+                     ON CONFLICT (watch, hour, source_id) DO UPDATE SET
+                        mentions = mentions + 1,
+                        positive = positive + excluded.positive,
+                        neutral = neutral + excluded.neutral,
+                        negative = negative + excluded.negative,
+                        compound_sum = compound_sum + excluded.compound_sum,
+                        urgent = urgent + excluded.urgent",
+                )?;
+                let mut group_due = tx.prepare_cached(
+                    "SELECT min(next_attempt_at) FROM delivery
+                     WHERE sink_id = ?1 AND group_key = ?2 AND status = 'pending' AND attempts = 0",
+                )?;
+                let mut group_sent = tx.prepare_cached(
+                    "SELECT max(sent_at) FROM delivery
+                     WHERE sink_id = ?1 AND group_key = ?2 AND status = 'sent' AND sent_at > ?3",
+                )?;
+                let mut twin = tx.prepare_cached(
+                    "SELECT id, group_key FROM delivery
+                     WHERE sink_id = ?1 AND fingerprint = ?2 AND created_at > ?3 AND kind = 'alert'
+                     ORDER BY id LIMIT 1",
+                )?;
+                let mut set_group =
+                    tx.prepare_cached("UPDATE delivery SET group_key = ?2 WHERE id = ?1")?;
+                let mut deliver = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO delivery (mention_id, sink_id, watch, alert, status, created_at,
+                        next_attempt_at, held, group_key, fingerprint)
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9)",
+                )?;
+                let mut escalate = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO escalation (mention_id, route, every_secs, max_times, due_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for m in &c.mentions {
+                    let mention = &m.mention;
+                    let extra = serde_json::json!({
+                        "author": mention.author,
+                        "engagement": mention.engagement,
+                        "conversation": mention.conversation,
+                        "rating": mention.rating,
+                    });
+                    let inserted = ins.execute(params![
+                        c.source_id,
+                        c.source_kind,
+                        mention.platform_id,
+                        mention.url,
+                        mention.title,
+                        mention.text,
+                        author_label(mention),
+                        mention.author.reach.map(|r| r.min(i64::MAX as u64) as i64),
+                        mention.kind.as_str(),
+                        m.lang,
+                        mention.created_at.map(|t| t.timestamp()),
+                        c.now,
+                        m.scores.sentiment.compound,
+                        m.scores.sentiment.pos,
+                        m.scores.sentiment.neu,
+                        m.scores.sentiment.neg,
+                        m.scores.urgency,
+                        m.scores.level.as_str(),
+                        serde_json::to_string(&m.scores.reasons)?,
+                        extra.to_string(),
+                        m.silenced_by,
+                    ])?;
+                    if inserted == 0 {
+                        // Stored by an earlier poll: it has had its alerts already (promise 2).
+                        continue;
+                    }
+                    report.new_mentions += 1;
+                    let mention_id = tx.last_insert_rowid();
+                    let hour = c.now - c.now.rem_euclid(3600);
+                    let urgent = m.scores.level >= Level::High;
+                    let bucket = SentimentBucket::of(m.scores.sentiment.compound).as_str();
+                    for w in &m.watches {
+                        watch.execute(params![mention_id, w])?;
+                        agg.execute(params![
+                            w,
+                            c.source_id,
+                            hour,
+                            m.scores.sentiment.compound,
+                            urgent,
+                            bucket
+                        ])?;
+                    }
+                    // Watch '': each mention once, for totals across watches.
                     agg.execute(params![
-                        w,
+                        "",
                         c.source_id,
                         hour,
                         m.scores.sentiment.compound,
                         urgent,
                         bucket
                     ])?;
-                }
-                // Watch '': each mention once, for totals across watches.
-                agg.execute(params![
-                    "",
-                    c.source_id,
-                    hour,
-                    m.scores.sentiment.compound,
-                    urgent,
-                    bucket
-                ])?;
-                for d in &m.deliveries {
-                    let mut key = d.group.as_ref().map(|g| g.key.clone());
-                    let (wait, interval) = d.group.as_ref().map_or(
-                        (0, crate::config::DEFAULT_GROUP_INTERVAL.as_secs() as i64),
-                        |g| (g.wait, g.interval),
-                    );
-                    if let Some(fp) = &d.fingerprint {
-                        // The same text on this sink within a day: one alert with a count.
-                        let found: Option<(i64, Option<String>)> = twin
-                            .query_row(params![d.sink_id, fp, c.now - CONVERSATION_TTL], |r| {
-                                Ok((r.get(0)?, r.get(1)?))
-                            })
-                            .optional()?;
-                        if let Some((other, other_key)) = found {
-                            key = Some(match other_key {
-                                Some(k) => k,
-                                None => {
-                                    let k = format!("dup:{fp}");
-                                    set_group.execute(params![other, k])?;
-                                    k
-                                }
+                    for d in &m.deliveries {
+                        let mut key = d.group.as_ref().map(|g| g.key.clone());
+                        let (wait, interval) = d.group.as_ref().map_or(
+                            (0, crate::config::DEFAULT_GROUP_INTERVAL.as_secs() as i64),
+                            |g| (g.wait, g.interval),
+                        );
+                        if let Some(fp) = &d.fingerprint {
+                            // The same text on this sink within a day: one alert with a count.
+                            let found: Option<(i64, Option<String>)> = twin
+                                .query_row(params![d.sink_id, fp, c.now - CONVERSATION_TTL], |r| {
+                                    Ok((r.get(0)?, r.get(1)?))
+                                })
+                                .optional()?;
+                            if let Some((other, other_key)) = found {
+                                key = Some(match other_key {
+                                    Some(k) => k,
+                                    None => {
+                                        let k = format!("dup:{fp}");
+                                        set_group.execute(params![other, k])?;
+                                        k
+                                    }
+                                });
+                            }
+                        }
+                        let mut next_at = d.held_until.unwrap_or(c.now).max(c.now);
+                        if let Some(key) = &key {
+                            let pending: Option<i64> =
+                                group_due.query_row(params![d.sink_id, key], |r| r.get(0))?;
+                            let sent: Option<i64> = group_sent
+                                .query_row(params![d.sink_id, key, c.now - CONVERSATION_TTL], |r| {
+                                    r.get(0)
+                                })?;
+                            next_at = next_at.max(match (pending, sent) {
+                                // It joins the message being gathered.
+                                (Some(p), _) => p,
+                                // A follow-up: at most one per interval after the last message.
+                                (None, Some(last)) => last + interval,
+                                // The first: the group waits for more.
+                                (None, None) => c.now + wait,
                             });
                         }
+                        report.enqueued += deliver.execute(params![
+                            mention_id,
+                            d.sink_id,
+                            d.watch,
+                            serde_json::to_string(&d.alert)?,
+                            c.now,
+                            next_at,
+                            d.held_until.is_some(),
+                            key,
+                            d.fingerprint,
+                        ])?;
                     }
-                    let mut next_at = d.held_until.unwrap_or(c.now).max(c.now);
-                    if let Some(key) = &key {
-                        let pending: Option<i64> =
-                            group_due.query_row(params![d.sink_id, key], |r| r.get(0))?;
-                        let sent: Option<i64> = group_sent
-                            .query_row(params![d.sink_id, key, c.now - CONVERSATION_TTL], |r| {
-                                r.get(0)
-                            })?;
-                        next_at = next_at.max(match (pending, sent) {
-                            // It joins the message being gathered.
-                            (Some(p), _) => p,
-                            // A follow-up: at most one per interval after the last message.
-                            (None, Some(last)) => last + interval,
-                            // The first: the group waits for more.
-                            (None, None) => c.now + wait,
-                        });
+                    if let Some(e) = &m.escalation {
+                        escalate.execute(params![
+                            mention_id,
+                            e.route,
+                            e.after,
+                            e.times,
+                            c.now + e.after
+                        ])?;
                     }
-                    report.enqueued += deliver.execute(params![
-                        mention_id,
-                        d.sink_id,
-                        d.watch,
-                        serde_json::to_string(&d.alert)?,
+                }
+                tx.execute(
+                    "INSERT INTO source_state (source_id, kind, etag, last_modified, cursor, seeded, polls,
+                        last_poll_at, last_success_at, error_count, next_poll_at, notice, degraded)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, 1, ?6, ?6, 0, ?7, ?8, ?9)
+                     ON CONFLICT (source_id) DO UPDATE SET kind = ?2, etag = ?3, last_modified = ?4, cursor = ?5,
+                        seeded = 1, polls = polls + 1, last_poll_at = ?6, last_success_at = ?6, error_count = 0,
+                        next_poll_at = ?7, notice = ?8, degraded = ?9",
+                    params![
+                        c.source_id,
+                        c.source_kind,
+                        c.state.etag,
+                        c.state.last_modified,
+                        c.state.cursor,
                         c.now,
-                        next_at,
-                        d.held_until.is_some(),
-                        key,
-                        d.fingerprint,
-                    ])?;
-                }
-                if let Some(e) = &m.escalation {
-                    escalate.execute(params![
-                        mention_id,
-                        e.route,
-                        e.after,
-                        e.times,
-                        c.now + e.after
-                    ])?;
-                }
+                        c.next_poll_at,
+                        c.notice.map(|n| n.message.as_str()),
+                        c.notice.is_some_and(|n| n.degraded),
+                    ],
+                )?;
+                tx.execute(
+                    "UPDATE source_outage SET ended_at = ?2 WHERE source_id = ?1 AND ended_at IS NULL",
+                    params![c.source_id, c.now],
+                )?;
             }
-            tx.execute(
-                "INSERT INTO source_state (source_id, kind, etag, last_modified, cursor, seeded, polls,
-                    last_poll_at, last_success_at, error_count, next_poll_at, notice, degraded)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 1, 1, ?6, ?6, 0, ?7, ?8, ?9)
-                 ON CONFLICT (source_id) DO UPDATE SET kind = ?2, etag = ?3, last_modified = ?4, cursor = ?5,
-                    seeded = 1, polls = polls + 1, last_poll_at = ?6, last_success_at = ?6, error_count = 0,
-                    next_poll_at = ?7, notice = ?8, degraded = ?9",
-                params![
-                    c.source_id,
-                    c.source_kind,
-                    c.state.etag,
-                    c.state.last_modified,
-                    c.state.cursor,
-                    c.now,
-                    c.next_poll_at,
-                    c.notice.map(|n| n.message.as_str()),
-                    c.notice.is_some_and(|n| n.degraded),
-                ],
-            )?;
-            tx.execute(
-                "UPDATE source_outage SET ended_at = ?2 WHERE source_id = ?1 AND ended_at IS NULL",
-                params![c.source_id, c.now],
-            )?;
-        }
-        tx.commit()?;
-        Ok(report)
+            tx.commit()?;
+            Ok(report)
+        })
     }
 
     /// Records a failed poll; returns the number of consecutive failures, this one included.
@@ -824,30 +983,31 @@ impl Store {
         now: i64,
         next_poll_at: i64,
     ) -> Result<i64> {
-        let conn = self.conn();
-        let n = conn.query_row(
-            "INSERT INTO source_state (source_id, kind, polls, last_poll_at, error_count, last_error, last_error_at, next_poll_at)
-             VALUES (?1, ?2, 1, ?3, 1, ?4, ?3, ?5)
-             ON CONFLICT (source_id) DO UPDATE SET kind = ?2, polls = polls + 1, last_poll_at = ?3,
-                error_count = error_count + 1, last_error = ?4, last_error_at = ?3, next_poll_at = ?5
-             RETURNING error_count",
-            params![source_id, kind, now, error, next_poll_at],
-            |r| r.get(0),
-        )?;
-        // The outage this failure starts or continues.
-        let open = conn.execute(
-            "UPDATE source_outage SET failures = failures + 1, last_error = ?2
-             WHERE source_id = ?1 AND ended_at IS NULL",
-            params![source_id, error],
-        )?;
-        if open == 0 {
-            conn.execute(
-                "INSERT OR IGNORE INTO source_outage (source_id, started_at, failures, last_error)
-                 VALUES (?1, ?2, 1, ?3)",
-                params![source_id, now, error],
+        self.write(|conn| {
+            let n = conn.query_row(
+                "INSERT INTO source_state (source_id, kind, polls, last_poll_at, error_count, last_error, last_error_at, next_poll_at)
+                 VALUES (?1, ?2, 1, ?3, 1, ?4, ?3, ?5)
+                 ON CONFLICT (source_id) DO UPDATE SET kind = ?2, polls = polls + 1, last_poll_at = ?3,
+                    error_count = error_count + 1, last_error = ?4, last_error_at = ?3, next_poll_at = ?5
+                 RETURNING error_count",
+                params![source_id, kind, now, error, next_poll_at],
+                |r| r.get(0),
             )?;
-        }
-        Ok(n)
+            // The outage this failure starts or continues.
+            let open = conn.execute(
+                "UPDATE source_outage SET failures = failures + 1, last_error = ?2
+                 WHERE source_id = ?1 AND ended_at IS NULL",
+                params![source_id, error],
+            )?;
+            if open == 0 {
+                conn.execute(
+                    "INSERT OR IGNORE INTO source_outage (source_id, started_at, failures, last_error)
+                     VALUES (?1, ?2, 1, ?3)",
+                    params![source_id, now, error],
+                )?;
+            }
+            Ok(n)
+        })
     }
 
     /// The outages of any source that overlap `[from, to)`, oldest first:
@@ -875,11 +1035,13 @@ impl Store {
 
     /// Sets when a source should next be polled (after a back-off or a schedule change).
     pub fn set_next_poll(&self, source_id: &str, next_poll_at: i64) -> Result<()> {
-        self.conn().execute(
-            "UPDATE source_state SET next_poll_at = ?2 WHERE source_id = ?1",
-            params![source_id, next_poll_at],
-        )?;
-        Ok(())
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE source_state SET next_poll_at = ?2 WHERE source_id = ?1",
+                params![source_id, next_poll_at],
+            )?;
+            Ok(())
+        })
     }
 
     /// Pending deliveries of one sink that are due at `now`, oldest first.
@@ -946,26 +1108,29 @@ impl Store {
     /// Holds back every pending delivery of a sink until at least `until` (the target is down
     /// or rate-limiting); attempts are not counted. Returns how many rows moved.
     pub fn defer_sink(&self, sink_id: &str, until: i64) -> Result<usize> {
-        Ok(self.conn().execute(
-            "UPDATE delivery SET next_attempt_at = ?2
-             WHERE status = 'pending' AND sink_id = ?1 AND next_attempt_at < ?2",
-            params![sink_id, until],
-        )?)
+        self.write(|conn| {
+            Ok(conn.execute(
+                "UPDATE delivery SET next_attempt_at = ?2
+                 WHERE status = 'pending' AND sink_id = ?1 AND next_attempt_at < ?2",
+                params![sink_id, until],
+            )?)
+        })
     }
 
     /// Records one message a sink accepted (however many deliveries it carried), for budgets;
     /// forgets those older than a day.
     pub fn record_send(&self, sink_id: &str, now: i64) -> Result<()> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO sink_send (sink_id, at) VALUES (?1, ?2)",
-            params![sink_id, now],
-        )?;
-        conn.execute(
-            "DELETE FROM sink_send WHERE sink_id = ?1 AND at <= ?2",
-            params![sink_id, now - 86_400],
-        )?;
-        Ok(())
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO sink_send (sink_id, at) VALUES (?1, ?2)",
+                params![sink_id, now],
+            )?;
+            conn.execute(
+                "DELETE FROM sink_send WHERE sink_id = ?1 AND at <= ?2",
+                params![sink_id, now - 86_400],
+            )?;
+            Ok(())
+        })
     }
 
     /// The times of the messages a sink accepted after `since`, oldest first.
@@ -985,23 +1150,27 @@ impl Store {
     /// before) wait with them and keep their reason. Escalations, edits and notices are not
     /// alerts: a budget never holds them. Returns how many.
     pub fn hold_for_budget(&self, sink_id: &str, now: i64, until: i64) -> Result<usize> {
-        Ok(self.conn().execute(
-            "UPDATE delivery SET held = CASE WHEN held = 0 THEN 2 ELSE held END,
-                next_attempt_at = max(next_attempt_at, ?3)
-             WHERE status = 'pending' AND sink_id = ?1 AND kind = 'alert' AND next_attempt_at <= ?2",
-            params![sink_id, now, until],
-        )?)
+        self.write(|conn| {
+            Ok(conn.execute(
+                "UPDATE delivery SET held = CASE WHEN held = 0 THEN 2 ELSE held END,
+                    next_attempt_at = max(next_attempt_at, ?3)
+                 WHERE status = 'pending' AND sink_id = ?1 AND kind = 'alert' AND next_attempt_at <= ?2",
+                params![sink_id, now, until],
+            )?)
+        })
     }
 
     /// The target answered 2xx; `message_ref` is its id for the message, when it gave one.
     pub fn mark_sent(&self, id: i64, now: i64, message_ref: Option<&str>) -> Result<()> {
-        self.conn().execute(
-            "UPDATE delivery SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL,
-                message_ref = coalesce(?3, message_ref)
-             WHERE id = ?1",
-            params![id, now, message_ref],
-        )?;
-        Ok(())
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE delivery SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL,
+                    message_ref = coalesce(?3, message_ref)
+                 WHERE id = ?1",
+                params![id, now, message_ref],
+            )?;
+            Ok(())
+        })
     }
 
     /// What a sink already sent of conversation `group_key` after `since`: `None` when nothing.
@@ -1071,67 +1240,68 @@ impl Store {
     /// show it. Unknown and already acknowledged ids are left alone. Returns the ids
     /// acknowledged now.
     pub fn ack(&self, ids: &[i64], by: &str, now: i64, editable: &[&str]) -> Result<Vec<i64>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut done = Vec::new();
-        {
-            let mut mark = tx.prepare_cached(
-                "UPDATE mention SET acked_at = ?2, acked_by = ?3 WHERE id = ?1 AND acked_at IS NULL",
-            )?;
-            let mut stop = tx.prepare_cached(
-                "UPDATE escalation SET done_at = ?2 WHERE mention_id = ?1 AND done_at IS NULL",
-            )?;
-            // An escalation still waiting (held by the on-call route's quiet hours, or for
-            // its target) pages nobody about a handled mention.
-            let mut cancel = tx.prepare_cached(
-                "DELETE FROM delivery WHERE mention_id = ?1 AND kind = 'escalation' AND status = 'pending'",
-            )?;
-            let mut carried = tx.prepare_cached(
-                "SELECT sink_id, watch, alert, message_ref FROM delivery
-                 WHERE mention_id = ?1 AND status = 'sent' AND message_ref IS NOT NULL
-                   AND kind IN ('alert', 'escalation')",
-            )?;
-            let mut queued = tx.prepare_cached(
-                "SELECT 1 FROM delivery WHERE sink_id = ?1 AND target_ref = ?2 AND kind = 'update'
-                   AND status = 'pending'",
-            )?;
-            let mut update = tx.prepare_cached(
-                "INSERT INTO delivery (mention_id, kind, seq, sink_id, watch, alert, status, created_at,
-                    next_attempt_at, target_ref)
-                 VALUES (?1, 'update',
-                    (SELECT coalesce(max(seq), 0) + 1 FROM delivery
-                     WHERE mention_id = ?1 AND sink_id = ?2 AND kind = 'update'),
-                    ?2, ?3, ?4, 'pending', ?5, ?5, ?6)",
-            )?;
-            for &id in ids {
-                if mark.execute(params![id, now, by])? == 0 {
-                    continue;
-                }
-                done.push(id);
-                stop.execute(params![id, now])?;
-                cancel.execute([id])?;
-                let rows = carried
-                    .query_map([id], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                        ))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                for (sink, watch, alert, message_ref) in rows {
-                    if !editable.contains(&sink.as_str())
-                        || queued.exists(params![sink, message_ref])?
-                    {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut done = Vec::new();
+            {
+                let mut mark = tx.prepare_cached(
+                    "UPDATE mention SET acked_at = ?2, acked_by = ?3 WHERE id = ?1 AND acked_at IS NULL",
+                )?;
+                let mut stop = tx.prepare_cached(
+                    "UPDATE escalation SET done_at = ?2 WHERE mention_id = ?1 AND done_at IS NULL",
+                )?;
+                // An escalation still waiting (held by the on-call route's quiet hours, or for
+                // its target) pages nobody about a handled mention.
+                let mut cancel = tx.prepare_cached(
+                    "DELETE FROM delivery WHERE mention_id = ?1 AND kind = 'escalation' AND status = 'pending'",
+                )?;
+                let mut carried = tx.prepare_cached(
+                    "SELECT sink_id, watch, alert, message_ref FROM delivery
+                     WHERE mention_id = ?1 AND status = 'sent' AND message_ref IS NOT NULL
+                       AND kind IN ('alert', 'escalation')",
+                )?;
+                let mut queued = tx.prepare_cached(
+                    "SELECT 1 FROM delivery WHERE sink_id = ?1 AND target_ref = ?2 AND kind = 'update'
+                       AND status = 'pending'",
+                )?;
+                let mut update = tx.prepare_cached(
+                    "INSERT INTO delivery (mention_id, kind, seq, sink_id, watch, alert, status, created_at,
+                        next_attempt_at, target_ref)
+                     VALUES (?1, 'update',
+                        (SELECT coalesce(max(seq), 0) + 1 FROM delivery
+                         WHERE mention_id = ?1 AND sink_id = ?2 AND kind = 'update'),
+                        ?2, ?3, ?4, 'pending', ?5, ?5, ?6)",
+                )?;
+                for &id in ids {
+                    if mark.execute(params![id, now, by])? == 0 {
                         continue;
                     }
-                    update.execute(params![id, sink, watch, alert, now, message_ref])?;
+                    done.push(id);
+                    stop.execute(params![id, now])?;
+                    cancel.execute([id])?;
+                    let rows = carried
+                        .query_map([id], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, String>(3)?,
+                            ))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    for (sink, watch, alert, message_ref) in rows {
+                        if !editable.contains(&sink.as_str())
+                            || queued.exists(params![sink, message_ref])?
+                        {
+                            continue;
+                        }
+                        update.execute(params![id, sink, watch, alert, now, message_ref])?;
+                    }
                 }
             }
-        }
-        tx.commit()?;
-        Ok(done)
+            tx.commit()?;
+            Ok(done)
+        })
     }
 
     /// Who acknowledged each of these mentions and when; `None` for those not acknowledged,
@@ -1230,89 +1400,96 @@ impl Store {
         deliveries: &[NewDelivery],
         now: i64,
     ) -> Result<usize> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let seq = e.sent_times as i64 + 1;
-        let last = deliveries.is_empty() || seq >= e.max_times as i64;
-        let moved = tx.execute(
-            "UPDATE escalation SET sent_times = ?3, due_at = ?4,
-                done_at = CASE WHEN ?5 THEN ?6 ELSE NULL END
-             WHERE mention_id = ?1 AND route = ?2 AND sent_times = ?7 AND done_at IS NULL",
-            params![
-                e.mention_id,
-                e.route,
-                if deliveries.is_empty() {
-                    e.sent_times as i64
-                } else {
-                    seq
-                },
-                now + e.every,
-                last,
-                now,
-                e.sent_times
-            ],
-        )?;
-        let mut n = 0;
-        if moved == 1 {
-            // The previous escalation still waiting on a sink (held by quiet hours) becomes
-            // this one: on-call is paged once per mention, with the latest count.
-            let mut replace = tx.prepare_cached(
-                "UPDATE delivery SET seq = ?2, alert = ?4
-                 WHERE mention_id = ?1 AND sink_id = ?3 AND kind = 'escalation' AND status = 'pending'",
-            )?;
-            let mut st = tx.prepare_cached(
-                "INSERT OR IGNORE INTO delivery (mention_id, kind, seq, sink_id, watch, alert, status,
-                    created_at, next_attempt_at, held)
-                 VALUES (?1, 'escalation', ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)",
-            )?;
-            for d in deliveries {
-                let alert = serde_json::to_string(&d.alert)?;
-                if replace.execute(params![e.mention_id, seq, d.sink_id, alert])? > 0 {
-                    n += 1;
-                    continue;
-                }
-                n += st.execute(params![
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let seq = e.sent_times as i64 + 1;
+            let last = deliveries.is_empty() || seq >= e.max_times as i64;
+            let moved = tx.execute(
+                "UPDATE escalation SET sent_times = ?3, due_at = ?4,
+                    done_at = CASE WHEN ?5 THEN ?6 ELSE NULL END
+                 WHERE mention_id = ?1 AND route = ?2 AND sent_times = ?7 AND done_at IS NULL",
+                params![
                     e.mention_id,
-                    seq,
-                    d.sink_id,
-                    d.watch,
-                    alert,
+                    e.route,
+                    if deliveries.is_empty() {
+                        e.sent_times as i64
+                    } else {
+                        seq
+                    },
+                    now + e.every,
+                    last,
                     now,
-                    d.held_until.unwrap_or(now).max(now),
-                    d.held_until.is_some(),
-                ])?;
+                    e.sent_times
+                ],
+            )?;
+            let mut n = 0;
+            if moved == 1 {
+                // The previous escalation still waiting on a sink (held by quiet hours) becomes
+                // this one: on-call is paged once per mention, with the latest count.
+                let mut replace = tx.prepare_cached(
+                    "UPDATE delivery SET seq = ?2, alert = ?4
+                     WHERE mention_id = ?1 AND sink_id = ?3 AND kind = 'escalation' AND status = 'pending'",
+                )?;
+                let mut st = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO delivery (mention_id, kind, seq, sink_id, watch, alert, status,
+                        created_at, next_attempt_at, held)
+                     VALUES (?1, 'escalation', ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)",
+                )?;
+                for d in deliveries {
+                    let alert = serde_json::to_string(&d.alert)?;
+                    if replace.execute(params![e.mention_id, seq, d.sink_id, alert])? > 0 {
+                        n += 1;
+                        continue;
+                    }
+                    n += st.execute(params![
+                        e.mention_id,
+                        seq,
+                        d.sink_id,
+                        d.watch,
+                        alert,
+                        now,
+                        d.held_until.unwrap_or(now).max(now),
+                        d.held_until.is_some(),
+                    ])?;
+                }
             }
-        }
-        tx.commit()?;
-        Ok(n)
+            tx.commit()?;
+            Ok(n)
+        })
     }
 
     /// A failure worth retrying at `next_attempt_at`.
     pub fn mark_retry(&self, id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
-        self.conn().execute(
-            "UPDATE delivery SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
-            params![id, next_attempt_at, error],
-        )?;
-        Ok(())
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE delivery SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+                params![id, next_attempt_at, error],
+            )?;
+            Ok(())
+        })
     }
 
     /// A failure that will not go away: parked, visible in `status`, retried only by `retry-dead`.
     pub fn mark_dead(&self, id: i64, error: &str) -> Result<()> {
-        self.conn().execute(
-            "UPDATE delivery SET status = 'dead', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
-            params![id, error],
-        )?;
-        Ok(())
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE delivery SET status = 'dead', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+                params![id, error],
+            )?;
+            Ok(())
+        })
     }
 
     /// Puts dead deliveries (of one sink, or all) back in the queue as if new (their give-up
     /// clock restarts); returns how many.
     pub fn retry_dead(&self, sink_id: Option<&str>, now: i64) -> Result<usize> {
-        Ok(self.conn().execute(
-            "UPDATE delivery SET status = 'pending', next_attempt_at = ?2, created_at = ?2, attempts = 0
-             WHERE status = 'dead' AND (?1 IS NULL OR sink_id = ?1)",
-            params![sink_id, now],
-        )?)
+        self.write(|conn| {
+            Ok(conn.execute(
+                "UPDATE delivery SET status = 'pending', next_attempt_at = ?2, created_at = ?2, attempts = 0
+                 WHERE status = 'dead' AND (?1 IS NULL OR sink_id = ?1)",
+                params![sink_id, now],
+            )?)
+        })
     }
 
     /// Outbox figures per sink.
@@ -1522,28 +1699,31 @@ impl Store {
         let mut mentions = 0;
         if let Some(before) = mentions_before {
             loop {
-                let n = self.conn().execute(
-                    "DELETE FROM mention WHERE id IN (
-                        SELECT m.id FROM mention m
-                         WHERE m.seen_at < ?1
-                           AND NOT EXISTS (SELECT 1 FROM delivery d
-                                            WHERE d.mention_id = m.id AND d.status = 'pending')
-                           AND NOT EXISTS (SELECT 1 FROM escalation e
-                                            WHERE e.mention_id = m.id AND e.done_at IS NULL)
-                         LIMIT 5000)",
-                    [before],
-                )?;
+                // One batch per lock, so polls and deliveries go on between batches.
+                let n = self.write(|conn| {
+                    Ok(conn.execute(
+                        "DELETE FROM mention WHERE id IN (
+                            SELECT m.id FROM mention m
+                             WHERE m.seen_at < ?1
+                               AND NOT EXISTS (SELECT 1 FROM delivery d
+                                                WHERE d.mention_id = m.id AND d.status = 'pending')
+                               AND NOT EXISTS (SELECT 1 FROM escalation e
+                                                WHERE e.mention_id = m.id AND e.done_at IS NULL)
+                             LIMIT 5000)",
+                        [before],
+                    )?)
+                })?;
                 mentions += n;
                 if n < 5000 {
                     break;
                 }
             }
         }
-        let aggs = self
-            .conn()
-            .execute("DELETE FROM agg_hour WHERE hour < ?1", [aggregates_before])?;
-        self.conn()
-            .execute("DELETE FROM spike WHERE ended_at < ?1", [aggregates_before])?;
+        let aggs = self.write(|conn| {
+            let aggs = conn.execute("DELETE FROM agg_hour WHERE hour < ?1", [aggregates_before])?;
+            conn.execute("DELETE FROM spike WHERE ended_at < ?1", [aggregates_before])?;
+            Ok(aggs)
+        })?;
         Ok((mentions, aggs))
     }
 
@@ -1551,9 +1731,10 @@ impl Store {
     /// (SQLite's automatic checkpoints cannot truncate it, and cannot finish while a reader
     /// holds an old snapshot).
     pub fn checkpoint(&self) -> Result<()> {
-        self.conn()
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+        self.write(|conn| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
     }
 
     /// The first hour watch `watch` has aggregates for: where its history starts.
@@ -1614,36 +1795,37 @@ impl Store {
         messages: &[(Announcement, Option<i64>)],
         now: i64,
     ) -> Result<Option<i64>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let sinks: Vec<&String> = messages.iter().flat_map(|(a, _)| &a.sink_ids).collect();
-        let n = tx.execute(
-            "INSERT OR IGNORE INTO spike (watch, started_at, kinds, window_secs, mentions, negative,
-                 usual, threshold, usual_share, peak, last_above, alert_id, sinks)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?5, ?2, ?10, ?11)",
-            params![
-                s.watch,
-                s.started_at,
-                s.kinds.join(","),
-                s.window_secs,
-                s.mentions,
-                s.negative,
-                s.usual,
-                s.threshold,
-                s.usual_share,
-                s.alert_id,
-                serde_json::to_string(&sinks)?,
-            ],
-        )?;
-        if n == 0 {
-            return Ok(None);
-        }
-        let id = tx.last_insert_rowid();
-        for (a, held_until) in messages {
-            enqueue_held(&tx, a, now, *held_until)?;
-        }
-        tx.commit()?;
-        Ok(Some(id))
+        self.write(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let sinks: Vec<&String> = messages.iter().flat_map(|(a, _)| &a.sink_ids).collect();
+                let n = tx.execute(
+                "INSERT OR IGNORE INTO spike (watch, started_at, kinds, window_secs, mentions, negative,
+                     usual, threshold, usual_share, peak, last_above, alert_id, sinks)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?5, ?2, ?10, ?11)",
+                params![
+                    s.watch,
+                    s.started_at,
+                    s.kinds.join(","),
+                    s.window_secs,
+                    s.mentions,
+                    s.negative,
+                    s.usual,
+                    s.threshold,
+                    s.usual_share,
+                    s.alert_id,
+                    serde_json::to_string(&sinks)?,
+                ],
+            )?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                let id = tx.last_insert_rowid();
+                for (a, held_until) in messages {
+                    enqueue_held(&tx, a, now, *held_until)?;
+                }
+                tx.commit()?;
+                Ok(Some(id))
+        })
     }
 
     /// Records that spike `id` is still above its threshold at `now`, with `mentions` in the
@@ -1655,50 +1837,53 @@ impl Store {
         mentions: i64,
         kinds: &[String],
     ) -> Result<()> {
-        self.conn().execute(
-            "UPDATE spike SET last_above = ?2, peak = max(peak, ?3), kinds = ?4
-              WHERE id = ?1 AND ended_at IS NULL",
-            params![id, now, mentions, kinds.join(",")],
-        )?;
-        Ok(())
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE spike SET last_above = ?2, peak = max(peak, ?3), kinds = ?4
+                  WHERE id = ?1 AND ended_at IS NULL",
+                params![id, now, mentions, kinds.join(",")],
+            )?;
+            Ok(())
+        })
     }
 
     /// Ends spike `id` at `now` and enqueues `notice` on the sinks told of its start, in one
     /// transaction. On a sink still holding the start's message (quiet hours), the notice is
     /// held with it, so it never arrives first. False (and nothing enqueued) when it had ended.
     pub fn end_spike(&self, id: i64, now: i64, notice: &Announcement) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let start_id: Option<String> = tx
-            .query_row(
-                "SELECT alert_id FROM spike WHERE id = ?1 AND ended_at IS NULL",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(start_id) = start_id else {
-            return Ok(false);
-        };
-        tx.execute(
-            "UPDATE spike SET ended_at = ?2 WHERE id = ?1",
-            params![id, now],
-        )?;
-        for sink in &notice.sink_ids {
-            let held: Option<i64> = tx.query_row(
-                "SELECT max(next_attempt_at) FROM delivery
-                  WHERE sink_id = ?1 AND status = 'pending' AND held != 0 AND kind = 'announcement'
-                    AND json_extract(alert, '$.id') = ?2",
-                params![sink, crate::pipeline::alert_id("earshot", &start_id, sink)],
-                |r| r.get(0),
-            )?;
-            let one = Announcement {
-                sink_ids: vec![sink.clone()],
-                ..notice.clone()
-            };
-            enqueue_held(&tx, &one, now, held)?;
-        }
-        tx.commit()?;
-        Ok(true)
+        self.write(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let start_id: Option<String> = tx
+                    .query_row(
+                        "SELECT alert_id FROM spike WHERE id = ?1 AND ended_at IS NULL",
+                        [id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let Some(start_id) = start_id else {
+                    return Ok(false);
+                };
+                tx.execute(
+                    "UPDATE spike SET ended_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )?;
+                for sink in &notice.sink_ids {
+                    let held: Option<i64> = tx.query_row(
+                        "SELECT max(next_attempt_at) FROM delivery
+                      WHERE sink_id = ?1 AND status = 'pending' AND held != 0 AND kind = 'announcement'
+                        AND json_extract(alert, '$.id') = ?2",
+                        params![sink, crate::pipeline::alert_id("earshot", &start_id, sink)],
+                        |r| r.get(0),
+                    )?;
+                    let one = Announcement {
+                        sink_ids: vec![sink.clone()],
+                        ..notice.clone()
+                    };
+                    enqueue_held(&tx, &one, now, held)?;
+                }
+                tx.commit()?;
+                Ok(true)
+        })
     }
 
     /// The end of the latest period digest `name` sent, skipped or was armed at; `None` for a
@@ -1713,20 +1898,24 @@ impl Store {
 
     /// Records that digest `name` starts counting at `now`: no period before it is owed.
     pub fn arm_digest(&self, name: &str, now: i64) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR IGNORE INTO digest_run (name, period_end, state, at) VALUES (?1, ?2, 'armed', ?2)",
-            params![name, now],
-        )?;
-        Ok(())
+        self.write(|conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO digest_run (name, period_end, state, at) VALUES (?1, ?2, 'armed', ?2)",
+                params![name, now],
+            )?;
+            Ok(())
+        })
     }
 
     /// Records a period missed long ago and not sent.
     pub fn skip_digest(&self, name: &str, period_end: i64, now: i64) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR IGNORE INTO digest_run (name, period_end, state, at) VALUES (?1, ?2, 'skipped', ?3)",
-            params![name, period_end, now],
-        )?;
-        Ok(())
+        self.write(|conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO digest_run (name, period_end, state, at) VALUES (?1, ?2, 'skipped', ?3)",
+                params![name, period_end, now],
+            )?;
+            Ok(())
+        })
     }
 
     /// Records the digest of the period ending at `period_end` and enqueues its message, in
@@ -1739,18 +1928,19 @@ impl Store {
         message: &Announcement,
         now: i64,
     ) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = tx.execute(
-            "INSERT OR IGNORE INTO digest_run (name, period_end, state, at, late)
-             VALUES (?1, ?2, 'sent', ?3, ?4)",
-            params![name, period_end, now, late],
-        )?;
-        if n == 1 {
-            enqueue_announcement(&tx, message, now)?;
-        }
-        tx.commit()?;
-        Ok(n == 1)
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO digest_run (name, period_end, state, at, late)
+                 VALUES (?1, ?2, 'sent', ?3, ?4)",
+                params![name, period_end, now, late],
+            )?;
+            if n == 1 {
+                enqueue_announcement(&tx, message, now)?;
+            }
+            tx.commit()?;
+            Ok(n == 1)
+        })
     }
 
     /// Creates a silence and enqueues its announcement, in one transaction; returns its id.
@@ -1760,37 +1950,38 @@ impl Store {
         now: i64,
         announce: impl FnOnce(&Silence) -> Announcement,
     ) -> Result<Silence> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO silence (watch, source_id, author, query, comment, created_by, created_at, ends_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                new.watch,
-                new.source_id,
-                new.author,
-                new.query,
-                new.comment,
-                new.created_by,
-                now,
-                new.ends_at
-            ],
-        )?;
-        let silence = Silence {
-            id: tx.last_insert_rowid(),
-            watch: new.watch.clone(),
-            source_id: new.source_id.clone(),
-            author: new.author.clone(),
-            query: new.query.clone(),
-            comment: new.comment.clone(),
-            created_by: new.created_by.clone(),
-            created_at: now,
-            ends_at: new.ends_at,
-            expired_at: None,
-        };
-        enqueue_announcement(&tx, &announce(&silence), now)?;
-        tx.commit()?;
-        Ok(silence)
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO silence (watch, source_id, author, query, comment, created_by, created_at, ends_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    new.watch,
+                    new.source_id,
+                    new.author,
+                    new.query,
+                    new.comment,
+                    new.created_by,
+                    now,
+                    new.ends_at
+                ],
+            )?;
+            let silence = Silence {
+                id: tx.last_insert_rowid(),
+                watch: new.watch.clone(),
+                source_id: new.source_id.clone(),
+                author: new.author.clone(),
+                query: new.query.clone(),
+                comment: new.comment.clone(),
+                created_by: new.created_by.clone(),
+                created_at: now,
+                ends_at: new.ends_at,
+                expired_at: None,
+            };
+            enqueue_announcement(&tx, &announce(&silence), now)?;
+            tx.commit()?;
+            Ok(silence)
+        })
     }
 
     /// Expires a silence now and enqueues its announcement; `None` if there is no such
@@ -1801,24 +1992,25 @@ impl Store {
         now: i64,
         announce: impl FnOnce(&Silence) -> Announcement,
     ) -> Result<Option<Silence>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let changed = tx.execute(
-            "UPDATE silence SET expired_at = ?2, end_announced = 1
-             WHERE id = ?1 AND expired_at IS NULL AND ends_at > ?2",
-            params![id, now],
-        )?;
-        if changed == 0 {
-            return Ok(None);
-        }
-        let silence = tx.query_row(
-            &format!("{SILENCE_SELECT} WHERE id = ?1"),
-            [id],
-            silence_row,
-        )?;
-        enqueue_announcement(&tx, &announce(&silence), now)?;
-        tx.commit()?;
-        Ok(Some(silence))
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed = tx.execute(
+                "UPDATE silence SET expired_at = ?2, end_announced = 1
+                 WHERE id = ?1 AND expired_at IS NULL AND ends_at > ?2",
+                params![id, now],
+            )?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            let silence = tx.query_row(
+                &format!("{SILENCE_SELECT} WHERE id = ?1"),
+                [id],
+                silence_row,
+            )?;
+            enqueue_announcement(&tx, &announce(&silence), now)?;
+            tx.commit()?;
+            Ok(Some(silence))
+        })
     }
 
     /// Announces the silences that ran their course by `now` (not those expired by hand,
@@ -1829,21 +2021,22 @@ impl Store {
         now: i64,
         announce: impl Fn(&Silence) -> Announcement,
     ) -> Result<Vec<Silence>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ended: Vec<Silence> = {
-            let mut st = tx.prepare_cached(&format!(
-                "{SILENCE_SELECT} WHERE end_announced = 0 AND ends_at <= ?1 ORDER BY ends_at, id"
-            ))?;
-            st.query_map([now], silence_row)?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        for s in &ended {
-            tx.execute("UPDATE silence SET end_announced = 1 WHERE id = ?1", [s.id])?;
-            enqueue_announcement(&tx, &announce(s), now)?;
-        }
-        tx.commit()?;
-        Ok(ended)
+        self.write(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let ended: Vec<Silence> = {
+                    let mut st = tx.prepare_cached(&format!(
+                    "{SILENCE_SELECT} WHERE end_announced = 0 AND ends_at <= ?1 ORDER BY ends_at, id"
+                ))?;
+                    st.query_map([now], silence_row)?
+                        .collect::<rusqlite::Result<_>>()?
+                };
+                for s in &ended {
+                    tx.execute("UPDATE silence SET end_announced = 1 WHERE id = ?1", [s.id])?;
+                    enqueue_announcement(&tx, &announce(s), now)?;
+                }
+                tx.commit()?;
+                Ok(ended)
+        })
     }
 
     /// When the next silence ends that has yet to be announced.
@@ -1884,6 +2077,68 @@ impl Store {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+}
+
+/// `PRAGMA quick_check`: the structure of every page and index, without the slower
+/// cross-check of index contents that `integrity_check` adds.
+fn quick_check(conn: &Connection, path: &Path) -> Result<()> {
+    // The first few problems are enough to say it is damaged. Damage bad enough that SQLite
+    // cannot even run the check comes back as an error, classified the same way.
+    let found = conn
+        .prepare("PRAGMA quick_check(5)")
+        .and_then(|mut st| {
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| StoreError::from(e).at(path))?;
+    if found.len() == 1 && found[0] == "ok" {
+        return Ok(());
+    }
+    Err(StoreError::Damaged {
+        path: path.display().to_string(),
+        detail: format!("quick_check: {}", found.join("; ")),
+    })
+}
+
+/// The mentions in a database file, read without changing it (a fresh backup).
+fn count_mentions(path: &Path) -> rusqlite::Result<i64> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.query_row("SELECT count(*) FROM mention", [], |r| r.get(0))
+}
+
+/// The directory holding `path`, as an error shows it.
+fn dir_of(path: &Path) -> String {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .display()
+        .to_string()
+}
+
+impl StoreError {
+    /// An SQLite failure in words, naming the file: a full disk, a read-only file, an I/O
+    /// error or damage says what to do. Anything else, and errors already in words, are kept.
+    fn at(self, path: &Path) -> StoreError {
+        let name = path.display().to_string();
+        let StoreError::Sqlite(e) = self else {
+            return self;
+        };
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full { dir: dir_of(path) },
+            Some(rusqlite::ErrorCode::ReadOnly) => StoreError::ReadOnly { path: name },
+            Some(rusqlite::ErrorCode::SystemIoFailure) => StoreError::Io {
+                path: name,
+                detail: e.to_string(),
+            },
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                StoreError::Damaged {
+                    path: name,
+                    detail: e.to_string(),
+                }
+            }
+            _ => StoreError::Sqlite(e),
+        }
     }
 }
 
@@ -2163,6 +2418,71 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
+
+    /// SQLite's codes become errors in words naming the file; extended codes count as their
+    /// primary code; anything else, and errors already in words, are kept as they are.
+    #[test]
+    fn sqlite_failures_are_classified_with_the_path() {
+        use rusqlite::ffi;
+        let path = Path::new("/var/lib/earshot/earshot.db");
+        let sqlite =
+            |code| StoreError::Sqlite(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None));
+        let table: &[(i32, &str)] = &[
+            (
+                ffi::SQLITE_FULL,
+                "the disk holding /var/lib/earshot is full: free some space",
+            ),
+            (
+                ffi::SQLITE_READONLY,
+                "the database /var/lib/earshot/earshot.db is read-only",
+            ),
+            (
+                ffi::SQLITE_READONLY_DBMOVED,
+                "the database /var/lib/earshot/earshot.db is read-only",
+            ),
+            (
+                ffi::SQLITE_READONLY_CANTINIT,
+                "the database /var/lib/earshot/earshot.db is read-only",
+            ),
+            (
+                ffi::SQLITE_IOERR,
+                "the disk holding /var/lib/earshot/earshot.db failed a read or write",
+            ),
+            (
+                ffi::SQLITE_IOERR_WRITE,
+                "the disk holding /var/lib/earshot/earshot.db failed a read or write",
+            ),
+            (
+                ffi::SQLITE_IOERR_FSYNC,
+                "the disk holding /var/lib/earshot/earshot.db failed a read or write",
+            ),
+            (
+                ffi::SQLITE_CORRUPT,
+                "the database /var/lib/earshot/earshot.db is damaged",
+            ),
+            (
+                ffi::SQLITE_NOTADB,
+                "the database /var/lib/earshot/earshot.db is damaged",
+            ),
+            (ffi::SQLITE_BUSY, "database error: "),
+            (ffi::SQLITE_CONSTRAINT, "database error: "),
+        ];
+        for &(code, want) in table {
+            let got = sqlite(code).at(path).to_string();
+            assert!(got.starts_with(want), "code {code}: {got}");
+            assert!(!got.contains("SQLITE"), "code {code}: {got}");
+        }
+        let open = StoreError::Open {
+            path: "x".into(),
+            reason: "y".into(),
+        };
+        assert_eq!(open.at(path).to_string(), "cannot open the database x: y");
+        // A database in the working directory: its disk is ".".
+        let got = sqlite(ffi::SQLITE_FULL)
+            .at(Path::new("earshot.db"))
+            .to_string();
+        assert!(got.starts_with("the disk holding . is full"), "{got}");
+    }
 
     /// Migration 9 fills the hourly aggregates from the mentions already stored: per watch,
     /// and once per mention for all watches.
