@@ -311,7 +311,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             {
                 bail!("no sink has id {s:?}");
             }
-            let store = Store::open(&cfg.db_path())?;
+            let store = Store::open_unchecked(&cfg.db_path())?;
             let n = store.retry_dead(sink.as_deref(), Utc::now().timestamp())?;
             println!(
                 "{n} dead deliver{} queued again; a running daemon sends them within a minute",
@@ -343,7 +343,7 @@ fn backup(cfg: &Config, dest: &Path) -> Result<()> {
 /// `earshot ack ID...`: works beside a running daemon (SQLite serialises the writes), which
 /// sends the edits it enqueues within a minute.
 fn ack(cfg: &Config, ids: &[i64], by: Option<&str>) -> Result<ExitCode> {
-    let store = Store::open(&cfg.db_path())?;
+    let store = Store::open_unchecked(&cfg.db_path())?;
     let by = by
         .map(str::to_string)
         .or_else(|| std::env::var("USER").ok())
@@ -422,7 +422,7 @@ fn silence(cfg: &Config, action: &SilenceAction) -> Result<ExitCode> {
                     .unwrap_or_else(|| "cli".into()),
                 ends_at: now + d.as_secs() as i64,
             };
-            let store = Store::open(&cfg.db_path())?;
+            let store = Store::open_unchecked(&cfg.db_path())?;
             let s = store.add_silence(&new, now, |s| {
                 crate::pipeline::silence_announcement(cfg, s, SilenceChange::Added, now)
             })?;
@@ -468,7 +468,7 @@ fn silence(cfg: &Config, action: &SilenceAction) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         SilenceAction::Expire { id } => {
-            let store = Store::open(&cfg.db_path())?;
+            let store = Store::open_unchecked(&cfg.db_path())?;
             match store.expire_silence(*id, now, |s| {
                 crate::pipeline::silence_announcement(cfg, s, SilenceChange::Expired, now)
             })? {

@@ -56,6 +56,12 @@ pub struct StateLock {
 pub fn lock_state_dir(dir: &std::path::Path) -> Result<StateLock, RuntimeError> {
     use std::io::{Read, Seek, Write};
     let fail = |m: String| RuntimeError::Locked(m);
+    if dir.exists() && !dir.is_dir() {
+        return Err(fail(format!(
+            "{} is a file, not a directory: daemon.state_dir must name a directory",
+            dir.display()
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(|e| {
         fail(format!(
             "cannot create {} ({e}): check daemon.state_dir and its permissions",

@@ -529,8 +529,20 @@ pub struct AckStats {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database and brings its schema up to date.
+    /// Opens (creating if needed) the database, checks it for damage (`PRAGMA quick_check`)
+    /// and brings its schema up to date: what the daemon and `earshot once` do at start.
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_with(path, true)
+    }
+
+    /// As [`Store::open`] without the damage check, which reads every page (seconds on a big
+    /// database): for the short commands that write beside a running daemon (`ack`,
+    /// `silence`, `retry-dead`), whose file the daemon checked when it started.
+    pub fn open_unchecked(path: &Path) -> Result<Store> {
+        Store::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, check: bool) -> Result<Store> {
         let open_err = |reason: String| StoreError::Open {
             path: path.display().to_string(),
             reason,
@@ -551,7 +563,7 @@ impl Store {
         }
         // Checked before anything writes to it: migrating or polling into a damaged file
         // would spread the damage. A new (or empty) file has nothing to check.
-        let existing = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let existing = check && std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
         let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         if existing {
             conn.busy_timeout(Duration::from_secs(10))?;

@@ -221,6 +221,13 @@ fn pages_damaged_in_the_middle_are_found_at_open_and_name_the_readme_section() {
         msg.contains("\"Backups and restore\" in the README"),
         "{msg}"
     );
+    // The short commands beside a running daemon skip the check (the daemon made it at its
+    // start); the explicit check still finds the damage.
+    let store = Store::open_unchecked(&db).expect("opens without reading every page");
+    assert!(matches!(
+        store.quick_check(),
+        Err(StoreError::Damaged { .. })
+    ));
 }
 
 #[test]
@@ -325,6 +332,11 @@ fn a_state_dir_that_is_a_file_is_named_as_such() {
         .to_string();
     assert!(msg.contains("cannot create"), "{msg}");
     assert!(msg.contains("daemon.state_dir"), "{msg}");
+    // The daemon takes the directory's lock first: it says the same.
+    let msg = earshot::runtime::lock_state_dir(&file)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("is a file, not a directory"), "{msg}");
 }
 
 // The command, as ops run it from cron.

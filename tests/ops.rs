@@ -31,12 +31,17 @@ struct World {
 }
 
 async fn world() -> World {
-    let feed = Feed::default();
-    feed.set(vec![
+    world_of(vec![
         item("a", "Acme is down again", "acme outage, furious"),
         item("b", "Acme release notes", "acme 2.0 is out"),
         item("c", "Unrelated", "nothing to see"),
-    ]);
+    ])
+    .await
+}
+
+async fn world_of(items: Vec<common::Item>) -> World {
+    let feed = Feed::default();
+    feed.set(items);
     let blog = feed.serve().await;
     // Another host name, so its block does not hold the blog.
     let busy = MockServer::start().await;
@@ -329,4 +334,42 @@ async fn health_names_each_part_through_the_listener_and_hides_secrets() {
     }
     stop.cancel();
     task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_full_disk_is_reported_and_loses_nothing_once_there_is_room() {
+    // Long posts, so that storing them needs new pages.
+    let long = |text: &str| text.repeat(400);
+    let w = world_of(vec![
+        item("a", "Acme is down again", &long("acme outage, furious. ")),
+        item("b", "Acme release notes", &long("acme 2.0 is out. ")),
+        item("c", "Unrelated", &long("nothing to see. ")),
+    ])
+    .await;
+    let blog = w.rt.config.sources[0].clone();
+    // The database may not grow by a single page: the disk is full.
+    w.rt.store.set_max_page_count(1).unwrap();
+    let e = w.rt.poll(&blog, at(0)).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("is full: free some space"), "{msg}");
+    let m = w.rt.prometheus();
+    assert_eq!(
+        value(
+            &m,
+            r#"earshot_fetch_errors_total{source="blog",reason="store"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&m, r#"earshot_mentions_matched_total{watch="acme"}"#),
+        0.0
+    );
+    // Room again: the next poll fetches the same items and stores every one.
+    w.rt.store.set_max_page_count(1 << 30).unwrap();
+    let r = w.rt.poll(&blog, at(60)).await.unwrap();
+    assert_eq!((r.commit.new_items, r.commit.new_mentions), (3, 2), "{r:?}");
+    w.rt.deliver_due("team", at(61), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(common::posts(&w._servers[2]).await.len(), 2);
 }
