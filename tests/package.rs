@@ -148,7 +148,7 @@ fn the_debian_package_carries_the_service_and_cargo_install_works() {
     assert!(unit.contains("\nUser=earshot\n") && unit.contains("\nStateDirectory=earshot\n"));
     let sysusers = std::fs::read_to_string(root.join("usr/lib/sysusers.d/earshot.conf")).unwrap();
     assert!(sysusers.starts_with("u earshot "), "{sysusers}");
-    let version = run(&mut Command::new(root.join("usr/bin/earshot")).arg("--version"));
+    let version = run(Command::new(root.join("usr/bin/earshot")).arg("--version"));
     assert_eq!(
         version.trim(),
         format!("earshot {}", env!("CARGO_PKG_VERSION"))
@@ -161,7 +161,7 @@ fn the_debian_package_carries_the_service_and_cargo_install_works() {
         .arg(&prefix)
         .arg("--target-dir")
         .arg(target_dir()));
-    let version = run(&mut Command::new(prefix.join("bin/earshot")).arg("--version"));
+    let version = run(Command::new(prefix.join("bin/earshot")).arg("--version"));
     assert_eq!(
         version.trim(),
         format!("earshot {}", env!("CARGO_PKG_VERSION"))
