@@ -684,13 +684,19 @@ fn init_logging(cli: &Cli, default: &str) {
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // Under systemd the journal stamps each line already: no second timestamp.
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    // Colours for a person at a terminal only: not in a file, a pipe or the journal, and not
+    // when NO_COLOR (https://no-color.org) is set.
+    let colour = {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match (cli.log_format, journald) {
         (LogFormat::Json, _) => builder.json().try_init(),
         (LogFormat::Text, true) => builder.without_time().with_ansi(false).try_init(),
-        (LogFormat::Text, false) => builder.try_init(),
+        (LogFormat::Text, false) => builder.with_ansi(colour).try_init(),
     };
 }
 

@@ -404,6 +404,53 @@ fn one_worker_per_state_directory() {
     assert!(o.status.success(), "{}", text(&o));
 }
 
+#[test]
+fn logs_are_text_json_or_journal_lines_without_a_second_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.xml");
+    std::fs::write(&feed, common::rss(&[item("1", "Acme", "acme")])).unwrap();
+    let cfg = write_config(dir.path(), &feed.display().to_string(), "");
+    let polled = |args: &[&str], journal: bool| {
+        let mut cmd = earshot(Some(&cfg), args);
+        cmd.env_remove("JOURNAL_STREAM").env_remove("RUST_LOG");
+        if journal {
+            cmd.env("JOURNAL_STREAM", "8:12345");
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .find(|l| l.contains("Polled"))
+            .unwrap_or_else(|| panic!("no Polled line in {}", text(&o)))
+            .to_string()
+    };
+    let starts_with_time = |l: &str| {
+        let first = l.split_whitespace().next().unwrap_or_default();
+        chrono::DateTime::parse_from_rfc3339(first).is_ok()
+    };
+    // Outside systemd each line starts with its time; not to a terminal, no colour codes.
+    let line = polled(&["once"], false);
+    assert!(
+        starts_with_time(&line) && !line.contains('\u{1b}'),
+        "{line}"
+    );
+    // Under systemd the journal stamps each line: no second time, no colour codes.
+    let line = polled(&["once"], true);
+    assert!(
+        !starts_with_time(&line) && !line.contains('\u{1b}'),
+        "{line}"
+    );
+    assert!(line.trim_start().starts_with("INFO"), "{line}");
+    // For collectors: one JSON object per line, with its own time, under systemd too.
+    for journal in [false, true] {
+        let line = polled(&["--log-format", "json", "once"], journal);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["level"], "INFO", "{line}");
+        assert!(v["timestamp"].is_string(), "{line}");
+        assert_eq!(v["fields"]["message"], "Polled", "{line}");
+    }
+}
+
 /// A port nobody listens on now (bound, then let go).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
