@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use earshot_connectors::HostWaits;
 
-use crate::health::{Health, State};
+use crate::health::{Health, SinkHealth, SourceHealth, State};
 
 /// The last config reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,243 +183,173 @@ impl Metrics {
     ) -> String {
         let c = self.counts();
         let mut out = Out::default();
-
         out.family(
             "earshot_build_info",
-            "gauge",
+            GAUGE,
             "The running version; always 1.",
         );
-        out.sample("earshot_build_info", &[("version", health.version)], 1);
+        out.sample(&[("version", health.version)], 1);
         out.family(
             "earshot_start_time_seconds",
-            "gauge",
+            GAUGE,
             "When the process started, in Unix seconds.",
         );
-        out.sample("earshot_start_time_seconds", &[], self.started_at);
+        out.sample(&[], self.started_at);
         out.family(
             "earshot_ready",
-            "gauge",
+            GAUGE,
             "1 once the store is open and the sources are scheduled; 0 while starting or stopping.",
         );
-        out.sample("earshot_ready", &[], u8::from(self.is_ready()));
+        out.sample(&[], u8::from(self.is_ready()));
         out.family(
             "earshot_store_up",
-            "gauge",
+            GAUGE,
             "1 when the store could be read for this scrape.",
         );
-        out.sample(
-            "earshot_store_up",
-            &[],
-            u8::from(health.store.state == State::Ok),
-        );
+        out.sample(&[], u8::from(health.store.state == State::Ok));
 
-        out.family(
-            "earshot_polls_total",
-            "counter",
-            "Polls of each source, successful or not.",
-        );
-        for s in &health.sources {
-            out.sample(
+        type SourceValue = fn(&SourceHealth, &Counts) -> i64;
+        let per_source: [(&str, &str, &str, SourceValue); 3] = [
+            (
                 "earshot_polls_total",
-                &[("source", &s.id)],
-                c.polls.get(&s.id).copied().unwrap_or(0),
-            );
+                COUNTER,
+                "Polls of each source, successful or not.",
+                |s, c| c.polls.get(&s.id).map_or(0, |n| *n as i64),
+            ),
+            (
+                "earshot_source_last_success_timestamp_seconds",
+                GAUGE,
+                "When each source last polled successfully, in Unix seconds; 0 if never.",
+                |s, _| s.last_success_at.unwrap_or(0),
+            ),
+            (
+                "earshot_source_consecutive_failures",
+                GAUGE,
+                "Failed polls of each source since its last success.",
+                |s, _| s.consecutive_failures,
+            ),
+        ];
+        for (name, kind, help, value) in per_source {
+            out.family(name, kind, help);
+            for s in &health.sources {
+                out.sample(&[("source", &s.id)], value(s, &c));
+            }
         }
         out.family(
             "earshot_fetch_errors_total",
-            "counter",
+            COUNTER,
             "Failed polls of each source, by reason.",
         );
         for s in &health.sources {
-            let mut any = false;
-            for ((_, reason), n) in c
+            let mut reasons = c
                 .fetch_errors
-                .range((s.id.clone(), "")..)
-                .take_while(|((id, _), _)| *id == s.id)
-            {
-                out.sample(
-                    "earshot_fetch_errors_total",
-                    &[("source", &s.id), ("reason", reason)],
-                    *n,
-                );
-                any = true;
+                .iter()
+                .filter(|((id, _), _)| *id == s.id)
+                .peekable();
+            if reasons.peek().is_none() {
+                out.sample(&[("source", &s.id), ("reason", "none")], 0);
             }
-            if !any {
-                out.sample(
-                    "earshot_fetch_errors_total",
-                    &[("source", &s.id), ("reason", "none")],
-                    0,
-                );
+            for ((_, reason), n) in reasons {
+                out.sample(&[("source", &s.id), ("reason", reason)], *n);
             }
         }
-        out.family(
-            "earshot_source_last_success_timestamp_seconds",
-            "gauge",
-            "When each source last polled successfully, in Unix seconds; 0 if never.",
-        );
-        for s in &health.sources {
-            out.sample(
-                "earshot_source_last_success_timestamp_seconds",
-                &[("source", &s.id)],
-                s.last_success_at.unwrap_or(0),
-            );
-        }
-        out.family(
-            "earshot_source_consecutive_failures",
-            "gauge",
-            "Failed polls of each source since its last success.",
-        );
-        for s in &health.sources {
-            out.sample(
-                "earshot_source_consecutive_failures",
-                &[("source", &s.id)],
-                s.consecutive_failures,
-            );
-        }
-        out.family("earshot_rate_limit_waits_total", "counter", "Requests to a source host that waited for its rate limit (wait=\"spaced\": per_host_rps; wait=\"held\": the host asked to wait, so the poll was put off).");
+        out.family("earshot_rate_limit_waits_total", COUNTER, "Requests to a source host that waited for its rate limit (wait=\"spaced\": per_host_rps; wait=\"held\": the host asked to wait, so the poll was put off).");
         for (host, w) in hosts {
-            out.sample(
-                "earshot_rate_limit_waits_total",
-                &[("host", host), ("wait", "spaced")],
-                w.spaced,
-            );
-            out.sample(
-                "earshot_rate_limit_waits_total",
-                &[("host", host), ("wait", "held")],
-                w.held,
-            );
+            out.sample(&[("host", host), ("wait", "spaced")], w.spaced);
+            out.sample(&[("host", host), ("wait", "held")], w.held);
         }
-
         out.family(
             "earshot_mentions_matched_total",
-            "counter",
+            COUNTER,
             "New mentions matched by each watch.",
         );
         for w in watches {
-            out.sample(
-                "earshot_mentions_matched_total",
-                &[("watch", w)],
-                c.matched.get(w).copied().unwrap_or(0),
-            );
+            out.sample(&[("watch", w)], c.matched.get(w).copied().unwrap_or(0));
         }
 
-        let sink_count = |id: &str| c.sinks.get(id).copied().unwrap_or_default();
-        out.family(
-            "earshot_alerts_sent_total",
-            "counter",
-            "Deliveries each sink's target took.",
-        );
-        for s in &health.sinks {
-            out.sample(
+        type SinkValue = fn(&SinkHealth, &SinkCounts, i64) -> i64;
+        let per_sink: [(&str, &str, &str, SinkValue); 7] = [
+            (
                 "earshot_alerts_sent_total",
-                &[("sink", &s.id)],
-                sink_count(&s.id).sent,
-            );
-        }
-        out.family(
-            "earshot_alerts_failed_total",
-            "counter",
-            "Delivery attempts that failed and will be retried.",
-        );
-        for s in &health.sinks {
-            out.sample(
+                COUNTER,
+                "Deliveries each sink's target took.",
+                |_, n, _| n.sent as i64,
+            ),
+            (
                 "earshot_alerts_failed_total",
-                &[("sink", &s.id)],
-                sink_count(&s.id).failed,
-            );
-        }
-        out.family(
-            "earshot_alerts_dead_total",
-            "counter",
-            "Deliveries given up on (parked as dead; `earshot retry-dead` sends them again).",
-        );
-        for s in &health.sinks {
-            out.sample(
+                COUNTER,
+                "Delivery attempts that failed and will be retried.",
+                |_, n, _| n.failed as i64,
+            ),
+            (
                 "earshot_alerts_dead_total",
-                &[("sink", &s.id)],
-                sink_count(&s.id).dead,
-            );
-        }
-        out.family(
-            "earshot_sink_rate_limit_waits_total",
-            "counter",
-            "Sends that waited for the target's pace or because it asked to slow down.",
-        );
-        for s in &health.sinks {
-            out.sample(
+                COUNTER,
+                "Deliveries given up on (parked as dead; `earshot retry-dead` sends them again).",
+                |_, n, _| n.dead as i64,
+            ),
+            (
                 "earshot_sink_rate_limit_waits_total",
-                &[("sink", &s.id)],
-                sink_count(&s.id).paced,
-            );
-        }
-        out.family(
-            "earshot_outbox_pending",
-            "gauge",
-            "Deliveries waiting to be sent, per sink.",
-        );
-        for s in &health.sinks {
-            out.sample("earshot_outbox_pending", &[("sink", &s.id)], s.pending);
-        }
-        out.family(
-            "earshot_outbox_dead",
-            "gauge",
-            "Dead deliveries kept in the outbox, per sink.",
-        );
-        for s in &health.sinks {
-            out.sample("earshot_outbox_dead", &[("sink", &s.id)], s.dead);
-        }
-        out.family(
-            "earshot_outbox_oldest_pending_age_seconds",
-            "gauge",
-            "Age of the oldest delivery waiting, per sink; 0 when none waits.",
-        );
-        for s in &health.sinks {
-            let age = s
-                .oldest_pending_at
-                .map_or(0, |t| (health.checked_at - t).max(0));
-            out.sample(
+                COUNTER,
+                "Sends that waited for the target's pace or because it asked to slow down.",
+                |_, n, _| n.paced as i64,
+            ),
+            (
+                "earshot_outbox_pending",
+                GAUGE,
+                "Deliveries waiting to be sent, per sink.",
+                |s, _, _| s.pending,
+            ),
+            (
+                "earshot_outbox_dead",
+                GAUGE,
+                "Dead deliveries kept in the outbox, per sink.",
+                |s, _, _| s.dead,
+            ),
+            (
                 "earshot_outbox_oldest_pending_age_seconds",
-                &[("sink", &s.id)],
-                age,
-            );
+                GAUGE,
+                "Age of the oldest delivery waiting, per sink; 0 when none waits.",
+                |s, _, now| s.oldest_pending_at.map_or(0, |t| (now - t).max(0)),
+            ),
+        ];
+        for (name, kind, help, value) in per_sink {
+            out.family(name, kind, help);
+            for s in &health.sinks {
+                let n = c.sinks.get(&s.id).copied().unwrap_or_default();
+                out.sample(&[("sink", &s.id)], value(s, &n, health.checked_at));
+            }
         }
 
         let (ok, failed) = self.reloads();
         out.family(
             "earshot_config_reloads_total",
-            "counter",
+            COUNTER,
             "Config reloads (SIGHUP), by result.",
         );
-        out.sample("earshot_config_reloads_total", &[("result", "ok")], ok);
-        out.sample(
-            "earshot_config_reloads_total",
-            &[("result", "failed")],
-            failed,
-        );
+        out.sample(&[("result", "ok")], ok);
+        out.sample(&[("result", "failed")], failed);
         let last = self.last_reload();
         out.family(
             "earshot_config_last_reload_successful",
-            "gauge",
+            GAUGE,
             "1 when the last reload took effect (or none was asked for); 0 when it was refused.",
         );
         out.sample(
-            "earshot_config_last_reload_successful",
             &[],
             u8::from(last.as_ref().is_none_or(|r| r.error.is_none())),
         );
         out.family(
             "earshot_config_last_reload_timestamp_seconds",
-            "gauge",
+            GAUGE,
             "When the config was last reloaded, in Unix seconds; 0 if never.",
         );
-        out.sample(
-            "earshot_config_last_reload_timestamp_seconds",
-            &[],
-            last.map_or(0, |r| r.at),
-        );
+        out.sample(&[], last.map_or(0, |r| r.at));
         out.text
     }
 }
+
+const GAUGE: &str = "gauge";
+const COUNTER: &str = "counter";
 
 /// The reason label of a failed poll: the kind of failure, never its text (which may be long,
 /// and changes with every server).
@@ -442,21 +372,24 @@ pub fn fetch_reason(e: &earshot_connectors::FetchError) -> &'static str {
     }
 }
 
-/// A text exposition being written.
+/// A text exposition being written: a family's HELP and TYPE, then its samples.
 #[derive(Default)]
 struct Out {
     text: String,
+    /// The family the next samples belong to.
+    name: &'static str,
 }
 
 impl Out {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
+    fn family(&mut self, name: &'static str, kind: &str, help: &str) {
         // HELP text escapes only backslash and newline.
         let help = help.replace('\\', "\\\\").replace('\n', "\\n");
         let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        self.name = name;
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        self.text.push_str(name);
+    fn sample(&mut self, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.text.push_str(self.name);
         if !labels.is_empty() {
             self.text.push('{');
             for (i, (k, v)) in labels.iter().enumerate() {
