@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_source_outages.sql"),
     include_str!("../migrations/0012_digest_indexes.sql"),
     include_str!("../migrations/0013_spikes.sql"),
+    include_str!("../migrations/0014_delivery_sent_index.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -1504,36 +1505,74 @@ impl Store {
         })
     }
 
-    /// Outbox figures per sink.
+    /// Outbox figures per sink. Read at every `/metrics` scrape, so no query reads the sent
+    /// rows themselves: those still waiting or dead are few and found through `delivery_due`,
+    /// and the sent ones are counted in the partial index `delivery_sent`.
     pub fn sink_stats(&self) -> Result<Vec<SinkStats>> {
         let conn = self.conn();
-        let mut st = conn.prepare_cached(
-            "SELECT sink_id,
-                    SUM(status = 'pending'), SUM(status = 'sent'), SUM(status = 'dead'),
-                    MAX(sent_at), MIN(CASE WHEN status = 'pending' THEN created_at END),
-                    SUM(status = 'pending' AND attempts > 0),
-                    (SELECT f.last_error FROM delivery f
-                     WHERE f.sink_id = d.sink_id AND f.last_error IS NOT NULL
-                       AND (f.status = 'dead' OR (f.status = 'pending' AND f.attempts > 0))
-                     ORDER BY f.id DESC LIMIT 1),
-                    COALESCE(MAX(CASE WHEN status = 'dead' THEN id END)
-                             > COALESCE(MAX(CASE WHEN status = 'sent' THEN id END), 0), 0)
-             FROM delivery d GROUP BY sink_id ORDER BY sink_id",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(SinkStats {
-                sink_id: r.get(0)?,
-                pending: r.get(1)?,
-                sent: r.get(2)?,
-                dead: r.get(3)?,
-                last_sent_at: r.get(4)?,
-                oldest_pending_at: r.get(5)?,
-                retrying: r.get(6)?,
-                last_error: r.get(7)?,
-                dead_since_sent: r.get(8)?,
+        let mut by_sink: std::collections::BTreeMap<String, (SinkStats, Option<i64>)> =
+            std::collections::BTreeMap::new();
+        fn entry(
+            map: &mut std::collections::BTreeMap<String, (SinkStats, Option<i64>)>,
+            sink: String,
+        ) -> &mut (SinkStats, Option<i64>) {
+            map.entry(sink.clone()).or_insert_with(|| {
+                let st = SinkStats {
+                    sink_id: sink,
+                    ..Default::default()
+                };
+                (st, None)
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        }
+        let mut waiting = conn.prepare_cached(
+            "SELECT sink_id, SUM(status = 'pending'), SUM(status = 'dead'),
+                    MIN(CASE WHEN status = 'pending' THEN created_at END),
+                    SUM(status = 'pending' AND attempts > 0),
+                    MAX(CASE WHEN status = 'dead' THEN next_attempt_at END)
+             FROM delivery WHERE status IN ('pending', 'dead') GROUP BY sink_id",
+        )?;
+        let mut rows = waiting.query([])?;
+        while let Some(r) = rows.next()? {
+            let (st, dead_at) = entry(&mut by_sink, r.get(0)?);
+            st.pending = r.get(1)?;
+            st.dead = r.get(2)?;
+            st.oldest_pending_at = r.get(3)?;
+            st.retrying = r.get(4)?;
+            *dead_at = r.get(5)?;
+        }
+        let mut sent = conn.prepare_cached(
+            "SELECT sink_id, COUNT(*), MAX(sent_at) FROM delivery
+             WHERE status = 'sent' GROUP BY sink_id",
+        )?;
+        let mut rows = sent.query([])?;
+        while let Some(r) = rows.next()? {
+            let (st, _) = entry(&mut by_sink, r.get(0)?);
+            st.sent = r.get(1)?;
+            st.last_sent_at = r.get(2)?;
+        }
+        // Newest first: the first error met per sink is its last.
+        let mut errors = conn.prepare_cached(
+            "SELECT sink_id, last_error FROM delivery
+             WHERE status IN ('pending', 'dead') AND last_error IS NOT NULL
+               AND (status = 'dead' OR attempts > 0)
+             ORDER BY id DESC",
+        )?;
+        let mut rows = errors.query([])?;
+        while let Some(r) = rows.next()? {
+            let (st, _) = entry(&mut by_sink, r.get(0)?);
+            if st.last_error.is_none() {
+                st.last_error = r.get(1)?;
+            }
+        }
+        Ok(by_sink
+            .into_values()
+            .map(|(mut st, dead_at)| {
+                // A dead row's last attempt was due at its next_attempt_at.
+                st.dead_since_sent =
+                    dead_at.is_some_and(|d| st.last_sent_at.is_none_or(|sent| d >= sent));
+                st
+            })
+            .collect())
     }
 
     /// The newest deliveries of `sink_id`, whatever their state, newest first.
