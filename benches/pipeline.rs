@@ -66,11 +66,37 @@ fn judge_bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// Mention `n` of watch "acme", with one delivery to `sink`.
+fn mention_for(n: usize, sink: &str, scores: Scores) -> NewMention {
+    let mut alert = Alert::sample();
+    alert.id = format!("msg_{n}");
+    NewMention {
+        mention: Mention {
+            platform_id: format!("id-{n}"),
+            text: POST.into(),
+            ..Default::default()
+        },
+        lang: None,
+        scores,
+        watches: vec!["acme".into()],
+        silenced_by: None,
+        escalation: None,
+        deliveries: vec![NewDelivery {
+            sink_id: sink.into(),
+            watch: "acme".into(),
+            alert,
+            held_until: None,
+            group: None,
+            fingerprint: None,
+        }],
+    }
+}
+
 fn store_bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("bench.db")).unwrap();
     let state = SourceState::default();
-    let mut n = 0u64;
+    let mut n = 0usize;
     let mut g = c.benchmark_group("store");
     const BATCH: usize = 100;
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -82,32 +108,15 @@ fn store_bench(c: &mut Criterion) {
                     (0..BATCH)
                         .map(|_| {
                             n += 1;
-                            let mut alert = Alert::sample();
-                            alert.id = format!("msg_{n}");
-                            NewMention {
-                                mention: Mention {
-                                    platform_id: format!("id-{n}"),
-                                    text: POST.into(),
-                                    ..Default::default()
-                                },
-                                lang: None,
-                                scores: Scores {
+                            mention_for(
+                                n,
+                                "slack",
+                                Scores {
                                     urgency: 60,
                                     level: Level::High,
                                     ..Default::default()
                                 },
-                                watches: vec!["acme".into()],
-                                silenced_by: None,
-                                escalation: None,
-                                deliveries: vec![NewDelivery {
-                                    sink_id: "slack".into(),
-                                    watch: "acme".into(),
-                                    alert,
-                                    held_until: None,
-                                    group: None,
-                                    fingerprint: None,
-                                }],
-                            }
+                            )
                         })
                         .collect::<Vec<_>>()
                 },
@@ -176,28 +185,7 @@ fn scrape_bench(c: &mut Criterion) {
         let mentions = (0..100)
             .map(|i| {
                 let n = poll * 100 + i;
-                let mut alert = Alert::sample();
-                alert.id = format!("msg_{n}");
-                NewMention {
-                    mention: Mention {
-                        platform_id: format!("id-{n}"),
-                        text: POST.into(),
-                        ..Default::default()
-                    },
-                    lang: None,
-                    scores: Scores::default(),
-                    watches: vec!["acme".into()],
-                    silenced_by: None,
-                    escalation: None,
-                    deliveries: vec![NewDelivery {
-                        sink_id: sinks[n % 3].into(),
-                        watch: "acme".into(),
-                        alert,
-                        held_until: None,
-                        group: None,
-                        fingerprint: None,
-                    }],
-                }
+                mention_for(n, sinks[n % 3], Scores::default())
             })
             .collect();
         store
