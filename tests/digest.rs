@@ -24,6 +24,17 @@ fn at(s: &str) -> DateTime<Utc> {
 /// (platform id, text, author, compound, level, watches)
 type Row<'a> = (&'a str, &'a str, &'a str, f64, Level, &'a [&'a str]);
 
+/// The digest of `from` to `to` (times of November 2026, as [`at`] reads them) for `watches`
+/// (all when empty).
+fn digest_of(store: &Store, from: &str, to: &str, watches: &[&str]) -> digest::Digest {
+    let req = Request {
+        from: at(from),
+        to: at(to),
+        watches: watches.iter().map(|w| w.to_string()).collect(),
+    };
+    digest::compute(store, &req).unwrap()
+}
+
 fn commit(store: &Store, source: &str, t: DateTime<Utc>, rows: &[Row]) {
     let state = SourceState::default();
     let mentions = rows
@@ -145,15 +156,7 @@ fn a_day_against_the_day_before() {
     store
         .ack(&[c], "dana", at("21T09:22:00").timestamp(), &[])
         .unwrap();
-    let d = digest::compute(
-        &store,
-        &Request {
-            from: at("21T00:00:00"),
-            to: at("22T00:00:00"),
-            watches: vec!["acme".into()],
-        },
-    )
-    .unwrap();
+    let d = digest_of(&store, "21T00:00:00", "22T00:00:00", &["acme"]);
     let c = d.current;
     assert_eq!(
         (c.mentions, c.positive, c.neutral, c.negative, c.urgent),
@@ -196,25 +199,9 @@ fn a_day_against_the_day_before() {
     assert_eq!(d.acks.median_seconds, Some(720));
 
     // All watches: each mention once ("c" matched both), the rival's own one too.
-    let all = digest::compute(
-        &store,
-        &Request {
-            from: at("21T00:00:00"),
-            to: at("22T00:00:00"),
-            watches: vec![],
-        },
-    )
-    .unwrap();
+    let all = digest_of(&store, "21T00:00:00", "22T00:00:00", &[]);
     assert_eq!(all.current.mentions, 5);
-    let rival = digest::compute(
-        &store,
-        &Request {
-            from: at("21T00:00:00"),
-            to: at("22T00:00:00"),
-            watches: vec!["rival".into()],
-        },
-    )
-    .unwrap();
+    let rival = digest_of(&store, "21T00:00:00", "22T00:00:00", &["rival"]);
     assert_eq!(rival.current.mentions, 2);
     assert_eq!(rival.previous.mentions, 0);
 }
@@ -222,15 +209,7 @@ fn a_day_against_the_day_before() {
 #[test]
 fn markdown_json_and_csv() {
     let store = history();
-    let d = digest::compute(
-        &store,
-        &Request {
-            from: at("21T00:00:00"),
-            to: at("22T00:00:00"),
-            watches: vec!["acme".into()],
-        },
-    )
-    .unwrap();
+    let d = digest_of(&store, "21T00:00:00", "22T00:00:00", &["acme"]);
     let md = digest::render_markdown(&d);
     assert!(
         md.starts_with("# earshot digest: acme · 2026-11-21 00:00 UTC to 2026-11-22 00:00 UTC\n"),
@@ -476,15 +455,7 @@ fn coverage_gaps_say_which_source_was_blind_and_for_how_long() {
             0,
         )
         .unwrap();
-    let d = digest::compute(
-        &store,
-        &Request {
-            from: at("21T00:00:00"),
-            to: at("22T00:00:00"),
-            watches: vec![],
-        },
-    )
-    .unwrap();
+    let d = digest_of(&store, "21T00:00:00", "22T00:00:00", &[]);
     let gaps: Vec<(&str, i64, i64, bool)> = d
         .gaps
         .iter()
@@ -513,15 +484,7 @@ fn coverage_gaps_say_which_source_was_blind_and_for_how_long() {
     );
     assert!(text.contains("blog was blind for 2h00m (1 failed poll, from 2026-11-21 22:00 UTC, still failing): timed out"), "{text}");
     // The next day only sees the part of blog's outage that falls in it.
-    let next = digest::compute(
-        &store,
-        &Request {
-            from: at("22T00:00:00"),
-            to: at("22T06:00:00"),
-            watches: vec![],
-        },
-    )
-    .unwrap();
+    let next = digest_of(&store, "22T00:00:00", "22T06:00:00", &[]);
     assert_eq!(next.gaps.len(), 1);
     assert_eq!(next.gaps[0].seconds, 6 * 3600);
 }
@@ -531,15 +494,7 @@ fn a_period_starting_within_an_hour_counts_that_hour_once() {
     let store = history();
     // 09:30 to 09:30: the hour 09:00 of the 21st (three mentions) is this period's, not the
     // period before's, which holds only the two of the 20th.
-    let d = digest::compute(
-        &store,
-        &Request {
-            from: at("21T09:30:00"),
-            to: at("22T09:30:00"),
-            watches: vec!["acme".into()],
-        },
-    )
-    .unwrap();
+    let d = digest_of(&store, "21T09:30:00", "22T09:30:00", &["acme"]);
     assert_eq!(d.current.mentions, 4);
     assert_eq!(d.previous.mentions, 2);
 }

@@ -68,6 +68,27 @@ async fn next(hits: &mut tokio::sync::mpsc::UnboundedReceiver<usize>, tries: &mu
         .expect("no poll within 30 s");
 }
 
+/// Writes `text` as the config at `path`, asks for a reload, and waits (a poll at a time)
+/// until the daemon counted `want` reloads (taken, refused); the last reload's error.
+async fn reload_to(
+    (reload, metrics): (
+        &tokio::sync::mpsc::UnboundedSender<()>,
+        &earshot::metrics::Metrics,
+    ),
+    path: &std::path::Path,
+    text: &str,
+    hits: &mut tokio::sync::mpsc::UnboundedReceiver<usize>,
+    want: (u64, u64),
+) -> Option<String> {
+    std::fs::write(path, text).unwrap();
+    reload.send(()).unwrap();
+    until(hits, &format!("reloads {want:?}"), || {
+        metrics.reloads() == want
+    })
+    .await;
+    metrics.last_reload().unwrap().error
+}
+
 /// The daemon running the config at `path`, re-reading it on each `reload`.
 struct Daemon {
     metrics: Arc<earshot::metrics::Metrics>,
@@ -145,10 +166,9 @@ async fn a_reload_takes_effect_and_a_broken_one_is_refused() {
 
     // The webhook moves to the second receiver: reloaded, later alerts go there, e1 is not
     // sent again.
-    std::fs::write(&path, config(&state, &server.uri(), &s2, "")).unwrap();
-    reload.send(()).unwrap();
-    until(&mut hits, "the reload", || metrics.reloads() == (1, 0)).await;
-    assert_eq!(metrics.last_reload().unwrap().error, None);
+    let d = (&reload, &*metrics);
+    let text = config(&state, &server.uri(), &s2, "");
+    assert_eq!(reload_to(d, &path, &text, &mut hits, (1, 0)).await, None);
     feed.push(item("e2", "Acme e2", "acme is down again"));
     let mut tries = 0;
     let mut got = Vec::new();
@@ -165,26 +185,14 @@ async fn a_reload_takes_effect_and_a_broken_one_is_refused() {
     );
 
     // A broken file is refused; the running config carries on.
-    std::fs::write(&path, "[[source]\nid = ").unwrap();
-    reload.send(()).unwrap();
-    until(&mut hits, "the refused reload", || {
-        metrics.reloads() == (1, 1)
-    })
-    .await;
-    let err = metrics.last_reload().unwrap().error.unwrap();
+    let broken = "[[source]\nid = ";
+    let err = reload_to(d, &path, broken, &mut hits, (1, 1))
+        .await
+        .unwrap();
     assert!(err.contains("not valid TOML"), "{err}");
     // So is a config whose sink's secret file is missing: it loads, but cannot be built.
-    std::fs::write(
-        &path,
-        config(&state, &server.uri(), "/nonexistent/secret", ""),
-    )
-    .unwrap();
-    reload.send(()).unwrap();
-    until(&mut hits, "the second refused reload", || {
-        metrics.reloads() == (1, 2)
-    })
-    .await;
-    let err = metrics.last_reload().unwrap().error.unwrap();
+    let text = config(&state, &server.uri(), "/nonexistent/secret", "");
+    let err = reload_to(d, &path, &text, &mut hits, (1, 2)).await.unwrap();
     assert!(err.contains("team"), "names the sink: {err}");
     assert!(
         !err.contains(&second.uri()),
@@ -200,17 +208,8 @@ async fn a_reload_takes_effect_and_a_broken_one_is_refused() {
     assert!(got[1].contains("Acme e3"), "{got:?}");
 
     // A reload that changes the state directory is refused: the database cannot move.
-    std::fs::write(
-        &path,
-        config(&dir.path().join("elsewhere"), &server.uri(), &s2, ""),
-    )
-    .unwrap();
-    reload.send(()).unwrap();
-    until(&mut hits, "the third refused reload", || {
-        metrics.reloads() == (1, 3)
-    })
-    .await;
-    let err = metrics.last_reload().unwrap().error.unwrap();
+    let text = config(&dir.path().join("elsewhere"), &server.uri(), &s2, "");
+    let err = reload_to(d, &path, &text, &mut hits, (1, 3)).await.unwrap();
     assert!(err.contains("state_dir"), "{err}");
 
     shutdown.cancel();
@@ -265,16 +264,12 @@ async fn a_queued_delivery_survives_a_reload_and_goes_out_once() {
     };
     until(&mut hits, "the held alert", || pending() > 0).await;
     // Reloaded with one more watch: the held alert is still queued, once.
-    std::fs::write(
-        &path,
-        text.replace(
-            "[[sink]]",
-            "[[watch]]\n        name = \"rival\"\n        query = \"rival\"\n        [[sink]]",
-        ),
-    )
-    .unwrap();
-    reload.send(()).unwrap();
-    until(&mut hits, "the reload", || metrics.reloads() == (1, 0)).await;
+    let more = text.replace(
+        "[[sink]]",
+        "[[watch]]\n        name = \"rival\"\n        query = \"rival\"\n        [[sink]]",
+    );
+    let d = (&reload, &*metrics);
+    reload_to(d, &path, &more, &mut hits, (1, 0)).await;
     next(&mut hits, &mut 0).await;
     assert_eq!(pending(), 1);
     assert!(posts(&later).await.is_empty(), "still held");
