@@ -282,19 +282,9 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
 
 /// `/healthz`: alive, and each part's state as JSON (see [`crate::health::Health`]).
 async fn health(shared: &Shared) -> Response<Full<Bytes>> {
-    let Some(ops) = shared.state.ops.clone() else {
-        return text(StatusCode::OK, "ok\n");
-    };
-    match tokio::task::spawn_blocking(move || ops.health()).await {
-        Ok((status, body)) => reply(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-            "application/json",
-            body,
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "Reading the health failed");
-            failed()
-        }
+    match shared.state.ops.clone() {
+        Some(ops) => from_ops(ops, "application/json", |o| o.health()).await,
+        None => text(StatusCode::OK, "ok\n"),
     }
 }
 
@@ -309,17 +299,30 @@ fn ready(shared: &Shared) -> Response<Full<Bytes>> {
 
 /// `/metrics`: the Prometheus text format.
 async fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
-    let Some(ops) = shared.state.ops.clone() else {
-        return text(StatusCode::NOT_FOUND, "not found\n");
-    };
-    match tokio::task::spawn_blocking(move || ops.metrics()).await {
-        Ok(body) => reply(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
+    match shared.state.ops.clone() {
+        Some(ops) => {
+            let prometheus = "text/plain; version=0.0.4; charset=utf-8";
+            from_ops(ops, prometheus, |o| (200, o.metrics())).await
+        }
+        None => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// The status and body `read` gets from the daemon, read on a blocking thread (it may wait on
+/// the store).
+async fn from_ops(
+    ops: Arc<dyn Ops>,
+    content_type: &'static str,
+    read: fn(&dyn Ops) -> (u16, String),
+) -> Response<Full<Bytes>> {
+    match tokio::task::spawn_blocking(move || read(&*ops)).await {
+        Ok((status, body)) => reply(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            content_type,
             body,
         ),
         Err(e) => {
-            tracing::error!(error = %e, "Rendering the metrics failed");
+            tracing::error!(error = %e, "Reading the daemon's health or metrics failed");
             failed()
         }
     }

@@ -580,15 +580,11 @@ impl Runtime {
                 report.not_modified = outcome.not_modified;
                 report.seeding = !alert;
                 let judged = self.judge(source, outcome.mentions, alert, now)?;
-                let mut matched: HashMap<&str, u64> = HashMap::new();
-                for m in &judged.mentions {
-                    for w in &m.watches {
-                        *matched.entry(w.as_str()).or_default() += 1;
-                    }
-                }
-                let matched: Vec<(String, u64)> = matched
-                    .into_iter()
-                    .map(|(w, n)| (w.to_string(), n))
+                // Counted once the commit holds: the mentions move into it.
+                let matched: Vec<String> = judged
+                    .mentions
+                    .iter()
+                    .flat_map(|m| m.watches.iter().cloned())
                     .collect();
                 let next_at = Schedule::of(source)
                     .next_after(now)
@@ -614,8 +610,8 @@ impl Runtime {
                     }
                 };
                 self.metrics.polled(&source.id, None);
-                for (w, n) in &matched {
-                    self.metrics.matched(w, *n);
+                for w in &matched {
+                    self.metrics.matched(w, 1);
                 }
                 info!(
                     fetched = report.fetched,
