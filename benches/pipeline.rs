@@ -57,7 +57,7 @@ fn judge_bench(c: &mut Criterion) {
         lang: Some("en".into()),
         ..Default::default()
     };
-    let now = chrono::Utc::now();
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(1));
     g.bench_function("judge one matching mention", |b| {
@@ -217,7 +217,7 @@ fn scrape_bench(c: &mut Criterion) {
             }
         }
     }
-    let metrics = earshot::metrics::Metrics::new();
+    let metrics = earshot::metrics::Metrics::new(3_000);
     let watches = vec!["acme".to_string()];
     let mut g = c.benchmark_group("scrape");
     g.sample_size(20);

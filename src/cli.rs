@@ -16,7 +16,7 @@ use crate::config::{Config, DEFAULT_CONFIG_PATH, Loaded};
 use crate::duration::parse_duration;
 use crate::pipeline;
 use crate::pipeline::SilenceChange;
-use crate::runtime::{self, Runtime};
+use crate::runtime::{self, Clock, Runtime};
 use crate::sink::text::one_line;
 use crate::store::{MentionFilter, SentimentBucket, Store};
 use crate::urgency::{Level, Rules};
@@ -241,7 +241,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             warn_all(&loaded);
             let rt = tokio_runtime()?;
             rt.block_on(async {
-                let mut runtime = Runtime::new(loaded.config)?;
+                let mut runtime = Runtime::new(loaded.config, Clock::System)?;
                 runtime.set_notifier(crate::notify::Notifier::from_env());
                 let shutdown = CancellationToken::new();
                 let (hup, reloads) = tokio::sync::mpsc::unbounded_channel();
@@ -276,7 +276,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Mentions { select, json } => {
             let cfg = load(&path)?.config;
-            let filter = mentions_filter(&cfg, select, Utc::now().timestamp())?;
+            let filter = mentions_filter(&cfg, select, Clock::System.now().timestamp())?;
             mentions(&cfg, &filter, *json)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -288,7 +288,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             format,
         } => {
             let cfg = load(&path)?.config;
-            digest(&cfg, since, from, to, watch, *format, Utc::now())?;
+            digest(&cfg, since, from, to, watch, *format, Clock::System.now())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::TestSink { id } => {
@@ -312,7 +312,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 bail!("no sink has id {s:?}");
             }
             let store = Store::open_unchecked(&cfg.db_path())?;
-            let n = store.retry_dead(sink.as_deref(), Utc::now().timestamp())?;
+            let n = store.retry_dead(sink.as_deref(), Clock::System.now().timestamp())?;
             println!(
                 "{n} dead deliver{} queued again; a running daemon sends them within a minute",
                 if n == 1 { "y" } else { "ies" }
@@ -350,7 +350,7 @@ fn ack(cfg: &Config, ids: &[i64], by: Option<&str>) -> Result<ExitCode> {
         .unwrap_or_else(|| "cli".into());
     let editable = cfg.editable_sinks();
     let known = store.acks(ids)?;
-    let done = store.ack(ids, &by, Utc::now().timestamp(), &editable)?;
+    let done = store.ack(ids, &by, Clock::System.now().timestamp(), &editable)?;
     let mut code = ExitCode::SUCCESS;
     for id in ids {
         match known.iter().find(|(k, _)| k == id) {
@@ -373,7 +373,7 @@ fn ack(cfg: &Config, ids: &[i64], by: Option<&str>) -> Result<ExitCode> {
 
 /// `earshot silence ...`.
 fn silence(cfg: &Config, action: &SilenceAction) -> Result<ExitCode> {
-    let now = Utc::now().timestamp();
+    let now = Clock::System.now().timestamp();
     match action {
         SilenceAction::Add {
             watch,
@@ -930,8 +930,8 @@ async fn once(cfg: Config, dry_run: bool) -> Result<ExitCode> {
     if dry_run {
         return dry_run_once(cfg).await;
     }
-    let rt = Runtime::new(cfg)?;
-    let now = Utc::now();
+    let rt = Runtime::new(cfg, Clock::System)?;
+    let now = rt.now();
     let mut failed = 0;
     for s in rt.config.sources.iter().filter(|s| s.enabled) {
         let r = rt.poll(s, now).await?;
@@ -960,12 +960,12 @@ async fn once(cfg: Config, dry_run: bool) -> Result<ExitCode> {
         }
     }
     // Escalations whose time came (a cron'd `once` escalates as the daemon would).
-    rt.escalate_due(Utc::now())?;
-    rt.end_silences(Utc::now())?;
-    rt.send_due_digests(Utc::now())?;
-    rt.check_spikes(Utc::now())?;
+    rt.escalate_due(rt.now())?;
+    rt.end_silences(rt.now())?;
+    rt.send_due_digests(rt.now())?;
+    rt.check_spikes(rt.now())?;
     let d = rt
-        .deliver_all_due(Utc::now(), &CancellationToken::new())
+        .deliver_all_due(rt.now(), &CancellationToken::new())
         .await?;
     eprintln!(
         "delivered {}, retrying later {}, dead {}",
@@ -986,8 +986,8 @@ async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
     } else {
         Store::open_in_memory()?
     };
-    let rt = Runtime::with_store(cfg, Arc::new(store))?;
-    let now = Utc::now();
+    let rt = Runtime::with_store(cfg, Arc::new(store), Clock::System)?;
+    let now = rt.now();
     let mut out = std::io::stdout().lock();
     for s in rt.config.sources.iter().filter(|s| s.enabled) {
         let (_, state, alert) = rt.poll_state(s)?;
@@ -1022,7 +1022,7 @@ async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
             for d in m.deliveries {
                 let preview = rt
                     .sink(&d.sink_id)
-                    .map(|k| k.preview(&d.alert))
+                    .map(|k| k.preview(&d.alert, now))
                     .unwrap_or_default();
                 writeln!(
                     out,
@@ -1045,7 +1045,7 @@ async fn test_sink(cfg: Config, id: &str) -> Result<ExitCode> {
         ));
     }
     let store = Arc::new(Store::open_in_memory()?);
-    let rt = Runtime::with_store(cfg, store)?;
+    let rt = Runtime::with_store(cfg, store, Clock::System)?;
     let sink = rt.sink(id).context("sink vanished")?;
     let mut alert = Alert::sample();
     alert.title = Some("earshot test alert: if you can read this, the sink works".into());
@@ -1081,7 +1081,7 @@ const RECENT_PER_SINK: usize = 5;
 
 fn status(cfg: &Config, json: bool) -> Result<()> {
     let store = Store::open_read_only(&cfg.db_path())?;
-    let now = Utc::now().timestamp();
+    let now = Clock::System.now().timestamp();
     let health = crate::health::Health::read(cfg, &store, now);
     if let Some(e) = &health.store.error {
         anyhow::bail!("cannot read the database {}: {e}", cfg.db_path().display());

@@ -70,16 +70,12 @@ pub struct Metrics {
     counts: Mutex<Counts>,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics::new()
-    }
-}
-
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// The counters of a process that started at `started_at` (Unix seconds, from the
+    /// runtime's clock).
+    pub fn new(started_at: i64) -> Metrics {
         Metrics {
-            started_at: chrono::Utc::now().timestamp(),
+            started_at,
             ready: AtomicBool::new(false),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
@@ -194,7 +190,7 @@ impl Metrics {
             GAUGE,
             "When the process started, in Unix seconds.",
         );
-        out.sample(&[], self.started_at);
+        out.sample(&[], self.started_at());
         out.family(
             "earshot_ready",
             GAUGE,
@@ -438,7 +434,7 @@ mod tests {
 
     #[test]
     fn counters_add_up_per_name() {
-        let m = Metrics::new();
+        let m = Metrics::new(1_800_000_000);
         m.polled("blog", None);
         m.polled("blog", Some("timeout"));
         m.polled("blog", Some("timeout"));

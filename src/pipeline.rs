@@ -684,7 +684,14 @@ mod tests {
             rating,
             ..Default::default()
         };
-        let judged = pipeline.evaluate(source, m, Utc::now(), true).unwrap();
+        let judged = pipeline
+            .evaluate(
+                source,
+                m,
+                DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+                true,
+            )
+            .unwrap();
         let mut sinks: Vec<String> = judged.deliveries.into_iter().map(|d| d.sink_id).collect();
         sinks.sort();
         sinks
@@ -766,7 +773,13 @@ mod tests {
                 ..Default::default()
             };
             let j = pipeline
-                .evaluate_with(cfg.source("hn").unwrap(), m, Utc::now(), true, silences)
+                .evaluate_with(
+                    cfg.source("hn").unwrap(),
+                    m,
+                    DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+                    true,
+                    silences,
+                )
                 .unwrap();
             let mut sinks: Vec<String> = j.deliveries.iter().map(|d| d.sink_id.clone()).collect();
             sinks.sort();
@@ -840,7 +853,12 @@ mod tests {
             ..Default::default()
         };
         let judged = pipeline
-            .evaluate(cfg.source("hn").unwrap(), m, Utc::now(), true)
+            .evaluate(
+                cfg.source("hn").unwrap(),
+                m,
+                DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+                true,
+            )
             .unwrap();
         assert!(judged.deliveries.is_empty(), "{:?}", judged.deliveries);
     }

@@ -139,7 +139,7 @@ pub struct Runtime {
     /// One connector per source, built once: tokens, sessions and caches live in them.
     connectors: HashMap<String, Arc<Connector>>,
     /// Client for chat targets: never follows redirects (a 3xx is a failure, not a new target).
-    client: reqwest::Client,
+    client: crate::sink::Outbound,
     /// Woken when a poll enqueues deliveries, so they go out at once.
     wake: Arc<Notify>,
     /// The state directory's lock, for runtimes that own the real store (shared with the
@@ -188,7 +188,7 @@ impl crate::http::AckHandler for AckOnStore {
 
     fn ack(&self, ids: &[i64], by: &str) -> Result<usize, String> {
         self.0
-            .ack(ids, by)
+            .ack(ids, by, self.0.now())
             .map(|v| v.len())
             .map_err(|e| e.to_string())
     }
@@ -203,36 +203,11 @@ struct AckLinks {
     ttl: i64,
 }
 
-/// Where the runtime reads the time. The daemon reads the system clock; tests run it on
-/// tokio's paused clock, from a chosen instant, so that a day of activity takes milliseconds.
-#[derive(Debug, Clone, Copy)]
-pub enum Clock {
-    System,
-    /// `base` at tokio's `start`, advancing with tokio's (pausable) clock.
-    Tokio {
-        base: DateTime<Utc>,
-        start: tokio::time::Instant,
-    },
-}
-
-impl Clock {
-    /// A clock that reads `base` now and advances with tokio's clock.
-    pub fn tokio_from(base: DateTime<Utc>) -> Clock {
-        Clock::Tokio {
-            base,
-            start: tokio::time::Instant::now(),
-        }
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        match self {
-            Clock::System => Utc::now(),
-            Clock::Tokio { base, start } => {
-                *base + chrono::Duration::from_std(start.elapsed()).unwrap_or_default()
-            }
-        }
-    }
-}
+/// Where the runtime reads the time: the system clock in the daemon and the command line; in
+/// tests tokio's paused clock from a chosen instant, so that a day of activity takes
+/// milliseconds. The one type in earshot that reads the system clock (see
+/// [`earshot_connectors::clock`]).
+pub use earshot_connectors::Clock;
 
 /// What one poll did, for logs and `earshot once`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -274,8 +249,10 @@ impl std::ops::AddAssign for DrainReport {
 }
 
 impl Runtime {
-    /// Opens the store, builds the HTTP client and every sink (resolving secrets).
-    pub fn new(config: Config) -> Result<Runtime, RuntimeError> {
+    /// Opens the store, builds the HTTP client and every sink (resolving secrets). Everything
+    /// this runtime does that reads the time, without being handed an explicit `now`, reads
+    /// `clock`: the daemon's is [`Clock::System`], a test's its own.
+    pub fn new(config: Config, clock: Clock) -> Result<Runtime, RuntimeError> {
         let lock = lock_state_dir(&config.daemon.state_dir)?;
         let store = Store::open(&config.db_path())?;
         let key = match config.http.listen_addr() {
@@ -285,7 +262,7 @@ impl Runtime {
             ),
             None => None,
         };
-        let mut rt = Runtime::with_store(config, Arc::new(store))?;
+        let mut rt = Runtime::with_store(config, Arc::new(store), clock)?;
         rt._lock = Some(Arc::new(lock));
         if let Some(k) = key {
             rt.set_ack_key(k);
@@ -294,7 +271,11 @@ impl Runtime {
     }
 
     /// As [`Runtime::new`] with a store already open.
-    pub fn with_store(config: Config, store: Arc<Store>) -> Result<Runtime, RuntimeError> {
+    pub fn with_store(
+        config: Config,
+        store: Arc<Store>,
+        clock: Clock,
+    ) -> Result<Runtime, RuntimeError> {
         let d = &config.daemon;
         // reqwest is built without a default TLS provider (ring builds faster and smaller than
         // aws-lc); install ring process-wide once. An error means one is installed already.
@@ -307,7 +288,8 @@ impl Runtime {
             max_redirects: d.max_redirects,
             per_host_rps: d.per_host_rps,
         })
-        .map_err(|e| RuntimeError::Http(e.to_string()))?;
+        .map_err(|e| RuntimeError::Http(e.to_string()))?
+        .with_clock(clock);
         let client = reqwest::Client::builder()
             .user_agent(d.user_agent.clone())
             .connect_timeout(d.connect_timeout.0)
@@ -347,12 +329,12 @@ impl Runtime {
             http,
             pipeline,
             sinks,
-            client,
+            client: crate::sink::Outbound::new(client, clock),
             wake: Arc::new(Notify::new()),
             _lock: None,
             ack_links: None,
-            clock: Clock::System,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            clock,
+            metrics: Arc::new(crate::metrics::Metrics::new(clock.now().timestamp())),
             notifier: Arc::new(crate::notify::Notifier::default()),
         })
     }
@@ -376,9 +358,8 @@ impl Runtime {
                     .map_err(RuntimeError::Config)?,
             )),
         };
-        let mut rt = Runtime::with_store(config, self.store.clone())?;
+        let mut rt = Runtime::with_store(config, self.store.clone(), self.clock)?;
         rt._lock = self._lock.clone();
-        rt.clock = self.clock;
         rt.metrics = self.metrics.clone();
         rt.notifier = self.notifier.clone();
         // Rate-limit waits count on across reloads, as the other counters do.
@@ -416,11 +397,6 @@ impl Runtime {
     /// The time, as this runtime's clock reads it.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
-    }
-
-    /// Runs on `clock` instead of the system's (tests).
-    pub fn set_clock(&mut self, clock: Clock) {
-        self.clock = clock;
     }
 
     /// Signs acknowledge links with `key` (when the config's `[http]` listener is on).
@@ -490,7 +466,7 @@ impl Runtime {
         self.connectors.get(source_id).cloned()
     }
 
-    pub fn http_client(&self) -> &reqwest::Client {
+    pub fn http_client(&self) -> &crate::sink::Outbound {
         &self.client
     }
 
@@ -668,6 +644,8 @@ impl Runtime {
             return Ok(report);
         };
         let ts = now.timestamp();
+        // Sends are stamped with the time they went out: `now` plus what pacing took since.
+        let started = tokio::time::Instant::now();
         let give_up = self.config.daemon.delivery_give_up_after.0.as_secs() as i64;
         loop {
             // The sink's budget: messages it accepted within the last hour.
@@ -722,14 +700,18 @@ impl Runtime {
                 }
                 let span = info_span!("deliver", sink = %sink_id, delivery = d.ids[0], rows = d.ids.len(), attempt = d.attempts + 1);
                 trace!(parent: &span, "Sending");
+                let sending_at =
+                    now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
                 let result = self
-                    .send_batch(handle, sink_id, &d, ts)
+                    .send_batch(handle, sink_id, &d, ts, sending_at)
                     .instrument(span.clone())
                     .await?;
                 let _e = span.enter();
                 match result {
                     Ok(sent) => {
-                        let at = self.now().timestamp().max(ts);
+                        let at = (now
+                            + chrono::Duration::from_std(started.elapsed()).unwrap_or_default())
+                        .timestamp();
                         for id in &d.ids {
                             self.store.mark_sent(*id, at, sent.message_ref.as_deref())?;
                         }
@@ -828,8 +810,13 @@ impl Runtime {
         sink_id: &str,
         b: &Batch,
         ts: i64,
+        sending_at: DateTime<Utc>,
     ) -> Result<Result<crate::sink::Sent, crate::sink::SendError>, StoreError> {
-        let client = &self.client;
+        // The sink reads replies' times (`Retry-After` dates, resets) on the outbox's `now`.
+        let client = &self
+            .client
+            .clone()
+            .with_clock(Clock::tokio_from(sending_at));
         if let Some(target) = &b.update_of {
             let carried = blocking(|| self.store.message_alerts(sink_id, target))?;
             if carried.is_empty() {
@@ -906,9 +893,9 @@ impl Runtime {
 
     /// Acknowledges mentions: their escalations stop and the messages that carried them are
     /// edited to say so where the target allows. Returns the ids acknowledged now.
-    pub fn ack(&self, ids: &[i64], by: &str) -> Result<Vec<i64>, StoreError> {
+    pub fn ack(&self, ids: &[i64], by: &str, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
         let editable = self.config.editable_sinks();
-        let done = blocking(|| self.store.ack(ids, by, self.now().timestamp(), &editable))?;
+        let done = blocking(|| self.store.ack(ids, by, now.timestamp(), &editable))?;
         if !done.is_empty() {
             info!(mentions = ?done, by, "Acknowledged");
             self.wake.notify_waiters();
@@ -1066,9 +1053,8 @@ impl Runtime {
         Ok((m, a))
     }
 
-    /// When the next `[[digest]]` falls due, if any is configured.
-    pub fn next_digest_at(&self) -> Option<DateTime<Utc>> {
-        let now = self.now();
+    /// When the next `[[digest]]` falls due after `now`, if any is configured.
+    pub fn next_digest_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.config
             .digests
             .iter()
@@ -1669,7 +1655,7 @@ async fn timers_loop(rt: Arc<Runtime>, shutdown: CancellationToken) {
         }
         let escalation = rt.store.next_escalation_at().ok().flatten();
         let silence = rt.store.next_silence_end().ok().flatten();
-        let digest = rt.next_digest_at().map(|t| t.timestamp());
+        let digest = rt.next_digest_at(rt.now()).map(|t| t.timestamp());
         let next = [escalation, silence, digest].into_iter().flatten().min();
         let most = rt
             .notifier

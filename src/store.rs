@@ -2466,7 +2466,6 @@ fn collect_deliveries(
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
 
     use super::*;
 
@@ -2606,7 +2605,7 @@ mod tests {
                 conn.execute_batch(sql).unwrap();
             }
             conn.pragma_update(None, "user_version", 7).unwrap();
-            let now = Utc::now().timestamp();
+            let now = earshot_connectors::Clock::System.now().timestamp();
             for (id, ends, expired) in [
                 (1, now - 3600, None),
                 (2, now + 3600, Some(now - 60)),
@@ -2622,14 +2621,17 @@ mod tests {
         }
         let store = Store::open(&path).unwrap();
         let ended = store
-            .end_silences(Utc::now().timestamp() + 7200, |s| Announcement {
-                sink_ids: vec!["a".into()],
-                watch: "acme".into(),
-                alert: Alert {
-                    id: format!("silence-{}", s.id),
-                    ..Alert::sample()
+            .end_silences(
+                earshot_connectors::Clock::System.now().timestamp() + 7200,
+                |s| Announcement {
+                    sink_ids: vec!["a".into()],
+                    watch: "acme".into(),
+                    alert: Alert {
+                        id: format!("silence-{}", s.id),
+                        ..Alert::sample()
+                    },
                 },
-            })
+            )
             .unwrap();
         assert_eq!(ended.iter().map(|s| s.id).collect::<Vec<_>>(), [3]);
     }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use common::{Feed, item, posts, receiver, secret_file};
 use earshot::config::Config;
 use earshot::pipeline::{SilenceChange, silence_announcement};
-use earshot::runtime::Runtime;
+use earshot::runtime::{Clock, Runtime};
 use earshot::store::{MentionFilter, NewSilence, Store};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -107,7 +107,12 @@ async fn a_spent_budget_holds_alerts_but_not_edits_notices_or_escalations() {
     );
     let cfg = Config::parse(&text).unwrap().config;
     let store = Arc::new(Store::open_in_memory().unwrap());
-    let rt = Runtime::with_store(cfg.clone(), store.clone()).unwrap();
+    let rt = Runtime::with_store(
+        cfg.clone(),
+        store.clone(),
+        Clock::tokio_from(at("10:00:00")),
+    )
+    .unwrap();
     let stop = CancellationToken::new();
     let deliver = |t: &'static str| {
         let rt = &rt;
@@ -130,7 +135,7 @@ async fn a_spent_budget_holds_alerts_but_not_edits_notices_or_escalations() {
         .find(|m| m.text == CRITICAL)
         .unwrap()
         .id;
-    rt.ack(&[outage], "dana").unwrap();
+    rt.ack(&[outage], "dana", at("10:00:30")).unwrap();
     assert_eq!(deliver("10:01:00").await, 1);
     let edits = bodies(&support, "PATCH").await;
     assert_eq!(edits.len(), 1);
@@ -240,7 +245,12 @@ async fn a_night_of_sixty_mentions_is_one_catch_up() {
         feed_server.uri()
     );
     let cfg = Config::parse(&text).unwrap().config;
-    let rt = Runtime::with_store(cfg.clone(), Arc::new(Store::open_in_memory().unwrap())).unwrap();
+    let rt = Runtime::with_store(
+        cfg.clone(),
+        Arc::new(Store::open_in_memory().unwrap()),
+        Clock::tokio_from(at("02:00:00")),
+    )
+    .unwrap();
     let stop = CancellationToken::new();
     let r = rt
         .poll(cfg.source("forum").unwrap(), at("02:00:00"))

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Child, ChildStderr, Command, Output, Stdio};
 
 use common::{Feed, item};
+use earshot::runtime::Clock;
 
 fn earshot(config: Option<&Path>, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_earshot"));
@@ -574,11 +575,12 @@ fn status_shows_a_degraded_source_and_its_reason() {
         .commit_poll(&PollCommit {
             source_id: "rd",
             source_kind: "reddit",
-            now: chrono::Utc::now().timestamp(),
+            // `earshot status`, a process of its own, reads the system clock.
+            now: Clock::System.now().timestamp(),
             state: &Default::default(),
             seen_ids: vec![],
             mentions: vec![],
-            next_poll_at: chrono::Utc::now().timestamp() + 600,
+            next_poll_at: Clock::System.now().timestamp() + 600,
             notice: Some(&notice),
         })
         .unwrap();
@@ -1044,7 +1046,8 @@ async fn ack_stops_the_escalation_and_edits_the_discord_message() {
         }
     };
 
-    let started = chrono::Utc::now();
+    // `earshot once` runs on the system clock; the runtime below continues from it.
+    let started = Clock::System.now();
     let o = run(vec!["once"]).await;
     assert!(o.status.success(), "{}", text(&o));
     let first: Vec<_> = discord.received_requests().await.unwrap();
@@ -1119,9 +1122,14 @@ async fn ack_stops_the_escalation_and_edits_the_discord_message() {
     // nobody acknowledged is escalated, once.
     let cfg = earshot::config::Config::parse(&text_cfg).unwrap().config;
     let store = earshot::store::Store::open(&cfg.db_path()).unwrap();
-    let rt = earshot::runtime::Runtime::with_store(cfg, std::sync::Arc::new(store)).unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
     let later = started + chrono::Duration::minutes(31);
+    let rt = earshot::runtime::Runtime::with_store(
+        cfg,
+        std::sync::Arc::new(store),
+        Clock::tokio_from(later),
+    )
+    .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
     assert_eq!(rt.escalate_due(later).unwrap(), 1);
     assert_eq!(rt.deliver_all_due(later, &stop).await.unwrap().sent, 1);
     let far = started + chrono::Duration::hours(5);

@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::{Feed, item};
+use earshot::runtime::Clock;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -227,7 +228,7 @@ impl wiremock::Respond for Accepted {
         self.0
             .lock()
             .unwrap()
-            .push((req.url.path().to_string(), body, chrono::Utc::now()));
+            .push((req.url.path().to_string(), body, Clock::System.now()));
         ResponseTemplate::new(200)
     }
 }
@@ -281,7 +282,7 @@ fn run_until(
 /// minute (the least `escalate_after`), and the muted window ends on a minute boundary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_with_a_group_a_held_catch_up_and_an_escalation_pending() {
-    use chrono::{Timelike, Utc};
+    use chrono::Timelike;
     let hook = MockServer::start().await;
     let accepted = Accepted::default();
     Mock::given(method("POST"))
@@ -302,7 +303,8 @@ async fn sigkill_with_a_group_a_held_catch_up_and_an_escalation_pending() {
     let hook_url = common::secret_file(dir.path(), "hook", &format!("{}/hook", hook.uri()));
     let page_url = common::secret_file(dir.path(), "page", &format!("{}/page", hook.uri()));
     // Muted from this minute to the next boundary at least 15 s away.
-    let now = Utc::now();
+    // The daemon under test runs on the system clock: its muted window is set from it.
+    let now = Clock::System.now();
     let start = now.with_second(0).unwrap().with_nanosecond(0).unwrap();
     let end = start + chrono::Duration::minutes(if now.second() < 45 { 1 } else { 2 });
     let config = dir.path().join("earshot.toml");

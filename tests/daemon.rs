@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{Feed, item, receiver, secret_file};
 use earshot::config::Config;
-use earshot::runtime::{self, Runtime};
+use earshot::runtime::{self, Clock, Runtime};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +61,7 @@ async fn interval_and_cron_sources_keep_firing_and_shutdown_is_clean() {
         s1.uri(),
         s2.uri()
     );
-    let rt = Arc::new(Runtime::new(Config::parse(&toml).unwrap().config).unwrap());
+    let rt = Arc::new(Runtime::new(Config::parse(&toml).unwrap().config, Clock::System).unwrap());
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(runtime::run(rt.clone(), shutdown.clone()));
 

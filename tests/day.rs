@@ -118,10 +118,9 @@ async fn a_day_of_routing_on_paused_time() {
         .replace("FEED", &slash(&feed_path));
     let cfg = Config::parse(&text).unwrap().config;
     let store = Arc::new(Store::open(&dir.path().join("earshot.db")).unwrap());
-    let mut rt = Runtime::with_store(cfg, store.clone()).unwrap();
     // 00:00 UTC is 01:00 in Berlin: the support route is muted.
     let clock = Clock::tokio_from(at("00:00:00"));
-    rt.set_clock(clock);
+    let mut rt = Runtime::with_store(cfg, store.clone(), clock).unwrap();
     let recorders: Vec<(&str, Recorder)> = ["support", "oncall", "marketing"]
         .into_iter()
         .map(|id| {
@@ -201,7 +200,7 @@ async fn a_day_of_routing_on_paused_time() {
         .find(|m| m.text.contains("eu-west"))
         .expect("the noon outage was stored by 12:20")
         .id;
-    assert_eq!(rt.ack(&[c2], "dana").unwrap(), vec![c2]);
+    assert_eq!(rt.ack(&[c2], "dana", clock.now()).unwrap(), vec![c2]);
 
     // Afternoon: six complaints, each its own thread, beyond support's budget of 4 an hour.
     post(

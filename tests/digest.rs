@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use common::{posts, receiver, secret_file};
 use earshot::config::Config;
 use earshot::digest::{self, Request};
-use earshot::runtime::Runtime;
+use earshot::runtime::{Clock, Runtime};
 use earshot::store::{NewMention, PollCommit, Scores, Store};
 use earshot::urgency::Level;
 use earshot_connectors::{Author, Mention, SourceState};
@@ -283,7 +283,12 @@ async fn a_scheduled_digest_is_sent_once_per_period_and_late_after_downtime() {
     let db = dir.path().join("earshot.db");
     let store = Arc::new(Store::open(&db).unwrap());
     let stop = CancellationToken::new();
-    let rt = Runtime::with_store(cfg.clone(), store.clone()).unwrap();
+    let rt = Runtime::with_store(
+        cfg.clone(),
+        store.clone(),
+        Clock::tokio_from(at("20T06:00:00")),
+    )
+    .unwrap();
 
     // First seen on the 20th at 06:00 UTC: nothing is owed before that.
     assert_eq!(rt.send_due_digests(at("20T06:00:00")).unwrap(), 0);
@@ -321,7 +326,12 @@ async fn a_scheduled_digest_is_sent_once_per_period_and_late_after_downtime() {
     );
 
     // A restart within the period sends nothing again.
-    let rt = Runtime::with_store(cfg.clone(), store.clone()).unwrap();
+    let rt = Runtime::with_store(
+        cfg.clone(),
+        store.clone(),
+        Clock::tokio_from(at("20T09:00:00")),
+    )
+    .unwrap();
     assert_eq!(rt.send_due_digests(at("20T09:00:00")).unwrap(), 0);
 
     // Down from the 20th to the 23rd at 09:00 UTC: the 21st, 22nd and 23rd are sent, late.
@@ -340,7 +350,8 @@ async fn a_scheduled_digest_is_sent_once_per_period_and_late_after_downtime() {
     let hourly = Config::parse(&text.replace("0 0 8 * * *", "0 0 * * * *"))
         .unwrap()
         .config;
-    let rt = Runtime::with_store(hourly, store.clone()).unwrap();
+    let rt =
+        Runtime::with_store(hourly, store.clone(), Clock::tokio_from(at("23T20:00:00"))).unwrap();
     assert_eq!(rt.send_due_digests(at("23T20:00:00")).unwrap(), 7);
     assert_eq!(
         store.digest_last("daily").unwrap(),

@@ -6,7 +6,7 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::{Feed, item, posts, receiver, secret_file};
 use earshot::config::Config;
-use earshot::runtime::Runtime;
+use earshot::runtime::{Clock, Runtime};
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -69,7 +69,7 @@ fn world(feed_url: &str, slack: &str, discord: &str, hook: &str, backfill: bool)
     let cfg = Config::parse(&toml).unwrap().config;
     World {
         _servers: Vec::new(),
-        rt: Runtime::new(cfg).unwrap(),
+        rt: Runtime::new(cfg, Clock::tokio_from(at(0))).unwrap(),
         _dir: dir,
         stop: CancellationToken::new(),
     }
@@ -255,11 +255,11 @@ async fn a_429_with_retry_after_is_waited_out() {
         "{r:?}"
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
-    // Two hours later (a restarted daemon: the fetcher's own clock is real time) it is fine.
+    // Two hours later (a restarted daemon) it is fine.
     let cfg = (*w.rt.config).clone();
     let World { _dir, rt, .. } = w;
     drop(rt);
-    let rt = Runtime::new(cfg).unwrap();
+    let rt = Runtime::new(cfg, Clock::tokio_from(at(7200))).unwrap();
     let r = rt.poll(&rt.config.sources[0], at(7200)).await.unwrap();
     assert!(r.error.is_none(), "{r:?}");
     assert_eq!(rt.store.source("forum").unwrap().unwrap().error_count, 0);

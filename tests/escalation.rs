@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use common::{posts, secret_file};
 use earshot::config::Config;
-use earshot::runtime::Runtime;
+use earshot::runtime::{Clock, Runtime};
 use earshot::store::{MentionFilter, Store};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -126,7 +126,12 @@ impl Setup {
     fn runtime(&self) -> (Runtime, Config) {
         let cfg = Config::parse(&self.text).unwrap().config;
         let store = Store::open(&self.dir.path().join("earshot.db")).unwrap();
-        let mut rt = Runtime::with_store(cfg.clone(), Arc::new(store)).unwrap();
+        let mut rt = Runtime::with_store(
+            cfg.clone(),
+            Arc::new(store),
+            Clock::tokio_from(at("10:00:00")),
+        )
+        .unwrap();
         rt.set_ack_key(earshot::ack::AckKey::from_bytes([7; 32]));
         (rt, cfg)
     }
@@ -225,9 +230,13 @@ async fn an_acknowledgement_stops_escalation_and_shows_on_the_message() {
     assert_eq!(deliver(&rt, at("10:00:00")).await, 1);
     let id = mention_id(&rt, CRITICAL);
 
-    assert_eq!(rt.ack(&[id], "dana").unwrap(), vec![id]);
-    assert!(rt.ack(&[id], "sam").unwrap().is_empty(), "once");
-    assert!(rt.ack(&[999_999], "sam").unwrap().is_empty(), "unknown id");
+    let t = at("10:00:30");
+    assert_eq!(rt.ack(&[id], "dana", t).unwrap(), vec![id]);
+    assert!(rt.ack(&[id], "sam", t).unwrap().is_empty(), "once");
+    assert!(
+        rt.ack(&[999_999], "sam", t).unwrap().is_empty(),
+        "unknown id"
+    );
     assert_eq!(rt.escalate_due(at("10:30:00")).unwrap(), 0);
     assert_eq!(rt.escalate_due(at("12:00:00")).unwrap(), 0);
 
@@ -449,7 +458,7 @@ async fn an_acknowledgement_cancels_an_escalation_held_by_quiet_hours() {
     assert_eq!(rt.escalate_due(at("10:30:00")).unwrap(), 1);
     // Acknowledged at 10:40, while the escalation waits for 10:45.
     let id = mention_id(&rt, CRITICAL);
-    assert_eq!(rt.ack(&[id], "dana").unwrap(), vec![id]);
+    assert_eq!(rt.ack(&[id], "dana", at("10:40:00")).unwrap(), vec![id]);
     deliver(&rt, at("10:45:00")).await;
     // The support message is edited; nobody is paged for a handled mention.
     assert_eq!(requests(&s.support, "PATCH").await.len(), 1);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use common::{comments_feed, secret_file};
 use earshot::config::Config;
-use earshot::runtime::Runtime;
+use earshot::runtime::{Clock, Runtime};
 use earshot::store::Store;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -81,7 +81,12 @@ fn runtime(feeds: &Feeds, sink: &str, dir: &std::path::Path) -> (Runtime, Config
     let cfg = Config::parse(&text).unwrap().config;
     let store = Store::open(&dir.join("earshot.db")).unwrap();
     (
-        Runtime::with_store(cfg.clone(), Arc::new(store)).unwrap(),
+        Runtime::with_store(
+            cfg.clone(),
+            Arc::new(store),
+            Clock::tokio_from(at("10:00:00")),
+        )
+        .unwrap(),
         cfg,
     )
 }

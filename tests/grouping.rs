@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use common::{comments_feed, posts, receiver, secret_file};
 use earshot::config::Config;
-use earshot::runtime::Runtime;
+use earshot::runtime::{Clock, Runtime};
 use earshot::store::Store;
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path};
@@ -59,7 +59,12 @@ async fn one_conversation_within_group_wait_is_one_message() {
     );
     let cfg = Config::parse(&text).unwrap().config;
     let db = dir.path().join("earshot.db");
-    let rt = Runtime::with_store(cfg.clone(), Arc::new(Store::open(&db).unwrap())).unwrap();
+    let rt = Runtime::with_store(
+        cfg.clone(),
+        Arc::new(Store::open(&db).unwrap()),
+        Clock::tokio_from(at("2026-11-23T10:00:00Z")),
+    )
+    .unwrap();
     let source = cfg.source("forum").unwrap().clone();
     let stop = CancellationToken::new();
 
@@ -129,7 +134,12 @@ async fn one_conversation_within_group_wait_is_one_message() {
 /// A runtime as a fresh process builds it: `text` parsed, the store at `db` opened again.
 fn open(text: &str, db: &std::path::Path) -> (Runtime, Config) {
     let cfg = Config::parse(text).unwrap().config;
-    let rt = Runtime::with_store(cfg.clone(), Arc::new(Store::open(db).unwrap())).unwrap();
+    let rt = Runtime::with_store(
+        cfg.clone(),
+        Arc::new(Store::open(db).unwrap()),
+        Clock::tokio_from(at("2026-11-23T10:00:00Z")),
+    )
+    .unwrap();
     (rt, cfg)
 }
 

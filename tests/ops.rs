@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use common::{Feed, item, receiver, secret_file};
 use earshot::config::Config;
-use earshot::runtime::Runtime;
+use earshot::runtime::{Clock, Runtime};
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -109,7 +109,7 @@ async fn world_of(items: Vec<common::Item>) -> World {
         flaky = hook("flaky", &flaky),
     );
     let cfg = Config::parse(&toml).unwrap().config;
-    let mut rt = Runtime::new(cfg).unwrap();
+    let mut rt = Runtime::new(cfg, Clock::tokio_from(at(0))).unwrap();
     rt.set_ack_key(earshot::ack::AckKey::from_bytes([9; 32]));
     World {
         _dir: dir,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use common::{Feed, item, posts, receiver, secret_file};
 use earshot::config::Config;
-use earshot::runtime::Runtime;
+use earshot::runtime::{Clock, Runtime};
 use earshot::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -80,7 +80,12 @@ async fn a_night_is_held_and_caught_up_in_one_message_across_a_restart() {
     // 23:00 in London (winter, UTC+0): muted. Only the critical breach goes out now.
     let night = at("2026-11-22T23:00:00Z");
     {
-        let rt = Runtime::with_store(cfg.clone(), Arc::new(Store::open(&db).unwrap())).unwrap();
+        let rt = Runtime::with_store(
+            cfg.clone(),
+            Arc::new(Store::open(&db).unwrap()),
+            Clock::tokio_from(at("2026-11-22T23:00:00Z")),
+        )
+        .unwrap();
         let source = cfg.source("forum").unwrap().clone();
         let report = rt.poll(&source, night).await.unwrap();
         assert_eq!(report.commit.new_mentions, 3, "{report:?}");
@@ -96,7 +101,12 @@ async fn a_night_is_held_and_caught_up_in_one_message_across_a_restart() {
         assert_eq!(report.sent, 0);
     } // The daemon stops in the middle of the night.
 
-    let rt = Runtime::with_store(cfg.clone(), Arc::new(Store::open(&db).unwrap())).unwrap();
+    let rt = Runtime::with_store(
+        cfg.clone(),
+        Arc::new(Store::open(&db).unwrap()),
+        Clock::tokio_from(at("2026-11-23T07:00:00Z")),
+    )
+    .unwrap();
     let morning = at("2026-11-23T07:00:00Z");
     let report = rt.deliver_due("support", morning, &stop).await.unwrap();
     assert_eq!(
@@ -197,7 +207,12 @@ async fn a_sink_budget_rolls_the_excess_into_one_summary_and_drops_nothing() {
         "max_alerts_per_hour = 2",
     );
     let stop = CancellationToken::new();
-    let rt = Runtime::with_store(cfg.clone(), Arc::new(Store::open(&db).unwrap())).unwrap();
+    let rt = Runtime::with_store(
+        cfg.clone(),
+        Arc::new(Store::open(&db).unwrap()),
+        Clock::tokio_from(at("2026-11-23T10:00:00Z")),
+    )
+    .unwrap();
     let source = cfg.source("forum").unwrap().clone();
     let ten = at("2026-11-23T10:00:00Z");
     assert_eq!(rt.poll(&source, ten).await.unwrap().commit.enqueued, 5);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{Feed, item, posts, receiver, secret_file};
 use earshot::config::Config;
-use earshot::runtime::{self, Runtime};
+use earshot::runtime::{self, Clock, Runtime};
 use tokio_util::sync::CancellationToken;
 use wiremock::MockServer;
 
@@ -99,7 +99,7 @@ struct Daemon {
 }
 
 fn start(path: &std::path::Path) -> Daemon {
-    let rt = Runtime::new(Config::load(path).unwrap().config).unwrap();
+    let rt = Runtime::new(Config::load(path).unwrap().config, Clock::System).unwrap();
     let (metrics, store) = (rt.metrics.clone(), rt.store.clone());
     let shutdown = CancellationToken::new();
     let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();

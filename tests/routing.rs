@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use common::{Item, item, posts, receiver, rss, secret_file};
 use earshot::config::Config;
-use earshot::runtime::Runtime;
+use earshot::runtime::{Clock, Runtime};
 use earshot::store::Store;
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path};
@@ -119,10 +119,10 @@ async fn sources_and_source_kinds_send_each_mention_where_the_routes_say() {
     );
     let cfg = Config::parse(&text).unwrap().config;
     let store = Store::open(&dir.path().join("earshot.db")).unwrap();
-    let rt = Runtime::with_store(cfg.clone(), Arc::new(store)).unwrap();
     let now = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
         .unwrap()
         .with_timezone(&Utc);
+    let rt = Runtime::with_store(cfg.clone(), Arc::new(store), Clock::tokio_from(now)).unwrap();
     for s in &cfg.sources {
         let r = rt.poll(s, now).await.unwrap();
         assert!(r.error.is_none(), "{r:?}");

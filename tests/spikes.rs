@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use common::{posts, receiver, secret_file};
 use earshot::config::Config;
-use earshot::runtime::Runtime;
+use earshot::runtime::{Clock, Runtime};
 use earshot::store::{NewMention, PollCommit, Scores, Store};
 use earshot::urgency::Level;
 use earshot_connectors::{Author, Mention, SourceState};
@@ -96,7 +96,8 @@ impl World {
         );
         let cfg = Config::parse(&text).unwrap().config;
         let store = Arc::new(Store::open(&dir.path().join("earshot.db")).unwrap());
-        let rt = Runtime::with_store(cfg.clone(), store.clone()).unwrap();
+        let rt =
+            Runtime::with_store(cfg.clone(), store.clone(), Clock::tokio_from(start())).unwrap();
         let w = World {
             store,
             cfg,
@@ -237,7 +238,7 @@ async fn a_real_spike_raises_exactly_one_alert_and_its_end_is_noted() {
     let (started, ended) = w.run(1, |w| (slice(&mut w.rng, 60.0), 0.8));
     assert_eq!((started, ended), (1, 0));
     // A restart in the middle of it: the spike is remembered, not raised again.
-    w.rt = Runtime::with_store(w.cfg.clone(), w.store.clone()).unwrap();
+    w.rt = Runtime::with_store(w.cfg.clone(), w.store.clone(), Clock::tokio_from(start())).unwrap();
     assert_eq!(w.run(1, |w| (slice(&mut w.rng, 60.0), 0.8)), (0, 0));
     w.deliver().await;
     let sent = posts(&support).await;
@@ -380,7 +381,7 @@ async fn a_muted_route_holds_the_spike_and_its_end_after_it() {
     // The support route muted all the time: add the mute to the first route.
     let mut cfg = w.cfg.clone();
     cfg.routes[0].mute_time_intervals = vec!["always".into()];
-    w.rt = Runtime::with_store(cfg, w.store.clone()).unwrap();
+    w.rt = Runtime::with_store(cfg, w.store.clone(), Clock::tokio_from(start())).unwrap();
     w.steady(8 * 24);
     assert_eq!(w.run(1, |w| (slice(&mut w.rng, 80.0), 0.8)), (1, 0));
     assert_eq!(w.steady(6).1, 1);

@@ -600,8 +600,13 @@ struct Driver {
 impl Driver {
     async fn start() -> Driver {
         use tokio::io::AsyncBufReadExt;
+        // The time-shifted pass of the suite (`cargo test-next-year`) runs this test under
+        // libfaketime; Chromium spins under its preload, so the browser keeps the real clock
+        // (the page and its data come from this process, on the shifted one).
         let mut child = tokio::process::Command::new(CHROMEDRIVER)
             .arg("--port=0")
+            .env_remove("LD_PRELOAD")
+            .env_remove("FAKETIME")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)

@@ -195,7 +195,7 @@ impl Bluesky {
             .map(|t| t.with_timezone(&Utc));
         let since = match old {
             Some(t) => t - OVERLAP,
-            None => Utc::now() - FIRST_WINDOW,
+            None => http.now() - FIRST_WINDOW,
         };
         let since = since.to_rfc3339_opts(SecondsFormat::Millis, true);
 
@@ -321,7 +321,7 @@ impl Bluesky {
             None => self.create_session(http).await?,
             Some(s)
                 if s.access_exp
-                    .is_some_and(|exp| exp - EXPIRY_MARGIN <= Utc::now()) =>
+                    .is_some_and(|exp| exp - EXPIRY_MARGIN <= http.now()) =>
             {
                 self.refresh_or_login(http, &s).await?
             }

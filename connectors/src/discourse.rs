@@ -288,7 +288,7 @@ impl Discourse {
         old: &Cursor,
     ) -> Result<Vec<Mention>, FetchError> {
         let since =
-            old.newest.unwrap_or_else(|| Utc::now() - FIRST_WINDOW) - chrono::Duration::days(1);
+            old.newest.unwrap_or_else(|| http.now() - FIRST_WINDOW) - chrono::Duration::days(1);
         let q = format!(
             "{} order:latest after:{}",
             self.config.query.as_deref().unwrap_or("").trim(),

@@ -53,7 +53,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -276,7 +278,7 @@ impl GitHub {
             .as_deref()
             .and_then(|c| serde_json::from_str(c).ok())
             .unwrap_or_default();
-        let now = Utc::now();
+        let now = http.now();
         let mut cursor = old.clone();
         let auth = self
             .token
@@ -409,7 +411,7 @@ impl GitHub {
         if reply.is_success() {
             return reply.into_json();
         }
-        if let Some(wait) = rate_limited(&reply) {
+        if let Some(wait) = rate_limited(&reply, http.now()) {
             return Err(FetchError::Status {
                 status: 429,
                 retry_after: Some(wait),
@@ -527,7 +529,7 @@ impl GitHub {
                 _ => Lookup::Failed,
             };
         }
-        if rate_limited(&reply).is_some() {
+        if rate_limited(&reply, http.now()).is_some() {
             return Lookup::Limited;
         }
         if reply.status == 404 {
@@ -546,11 +548,11 @@ impl GitHub {
 }
 
 /// The wait a `403`/`429` asks for when it is a rate limit (primary or secondary), else `None`.
-fn rate_limited(reply: &ApiReply) -> Option<Duration> {
+fn rate_limited(reply: &ApiReply, now: DateTime<Utc>) -> Option<Duration> {
     if !matches!(reply.status, 403 | 429) {
         return None;
     }
-    let retry = crate::ratelimit::retry_after(&reply.headers, Utc::now());
+    let retry = crate::ratelimit::retry_after(&reply.headers, now);
     let spent = reply
         .header("x-ratelimit-remaining")
         .and_then(|v| v.parse::<f64>().ok())

@@ -523,7 +523,7 @@ impl HackerNews {
         state: &SourceState,
     ) -> Result<FetchOutcome, FetchError> {
         let cursor = Cursor::read(state);
-        let now = Utc::now().timestamp();
+        let now = http.now().timestamp();
         let lo = match cursor.since {
             Some(since) => since - OVERLAP.as_secs() as i64,
             None => now - FIRST_WINDOW.as_secs() as i64,

@@ -205,6 +205,8 @@ pub struct HttpFetcher {
     blocked: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>>,
     /// How often requests waited on a host's limits, for the daemon's metrics.
     waits: Arc<RateWaits>,
+    /// Where connectors read the time (a search window, a token's expiry, a reset header).
+    clock: crate::Clock,
 }
 
 /// How often requests to each host waited on its limits: kept by the fetcher, read for
@@ -275,6 +277,7 @@ impl HttpFetcher {
             limiter: Arc::new(RateLimiter::keyed(quota)),
             blocked: Arc::default(),
             waits: Arc::default(),
+            clock: crate::Clock::System,
         })
     }
 
@@ -282,6 +285,17 @@ impl HttpFetcher {
     pub fn with_rate_waits(mut self, waits: Arc<RateWaits>) -> HttpFetcher {
         self.waits = waits;
         self
+    }
+
+    /// This fetcher reading the time from `clock` (the runtime's) instead of the system's.
+    pub fn with_clock(mut self, clock: crate::Clock) -> HttpFetcher {
+        self.clock = clock;
+        self
+    }
+
+    /// The time now, as this fetcher's clock reads it: what every connector calls "now".
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// The waits counted so far, per host.
@@ -497,8 +511,7 @@ impl HttpFetcher {
                 StatusCode::TOO_MANY_REQUESTS
                 | StatusCode::SERVICE_UNAVAILABLE
                 | StatusCode::FORBIDDEN => {
-                    crate::ratelimit::retry_after(&reply.headers, chrono::Utc::now())
-                        .max(limit_wait)
+                    crate::ratelimit::retry_after(&reply.headers, self.now()).max(limit_wait)
                 }
                 _ => limit_wait,
             };
@@ -585,7 +598,7 @@ impl HttpFetcher {
     /// reset they give; returns that wait. A low but non-zero budget holds nothing (see the
     /// module documentation).
     fn note_rate_limit(&self, host: &str, headers: &HeaderMap) -> Option<Duration> {
-        let wait = parse_rate_limit(headers, chrono::Utc::now())?
+        let wait = parse_rate_limit(headers, self.now())?
             .wait()
             .filter(|w| !w.is_zero())?;
         tracing::debug!(
@@ -646,8 +659,7 @@ impl HttpFetcher {
                 StatusCode::TOO_MANY_REQUESTS
                 | StatusCode::SERVICE_UNAVAILABLE
                 | StatusCode::FORBIDDEN => {
-                    crate::ratelimit::retry_after(resp.headers(), chrono::Utc::now())
-                        .max(limit_wait)
+                    crate::ratelimit::retry_after(resp.headers(), self.now()).max(limit_wait)
                 }
                 _ => limit_wait,
             };

@@ -203,7 +203,7 @@ impl Lemmy {
         let window = old
             .newest
             .map(|t| t - OVERLAP)
-            .unwrap_or_else(|| Utc::now() - FIRST_WINDOW);
+            .unwrap_or_else(|| http.now() - FIRST_WINDOW);
 
         let mut mentions: Vec<Mention> = Vec::new();
         let mut page_cursor: Option<String> = None;

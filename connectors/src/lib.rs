@@ -16,6 +16,7 @@
 
 pub mod appstore;
 pub mod bluesky;
+pub mod clock;
 pub mod discourse;
 pub mod feed;
 pub mod github;
@@ -36,6 +37,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use clock::Clock;
 pub use http::{FetchOptions, HostWaits, HttpFetcher, RateWaits};
 
 /// Whether a mention opens a conversation or answers one (`type:post` / `type:comment`).

@@ -234,7 +234,7 @@ impl StackExchange {
             .as_deref()
             .and_then(|c| serde_json::from_str(c).ok())
             .unwrap_or_default();
-        let now = Utc::now();
+        let now = http.now();
         if let Some(until) = old.paused_until.filter(|u| *u > now.timestamp()) {
             return Ok(FetchOutcome {
                 state: state.clone(),

@@ -175,7 +175,7 @@ impl X {
         http: &HttpFetcher,
         state: &SourceState,
     ) -> Result<FetchOutcome, FetchError> {
-        let now = Utc::now();
+        let now = http.now();
         let old: Cursor = state
             .cursor
             .as_deref()

@@ -54,7 +54,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -203,7 +205,7 @@ impl YouTube {
         http: &HttpFetcher,
         state: &SourceState,
     ) -> Result<FetchOutcome, FetchError> {
-        self.fetch_at(http, state, Utc::now())
+        self.fetch_at(http, state, http.now())
             .await
             .map_err(|e| scrub(e, self.key.expose()))
     }

@@ -143,7 +143,7 @@ async fn posts_and_replies_are_normalised() {
         .expect(1)
         .mount(&server)
         .await;
-    let before = Utc::now();
+    let before = common::now();
     let out = poll(&connector(&server), &SourceState::default())
         .await
         .unwrap();

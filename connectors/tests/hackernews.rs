@@ -6,7 +6,6 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
 use earshot_connectors::hackernews::{HackerNews, HackerNewsConfig, MAX_REQUESTS};
 use earshot_connectors::{FetchError, MentionKind, SourceState};
 use serde_json::{Value, json};
@@ -293,12 +292,13 @@ async fn the_first_poll_looks_back_a_day_and_the_cursor_never_moves_back() {
         fixture("23_search_by_date_hitsPerPage_1_tags_story_query_apple.json"),
     )
     .await;
-    let before = Utc::now().timestamp();
+    let before = common::now().timestamp();
     hn(&server, "apple")
         .fetch(&fetcher(), &SourceState::default())
         .await
         .unwrap();
-    let after = Utc::now().timestamp();
+    // The fetcher's clock starts at `before`; the poll takes milliseconds of it.
+    let after = before + 2;
     let requests = server.received_requests().await.unwrap();
     let filter = requests[0]
         .url
@@ -405,7 +405,7 @@ impl Respond for Splitting {
 #[tokio::test]
 async fn a_window_past_the_1000_hit_cap_is_split() {
     let server = MockServer::start().await;
-    let since = Utc::now().timestamp() - 3600;
+    let since = common::now().timestamp() - 3600;
     let lo = since - 600;
     let seen = Arc::new(Mutex::new(Vec::new()));
     Mock::given(path("/search_by_date"))
@@ -430,7 +430,7 @@ async fn a_window_past_the_1000_hit_cap_is_split() {
         .parse()
         .unwrap();
     assert_eq!(lower, &format!("created_at_i>={lo},created_at_i<{mid}"));
-    assert!(mid > lo && mid < Utc::now().timestamp(), "{mid}");
+    assert!(mid > lo && mid <= common::now().timestamp() + 2, "{mid}");
     let ids: Vec<&str> = out
         .mentions
         .iter()
@@ -550,7 +550,7 @@ async fn truncated_json_and_a_wrong_shape_are_parse_errors() {
 
 /// Stories by `authors`, one each, all matching `acme`.
 fn stories_by(authors: &[&str]) -> Value {
-    let now = Utc::now().timestamp();
+    let now = common::now().timestamp();
     let hits = authors
         .iter()
         .enumerate()

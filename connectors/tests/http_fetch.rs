@@ -5,7 +5,6 @@ mod common;
 use std::io::Write;
 use std::time::Duration;
 
-use chrono::Utc;
 use earshot_connectors::http::Fetched;
 use earshot_connectors::{FetchError, SourceState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -110,7 +109,7 @@ async fn no_conditional_headers_without_validators() {
 
 #[tokio::test]
 async fn error_statuses_carry_retry_after_on_403_429_and_503_only() {
-    let in_an_hour = (Utc::now() + chrono::Duration::seconds(3600))
+    let in_an_hour = (common::now() + chrono::Duration::seconds(3600))
         .format("%a, %d %b %Y %H:%M:%S GMT")
         .to_string();
     // (status, Retry-After header, expected wait range in seconds)

@@ -116,7 +116,7 @@ async fn a_budget_that_is_low_but_not_spent_holds_nothing() {
 /// an error carries the wait even without `Retry-After`.
 #[tokio::test]
 async fn errors_and_not_modified_replies_are_read_for_limits_too() {
-    let reset = (chrono::Utc::now().timestamp() + 600).to_string();
+    let reset = (common::now().timestamp() + 600).to_string();
     let cases: Vec<(u16, Vec<(&str, &str)>)> = vec![
         // GitHub's primary limit: 403 with the epoch reset, no Retry-After.
         (

@@ -74,7 +74,7 @@ fn cursor(state: &SourceState) -> Value {
 }
 
 fn month() -> String {
-    Utc::now().format("%Y-%m").to_string()
+    common::now().format("%Y-%m").to_string()
 }
 
 fn state(c: Value) -> SourceState {
@@ -103,7 +103,7 @@ async fn a_first_poll_is_normalised() {
         .expect(1)
         .mount(&server)
         .await;
-    let before = Utc::now();
+    let before = common::now();
     let out = connector(&server, 1000)
         .fetch(&common::fetcher(), &SourceState::default())
         .await
@@ -340,7 +340,7 @@ async fn error_statuses_are_reported() {
 #[tokio::test]
 async fn a_429_with_a_reset_waits_for_it() {
     let server = MockServer::start().await;
-    let reset = (Utc::now().timestamp() + 900).to_string();
+    let reset = (common::now().timestamp() + 900).to_string();
     Mock::given(path(SEARCH))
         .respond_with(
             ResponseTemplate::new(429)

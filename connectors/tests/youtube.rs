@@ -112,7 +112,7 @@ fn cursor(state: &SourceState) -> Value {
 }
 
 fn today() -> String {
-    pacific_day(Utc::now()).to_string()
+    pacific_day(common::now()).to_string()
 }
 
 #[tokio::test]
@@ -152,7 +152,7 @@ async fn a_search_is_normalised_with_statistics() {
         .expect(1)
         .mount(&server)
         .await;
-    let before = Utc::now();
+    let before = common::now();
     let out = connector(&server, json!({}))
         .fetch(&common::fetcher(), &SourceState::default())
         .await

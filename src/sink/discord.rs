@@ -100,11 +100,14 @@ impl Discord {
 
     pub(crate) async fn send(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
-        let req = client.post(self.url.expose()).json(&self.render(alert));
-        self.finish(req).await
+        let req = client
+            .http()
+            .post(self.url.expose())
+            .json(&self.render(alert));
+        self.finish(req, client.now()).await
     }
 
     /// `PATCH {webhook}/messages/{id}` with the same render, less `username` (an edit may not
@@ -112,7 +115,7 @@ impl Discord {
     /// request, as it would go into the URL.
     pub(crate) async fn edit(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         message_ref: &str,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
@@ -130,17 +133,20 @@ impl Discord {
                 message: "the webhook URL cannot take a message path".into(),
             });
         };
-        let req = client.patch(url).json(&render(alert));
-        self.finish(req).await
+        let req = client.http().patch(url).json(&render(alert));
+        self.finish(req, client.now()).await
     }
 
     /// Sends `req` and reads the reply: the message id and the bucket on success, the wait and
     /// the classification on failure. Shared by send and edit, which have the same limits.
-    async fn finish(&self, req: reqwest::RequestBuilder) -> Result<Sent, SendError> {
+    async fn finish(
+        &self,
+        req: reqwest::RequestBuilder,
+        now: DateTime<Utc>,
+    ) -> Result<Sent, SendError> {
         let secret = self.url.expose();
         let resp = req.send().await.map_err(|e| transport_error(e, secret))?;
         let reply = read_reply_max(resp, secret, MAX_SUCCESS_BODY).await?;
-        let now = Utc::now();
         if reply.is_success() {
             return Ok(Sent {
                 wait_before_next: bucket_wait(&reply.headers),
@@ -547,7 +553,7 @@ mod tests {
         h.insert("x-ratelimit-remaining", "3".parse().unwrap());
         assert_eq!(bucket_wait(&h), None);
 
-        let now = Utc::now();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let body =
             br#"{"message":"You are being rate limited.","retry_after":64.57,"global":false}"#;
         let w = rate_limited_wait(&HeaderMap::new(), body, now).unwrap();

@@ -33,7 +33,6 @@
 //!
 //! Rate: about one message a second per space; beyond it 429 `RESOURCE_EXHAUSTED`.
 
-use chrono::Utc;
 use earshot_connectors::ratelimit::retry_after;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -109,14 +108,14 @@ impl GoogleChat {
 
     pub(crate) async fn send(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
         let reply = post_json(client, &self.url, &self.render(alert)).await?;
         if reply.is_success() {
             return Ok(Sent::default());
         }
-        let wait = retry_after(&reply.headers, Utc::now());
+        let wait = retry_after(&reply.headers, client.now());
         // The URL is redacted by `reply_error`; the key and token also in decoded form.
         let mut body = String::from_utf8_lossy(&reply.body).into_owned();
         for p in &self.parts {

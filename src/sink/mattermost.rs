@@ -37,7 +37,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use earshot_connectors::ratelimit::{parse_rate_limit, retry_after};
 use serde_json::{Value, json};
 
@@ -109,11 +109,11 @@ impl Mattermost {
 
     pub(crate) async fn send(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
         let reply = post_json(client, &self.url, &self.render(alert)).await?;
-        let budget = budget_wait(&reply.headers);
+        let budget = budget_wait(&reply.headers, client.now());
         if reply.is_success() {
             return Ok(Sent {
                 wait_before_next: budget,
@@ -121,7 +121,7 @@ impl Mattermost {
             });
         }
         // A 429 says `Retry-After` and `X-RateLimit-Reset`: wait for the longer.
-        let wait = [retry_after(&reply.headers, Utc::now()), budget]
+        let wait = [retry_after(&reply.headers, client.now()), budget]
             .into_iter()
             .flatten()
             .max();
@@ -326,8 +326,8 @@ pub(crate) fn color(alert: &Alert) -> String {
 }
 
 /// After a success: when the server's limiter says the budget is spent, how long to wait.
-pub fn budget_wait(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    parse_rate_limit(headers, Utc::now()).and_then(|r| r.wait())
+pub fn budget_wait(headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    parse_rate_limit(headers, now).and_then(|r| r.wait())
 }
 
 #[cfg(test)]

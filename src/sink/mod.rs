@@ -44,10 +44,12 @@ pub mod zulip;
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 
 use crate::alert::{Alert, EARSHOT_SOURCE, Form};
 use crate::config::{SinkConfig, SinkKind};
+use crate::runtime::Clock;
 use crate::secret::{Secret, SecretValue};
 
 pub use discord::Discord;
@@ -61,6 +63,37 @@ pub use teams::Teams;
 pub use telegram::Telegram;
 pub use webhook::Webhook;
 pub use zulip::Zulip;
+
+/// What sinks send with: the shared connection pool, and the clock that reads the time a reply
+/// speaks of (`Retry-After` dates, rate-limit resets, the webhook's signed timestamp). The
+/// runtime hands its own clock here, so that the outbox and its sinks agree on "now".
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    client: reqwest::Client,
+    clock: Clock,
+}
+
+impl Outbound {
+    pub fn new(client: reqwest::Client, clock: Clock) -> Outbound {
+        Outbound { client, clock }
+    }
+
+    /// The connection pool (timeouts and User-Agent set, never following redirects).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The time now, as the runtime's clock reads it.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The same pool on another clock.
+    pub fn with_clock(mut self, clock: Clock) -> Outbound {
+        self.clock = clock;
+        self
+    }
+}
 
 /// A configured sink with its secrets resolved.
 #[derive(Debug, Clone)]
@@ -176,11 +209,11 @@ impl Sink {
 
     /// Sends one alert. The shared `client` is used by Slack and Discord; the webhook sink uses
     /// its own client that never follows redirects (see [`webhook`]).
-    pub async fn send(&self, client: &reqwest::Client, alert: &Alert) -> Result<Sent, SendError> {
+    pub async fn send(&self, client: &Outbound, alert: &Alert) -> Result<Sent, SendError> {
         match self {
             Sink::Slack(s) => s.send(client, alert).await,
             Sink::Discord(s) => s.send(client, alert).await,
-            Sink::Webhook(s) => s.send(alert).await,
+            Sink::Webhook(s) => s.send(client, alert).await,
             Sink::Stdout(s) => s.send(alert),
             Sink::Teams(s) => s.send(client, alert).await,
             Sink::GoogleChat(s) => s.send(client, alert).await,
@@ -212,7 +245,7 @@ impl Sink {
     /// cannot reply send it as [`Sink::send`] does.
     pub async fn send_reply(
         &self,
-        client: &reqwest::Client,
+        client: &Outbound,
         alert: &Alert,
         reply_to: Option<&str>,
     ) -> Result<Sent, SendError> {
@@ -227,7 +260,7 @@ impl Sink {
     /// targets that cannot edit answer `Err` with `retry: Never` and no status.
     pub async fn edit(
         &self,
-        client: &reqwest::Client,
+        client: &Outbound,
         message_ref: &str,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
@@ -278,11 +311,12 @@ impl Sink {
 
     /// Exactly what [`Sink::send`] would send, for `earshot once --dry-run`: the JSON body,
     /// pretty-printed, for HTTP sinks; the printed text for stdout. Never holds a URL or secret.
-    pub fn preview(&self, alert: &Alert) -> String {
+    /// `now` stands in for the time of a mention that has none (webhook).
+    pub fn preview(&self, alert: &Alert, now: DateTime<Utc>) -> String {
         let body = match self {
             Sink::Slack(_) => slack::render(alert),
             Sink::Discord(s) => s.render(alert),
-            Sink::Webhook(_) => webhook::render(alert),
+            Sink::Webhook(_) => webhook::render_at(alert, now),
             Sink::Stdout(s) => return s.render(alert),
             Sink::Teams(s) => s.render(alert),
             Sink::GoogleChat(s) => s.render(alert),
@@ -558,11 +592,12 @@ pub(crate) fn clean_alert(alert: &Alert) -> Alert {
 
 /// POSTs a JSON body and reads the reply. `secret` is the URL, for redaction.
 pub(crate) async fn post_json(
-    client: &reqwest::Client,
+    client: &Outbound,
     secret: &SecretValue,
     body: &serde_json::Value,
 ) -> Result<Reply, SendError> {
     let resp = client
+        .http()
         .post(secret.expose())
         .json(body)
         .send()

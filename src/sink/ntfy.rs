@@ -35,7 +35,6 @@
 //! message cap; beyond it 429 `{"code":42901,"http":429,"error":"limit reached: too many
 //! requests"}`, usually without `Retry-After`. A 429 is "later" either way.
 
-use chrono::Utc;
 use earshot_connectors::ratelimit::retry_after;
 use serde_json::{Value, json};
 
@@ -136,12 +135,12 @@ impl Ntfy {
 
     pub(crate) async fn send(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
         let mut body = self.render(alert);
         body["topic"] = Value::String(self.topic.expose().to_string());
-        let mut req = client.post(&self.endpoint).json(&body);
+        let mut req = client.http().post(&self.endpoint).json(&body);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t.expose());
         }
@@ -155,7 +154,7 @@ impl Ntfy {
         }
         // 429 `{"code":42901,…}` comes with or without `Retry-After`: `classify` makes it
         // "later" either way.
-        let wait = retry_after(&reply.headers, Utc::now());
+        let wait = retry_after(&reply.headers, client.now());
         let mut text = String::from_utf8_lossy(&reply.body).into_owned();
         if let Some(t) = &self.token {
             text = redact(&text, t.expose());

@@ -102,11 +102,11 @@ impl RocketChat {
 
     pub(crate) async fn send(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
         let reply = post_json(client, &self.url, &self.render(alert)).await?;
-        let now = Utc::now();
+        let now = client.now();
         let budget = budget_wait(&reply.headers, now);
         if reply.is_success() {
             if refused(&reply.body) {

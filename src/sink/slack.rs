@@ -22,7 +22,6 @@
 //! alert's own URL (the title link, the buttons) is never escaped. Limits are in characters,
 //! checked after escaping.
 
-use chrono::Utc;
 use earshot_connectors::ratelimit::retry_after;
 use serde_json::{Value, json};
 
@@ -69,14 +68,14 @@ impl Slack {
 
     pub(crate) async fn send(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
         let reply = post_json(client, &self.url, &render(alert)).await?;
         if reply.is_success() {
             return Ok(Sent::default());
         }
-        let wait = retry_after(&reply.headers, Utc::now());
+        let wait = retry_after(&reply.headers, client.now());
         Err(reply_error(&reply, wait, self.url.expose()))
     }
 }

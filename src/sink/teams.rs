@@ -35,7 +35,6 @@
 //! is why the card's shape is checked by unit tests here. Power Automate may throttle with 429
 //! and `Retry-After`.
 
-use chrono::Utc;
 use earshot_connectors::ratelimit::retry_after;
 use serde_json::{Value, json};
 
@@ -86,7 +85,7 @@ impl Teams {
 
     pub(crate) async fn send(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
         let reply = post_json(client, &self.url, &self.render(alert)).await?;
@@ -94,7 +93,7 @@ impl Teams {
         if reply.is_success() {
             return Ok(Sent::default());
         }
-        let wait = retry_after(&reply.headers, Utc::now());
+        let wait = retry_after(&reply.headers, client.now());
         Err(reply_error(&reply, wait, self.url.expose()))
     }
 

@@ -65,7 +65,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use earshot_connectors::ratelimit::{MAX_RETRY_AFTER, retry_after};
 use serde_json::{Value, json};
 
@@ -175,7 +175,7 @@ impl Telegram {
 
     pub(crate) async fn send(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
         self.send_reply(client, alert, None).await
@@ -186,7 +186,7 @@ impl Telegram {
     /// the alert through. A `reply_to` that is not an id is ignored: the alert goes out alone.
     pub(crate) async fn send_reply(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         alert: &Alert,
         reply_to: Option<&str>,
     ) -> Result<Sent, SendError> {
@@ -196,7 +196,7 @@ impl Telegram {
                 json!({"message_id": id, "allow_sending_without_reply": true});
         }
         let (reply, api) = self.post(client, &self.endpoint, &body).await?;
-        self.finish(reply, api)
+        self.finish(reply, api, client.now())
     }
 
     /// `editMessageText` of the message `message_ref` with the same render (text, parse mode,
@@ -205,7 +205,7 @@ impl Telegram {
     /// the message is gone. A `message_ref` that is not an id is refused before any request.
     pub(crate) async fn edit(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         message_ref: &str,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
@@ -234,19 +234,20 @@ impl Telegram {
                 return Err(e);
             }
         }
-        self.finish(reply, api)
+        self.finish(reply, api, client.now())
     }
 
     /// POSTs `body` to one Bot API method and reads the reply (enough of a success body to
     /// find `result.message_id`).
     async fn post(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         endpoint: &SecretValue,
         body: &Value,
     ) -> Result<(Reply, Option<ApiReply>), SendError> {
         let secret = self.token.expose();
         let resp = client
+            .http()
             .post(endpoint.expose())
             .json(body)
             .send()
@@ -258,7 +259,12 @@ impl Telegram {
     }
 
     /// Success with the message id, or the error with its wait and any migration hint.
-    fn finish(&self, reply: Reply, api: Option<ApiReply>) -> Result<Sent, SendError> {
+    fn finish(
+        &self,
+        reply: Reply,
+        api: Option<ApiReply>,
+        now: DateTime<Utc>,
+    ) -> Result<Sent, SendError> {
         let secret = self.token.expose();
         if reply.is_success() {
             // Delivered unless the body says otherwise. A `result` cut off by the read cap does
@@ -272,7 +278,7 @@ impl Telegram {
             });
         }
         let from_body = api.as_ref().and_then(|a| a.retry_after);
-        let wait = [from_body, retry_after(&reply.headers, Utc::now())]
+        let wait = [from_body, retry_after(&reply.headers, now)]
             .into_iter()
             .flatten()
             .max();

@@ -113,8 +113,12 @@ impl Webhook {
         })
     }
 
-    pub(crate) async fn send(&self, alert: &Alert) -> Result<Sent, SendError> {
-        let now = Utc::now();
+    pub(crate) async fn send(
+        &self,
+        client: &super::Outbound,
+        alert: &Alert,
+    ) -> Result<Sent, SendError> {
+        let now = client.now();
         let body = serde_json::to_vec(&render_at(alert, now)).map_err(|e| SendError {
             retry: super::Retry::Never,
             status: None,
@@ -161,11 +165,6 @@ fn no_redirect_client() -> Result<reqwest::Client, reqwest::Error> {
         .timeout(Duration::from_secs(30))
         .user_agent(concat!("earshot/", env!("CARGO_PKG_VERSION")))
         .build()
-}
-
-/// The body as it would be sent now. Pure apart from the clock; see [`render_at`].
-pub fn render(alert: &Alert) -> Value {
-    render_at(alert, Utc::now())
 }
 
 /// The body, with `now` standing in for a mention without a time. Cuts the mention text until the
@@ -253,11 +252,14 @@ mod tests {
     fn body_stays_under_limit() {
         let mut a = Alert::sample();
         a.text = "é😀".repeat(20_000);
-        let v = render(&a);
+        let v = render_at(&a, DateTime::from_timestamp(1_800_000_000, 0).unwrap());
         assert!(size(&v) < BODY_MAX);
         let t = v["data"]["text"].as_str().unwrap();
         assert!(t.ends_with('…') && t.len() > 10_000, "{}", t.len());
-        let small = render(&Alert::sample());
+        let small = render_at(
+            &Alert::sample(),
+            DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        );
         assert_eq!(small["data"]["text"], Alert::sample().text);
     }
 }

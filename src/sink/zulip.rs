@@ -148,7 +148,7 @@ impl Zulip {
 
     pub(crate) async fn send(
         &self,
-        client: &reqwest::Client,
+        client: &super::Outbound,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
         let fields = self.fields(alert);
@@ -163,6 +163,7 @@ impl Zulip {
             })?;
         auth.set_sensitive(true);
         let resp = client
+            .http()
             .post(&self.endpoint)
             .header(AUTHORIZATION, auth)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -174,7 +175,7 @@ impl Zulip {
             .await
             .map_err(|e| self.scrub(e))?;
         let reply = self.scrub_reply(reply);
-        let now = Utc::now();
+        let now = client.now();
         let budget = parse_rate_limit(&reply.headers, now).and_then(|r| r.wait());
         if reply.is_success() {
             if refused(&reply.body) {

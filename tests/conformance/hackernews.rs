@@ -46,7 +46,7 @@ impl Conformance for HackerNews {
     }
 
     async fn mount(server: &MockServer, round: u8, headers: &[(&str, &str)]) {
-        let now = chrono::Utc::now().timestamp();
+        let now = crate::NOW;
         let mut hits = vec![
             hit(47003, now - 300, true),
             hit(47002, now - 600, false),

@@ -16,9 +16,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use base64::Engine;
-use chrono::Utc;
 use earshot::config::Config;
-use earshot::runtime::Runtime;
+use earshot::runtime::{Clock, Runtime};
 use earshot::store::{MentionFilter, Store};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -87,8 +86,16 @@ async fn setup<P: Conformance>() -> Setup {
     }
 }
 
+/// The instant the conformance runtimes start at; replies that carry times are built from it.
+pub const NOW: i64 = 1_800_000_000;
+
 fn runtime(s: &Setup) -> Runtime {
-    Runtime::with_store(s.config.clone(), Arc::new(Store::open_in_memory().unwrap())).unwrap()
+    Runtime::with_store(
+        s.config.clone(),
+        Arc::new(Store::open_in_memory().unwrap()),
+        Clock::tokio_from(chrono::DateTime::from_timestamp(NOW, 0).unwrap()),
+    )
+    .unwrap()
 }
 
 fn mentions(rt: &Runtime) -> Vec<String> {
@@ -108,7 +115,7 @@ fn mentions(rt: &Runtime) -> Vec<String> {
 
 async fn poll(rt: &Runtime) -> earshot::runtime::PollReport {
     let source = rt.config.source(ID).unwrap().clone();
-    rt.poll(&source, Utc::now()).await.unwrap()
+    rt.poll(&source, rt.now()).await.unwrap()
 }
 
 pub async fn ids_are_stable_and_overlaps_make_no_duplicates<P: Conformance>() {

@@ -50,7 +50,7 @@ impl Conformance for Reddit {
             .respond_with(with(ResponseTemplate::new(200).set_body_json(token)))
             .mount(server)
             .await;
-        let now = chrono::Utc::now().timestamp() as f64;
+        let now = crate::NOW as f64;
         let mut children = vec![
             post("1aaa03", now - 300.0),
             post("1aaa02", now - 600.0),

@@ -130,7 +130,7 @@ async fn edit_patches_the_message_with_the_same_render_less_username() {
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].url.query(), None, "no wait on an edit");
     let body: Value = reqs[0].body_json().unwrap();
-    let mut send: Value = serde_json::from_str(&s.preview(&a)).unwrap();
+    let mut send: Value = serde_json::from_str(&s.preview(&a, crate::now())).unwrap();
     assert_eq!(send["username"], "Mention Monitor");
     send.as_object_mut().unwrap().remove("username");
     assert_eq!(body, send);

@@ -160,7 +160,7 @@ fn no_live_scheme(case: &str, s: &str) {
 
 fn preview(a: &Alert) -> Value {
     let s = Sink::from_config(&GoogleChat::config("http://127.0.0.1:9")).unwrap();
-    serde_json::from_str(&s.preview(a)).unwrap()
+    serde_json::from_str(&s.preview(a, crate::now())).unwrap()
 }
 
 #[tokio::test]

@@ -15,8 +15,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use earshot::alert::Alert;
 use earshot::config::{SinkConfig, SinkKind, StdoutFormat};
+use earshot::runtime::Clock;
 use earshot::secret::Secret;
-use earshot::sink::{Retry, SendError, Sent, Sink, Stdout};
+use earshot::sink::{Outbound, Retry, SendError, Sent, Sink, Stdout};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -27,12 +28,22 @@ const HTTP_KINDS: [SinkKind; 3] = [SinkKind::Slack, SinkKind::Discord, SinkKind:
 const CANARY: &str = "CANARY-SECRET-123";
 const HOOK_PATH: &str = "/hooks/T000/B000/CANARY-SECRET-123";
 
-fn client() -> reqwest::Client {
+/// The instant every sink test runs at: reset headers and signed timestamps are reckoned from
+/// it, never from the system clock, so the tests pass on any date.
+const NOW: i64 = 1_800_000_000;
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(NOW, 0).unwrap()
+}
+
+/// What the runtime hands a sink: a client, and a clock that reads [`NOW`] at the start.
+fn client() -> Outbound {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
-        .unwrap()
+        .unwrap();
+    Outbound::new(http, Clock::tokio_from(now()))
 }
 
 fn config(kind: SinkKind, url: Option<String>) -> SinkConfig {
@@ -88,7 +99,11 @@ async fn stdout_capture(format: StdoutFormat, alert: &Alert) -> String {
     let (s, buf) = stdout_sink(format);
     s.send(&client(), alert).await.unwrap();
     let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
-    assert_eq!(out, s.preview(alert), "preview is what stdout prints");
+    assert_eq!(
+        out,
+        s.preview(alert, now()),
+        "preview is what stdout prints"
+    );
     out
 }
 
@@ -123,7 +138,7 @@ async fn http_payload_snapshots_and_preview_match_the_wire() {
         let got = send_and_capture(kind, &alert).await;
         let pretty = serde_json::to_string_pretty(&got).unwrap() + "\n";
         check_snapshot(name, &pretty);
-        let preview = sink(kind, "http://127.0.0.1:9/x".into()).preview(&alert);
+        let preview = sink(kind, "http://127.0.0.1:9/x".into()).preview(&alert, now());
         assert_eq!(
             serde_json::from_str::<Value>(&preview).unwrap(),
             got,
@@ -615,7 +630,7 @@ async fn canary_never_leaks() {
             "{label}: Debug shows key"
         );
         assert!(
-            !s.preview(&Alert::sample()).contains(CANARY),
+            !s.preview(&Alert::sample(), now()).contains(CANARY),
             "{label}: preview"
         );
 
@@ -713,8 +728,8 @@ async fn webhook_signature_verifies_and_id_is_stable() {
         let id = header(r, "webhook-id").unwrap();
         assert_eq!(id, alert.id, "webhook-id is the alert id, on every attempt");
         let ts = header(r, "webhook-timestamp").unwrap();
-        let age = chrono::Utc::now().timestamp() - ts.parse::<i64>().unwrap();
-        assert!((0..60).contains(&age), "timestamp is now");
+        let age = ts.parse::<i64>().unwrap() - NOW;
+        assert!((0..60).contains(&age), "timestamp is now: {age}");
         assert_eq!(header(r, "content-type"), Some("application/json"));
 
         let mut mac = Hmac::<Sha256>::new_from_slice(&key_bytes).unwrap();
@@ -1097,7 +1112,7 @@ pub async fn case_snapshot_and_preview_match_the_wire<C: SinkCase>() {
         C::SNAPSHOT,
         &(serde_json::to_string_pretty(&got).unwrap() + "\n"),
     );
-    let preview: Value = serde_json::from_str(&s.preview(&alert)).unwrap();
+    let preview: Value = serde_json::from_str(&s.preview(&alert, now())).unwrap();
     assert_eq!(preview, got, "{}: preview = wire", C::SNAPSHOT);
     C::check("sample", &got);
 }
@@ -1107,7 +1122,7 @@ pub fn case_hostile_corpus<C: SinkCase>() {
     let s = Sink::from_config(&C::config("http://127.0.0.1:9")).unwrap();
     let target = C::KIND.as_str();
     for (case, alert) in hostile_alerts() {
-        let body: Value = serde_json::from_str(&s.preview(&alert)).unwrap();
+        let body: Value = serde_json::from_str(&s.preview(&alert, now())).unwrap();
         no_bidi_controls_or_scripts(&case, target, &body);
         no_live_link(&case, target, C::LINKS, &body);
         C::check(&case, &body);
@@ -1227,7 +1242,7 @@ pub async fn case_canary_never_leaks<C: SinkCase>() {
         "{label}: config Debug"
     );
     assert!(
-        !s.preview(&Alert::sample()).contains(CANARY),
+        !s.preview(&Alert::sample(), now()).contains(CANARY),
         "{label}: preview"
     );
     let e = s.send(&client(), &Alert::sample()).await.unwrap_err();

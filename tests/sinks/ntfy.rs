@@ -142,7 +142,7 @@ async fn publishes_json_to_the_root_with_the_topic_and_a_bearer_token() {
     let wire: Value = reqs[0].body_json().unwrap();
     assert_eq!(wire["topic"], TOPIC);
     assert_eq!(wire["priority"], 5, "critical");
-    assert!(!s.preview(&Alert::sample()).contains(CANARY));
+    assert!(!s.preview(&Alert::sample(), crate::now()).contains(CANARY));
     assert_eq!(s.default_pace(), Some(0.2));
 }
 
@@ -242,7 +242,7 @@ fn config_errors_name_the_key_not_the_secret() {
 
 #[test]
 fn check_catches_markdown_size_links_and_a_shown_topic() {
-    let good: Value = serde_json::from_str(&sink("http://127.0.0.1:9").preview(&Alert::sample()))
+    let good: Value = serde_json::from_str(&sink("http://127.0.0.1:9").preview(&Alert::sample(), crate::now()))
         .unwrap();
     Ntfy::check("good", &good);
     let mut md = good.clone();
@@ -269,7 +269,7 @@ fn ten_k_multibyte_text_fits_in_4096_bytes() {
     a.title = Some(long.clone());
     a.author = Some(long.clone());
     a.reasons = vec![long; 30];
-    let v: Value = serde_json::from_str(&sink("http://127.0.0.1:9").preview(&a)).unwrap();
+    let v: Value = serde_json::from_str(&sink("http://127.0.0.1:9").preview(&a, crate::now())).unwrap();
     Ntfy::check("10k multibyte everywhere", &v);
     let m = v["message"].as_str().unwrap();
     assert!(m.starts_with("😀日本語🎉") && m.len() > 3000, "{} bytes", m.len());

@@ -154,7 +154,7 @@ async fn a_200_with_success_false_is_a_refusal() {
 
 #[tokio::test]
 async fn reads_the_millisecond_reset() {
-    let reset = chrono::Utc::now().timestamp_millis() + 5_000;
+    let reset = crate::NOW * 1000 + 5_000;
     let server = receiver(
         ResponseTemplate::new(429)
             .insert_header("X-RateLimit-Limit", "10")
@@ -218,6 +218,6 @@ fn config_is_checked() {
     let s = Sink::from_config(&RocketChat::config("https://rc.example.com")).unwrap();
     assert_eq!(s.kind_name(), "rocketchat");
     assert_eq!(s.default_pace(), Some(1.0));
-    let v: Value = serde_json::from_str(&s.preview(&Alert::sample())).unwrap();
+    let v: Value = serde_json::from_str(&s.preview(&Alert::sample(), crate::now())).unwrap();
     assert_eq!(v["alias"], "earshot");
 }

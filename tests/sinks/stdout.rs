@@ -76,8 +76,8 @@ fn hostile_corpus_in_text_and_json() {
     for (case, alert) in hostile_alerts() {
         // What `send` prints is what `preview` shows (checked in `stdout_capture`); rendering
         // through the preview keeps the corpus quick.
-        check_text(&case, &text.preview(&alert));
-        check_json(&case, &json.preview(&alert));
+        check_text(&case, &text.preview(&alert, crate::now()));
+        check_json(&case, &json.preview(&alert, crate::now()));
     }
     assert!(text_buf.lock().unwrap().is_empty() && json_buf.lock().unwrap().is_empty());
 }
@@ -99,7 +99,7 @@ fn ten_k_multibyte_text_is_cut_in_characters_and_kept_whole_in_json() {
     let mut a = hostile_alert(&long, Some("https://example.com/post/1"));
     a.reasons = vec![long.clone(); 3];
     let (text, _) = stdout_sink(StdoutFormat::Text);
-    let out = text.preview(&a);
+    let out = text.preview(&a, crate::now());
     check_text("10k multibyte", &out);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(chars(lines[1]), TITLE_CAP, "the title fills its cap");
@@ -124,7 +124,7 @@ fn ten_k_multibyte_text_is_cut_in_characters_and_kept_whole_in_json() {
     }
 
     let (json, _) = stdout_sink(StdoutFormat::Json);
-    let out = json.preview(&a);
+    let out = json.preview(&a, crate::now());
     check_json("10k multibyte", &out);
     let back: Alert = serde_json::from_str(out.trim_end()).unwrap();
     assert_eq!(back.text, long, "JSON keeps the whole text");

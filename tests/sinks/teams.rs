@@ -137,7 +137,7 @@ fn check_catches_a_bare_card_and_live_markdown() {
     let good: Value = serde_json::from_str(
         &Sink::from_config(&Teams::config("http://127.0.0.1:9"))
             .unwrap()
-            .preview(&Alert::sample()),
+            .preview(&Alert::sample(), crate::now()),
     )
     .unwrap();
     Teams::check("good", &good);
@@ -163,7 +163,7 @@ fn ten_k_multibyte_text_fits_with_a_cut_excerpt() {
     a.title = Some(long.clone());
     a.author = Some(long.clone());
     a.reasons = vec![long; 30];
-    let body: Value = serde_json::from_str(&s.preview(&a)).unwrap();
+    let body: Value = serde_json::from_str(&s.preview(&a, crate::now())).unwrap();
     Teams::check("10k multibyte everywhere", &body);
     let excerpt = body["attachments"][0]["content"]["body"][2]["text"]
         .as_str()

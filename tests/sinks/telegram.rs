@@ -372,7 +372,7 @@ fn the_visible_text_of_a_long_multibyte_mention_fills_but_fits() {
     for text in ["𝕏".repeat(5000), "&<>".repeat(3000), "日本😀".repeat(3000)] {
         let mut a = Alert::sample();
         a.text = text;
-        let body: Value = serde_json::from_str(&s.preview(&a)).unwrap();
+        let body: Value = serde_json::from_str(&s.preview(&a, crate::now())).unwrap();
         let html = body["text"].as_str().unwrap();
         let visible = parse_html("long", html);
         let n = visible.encode_utf16().count();
@@ -455,7 +455,7 @@ async fn edit_posts_edit_message_text_with_the_same_render() {
     let reqs = requests(&server).await;
     assert_eq!(reqs.len(), 1);
     let body: Value = reqs[0].body_json().unwrap();
-    let send: Value = serde_json::from_str(&s.preview(&a)).unwrap();
+    let send: Value = serde_json::from_str(&s.preview(&a, crate::now())).unwrap();
     assert_eq!(body["chat_id"], json!(CHAT_ID));
     assert_eq!(body["message_id"], json!(321));
     assert_eq!(body["text"], send["text"]);
@@ -538,7 +538,7 @@ fn a_loopback_ack_link_is_a_text_link_not_a_button() {
     ] {
         let mut a = Alert::sample();
         a.ack_url = Some(ack.into());
-        let v: Value = serde_json::from_str(&s.preview(&a)).unwrap();
+        let v: Value = serde_json::from_str(&s.preview(&a, crate::now())).unwrap();
         let row = v["reply_markup"]["inline_keyboard"][0].as_array().unwrap();
         let text = v["text"].as_str().unwrap();
         let link = format!("<a href=\"{}\">Acknowledge</a>", ack.replace('&', "&amp;"));

@@ -204,7 +204,7 @@ async fn posts_a_form_with_basic_auth() {
                 .insert_header("X-RateLimit-Remaining", "0")
                 .insert_header(
                     "X-RateLimit-Reset",
-                    (chrono::Utc::now().timestamp() + 4).to_string().as_str(),
+                    (crate::NOW + 4).to_string().as_str(),
                 ),
         )
         .mount(&server)

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use earshot_connectors::{FetchOptions, HttpFetcher};
+use chrono::{DateTime, Utc};
+use earshot_connectors::{Clock, FetchOptions, HttpFetcher};
 
 /// Options for tests: short timeouts so a hostile server costs milliseconds, and a rate limit
 /// high enough that tests making several requests to 127.0.0.1 are never held up by it.
@@ -20,6 +21,17 @@ pub fn test_options() -> FetchOptions {
     }
 }
 
+/// The instant every connector test starts at (2027-01-15 08:00 UTC): search windows, reset
+/// headers and daily quotas are reckoned from it, never from the system clock, so the tests
+/// pass on any date.
+pub const NOW: i64 = 1_800_000_000;
+
+/// [`NOW`] as a time.
+pub fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(NOW, 0).unwrap()
+}
+
+/// A fetcher whose clock reads [`NOW`] when it is made (and runs on with tokio's clock).
 pub fn fetcher() -> HttpFetcher {
     fetcher_with(|_| {})
 }
@@ -27,7 +39,9 @@ pub fn fetcher() -> HttpFetcher {
 pub fn fetcher_with(tweak: impl FnOnce(&mut FetchOptions)) -> HttpFetcher {
     let mut opts = test_options();
     tweak(&mut opts);
-    HttpFetcher::new(opts).expect("test fetcher builds")
+    HttpFetcher::new(opts)
+        .expect("test fetcher builds")
+        .with_clock(Clock::tokio_from(now()))
 }
 
 /// A file under `connectors/tests/data/`.
