@@ -1036,6 +1036,8 @@ impl Config {
                         "{e}: write six fields with seconds, e.g. \"0 0 8 * * *\" for 08:00 every day"
                     ),
                 );
+            } else if let Err(e) = check_cron(&d.schedule) {
+                p(format!("{at}.schedule"), e);
             }
             if d.location.parse::<chrono_tz::Tz>().is_err() {
                 p(
@@ -1227,6 +1229,13 @@ impl Config {
             p(
                 "daemon.user_agent".into(),
                 "must not be empty: write e.g. \"earshot/0.1 (+https://your.site; you@your.site)\""
+                    .into(),
+            );
+        }
+        if d.state_dir.as_os_str().is_empty() {
+            p(
+                "daemon.state_dir".into(),
+                "must not be empty: name the directory for the database, e.g. \"/var/lib/earshot\""
                     .into(),
             );
         }
@@ -1898,7 +1907,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// Longest id of a source, sink, watch or route: ids name things in logs, metric labels and
+/// chat, and a longer one is a mistake.
+pub const MAX_ID_LEN: usize = 64;
+
 fn check_id(id: &str, path: &str, p: &mut impl FnMut(String, String)) {
+    if id.len() > MAX_ID_LEN {
+        p(
+            path.to_string(),
+            format!(
+                "is {} characters long; a name has at most {MAX_ID_LEN}: shorten it",
+                id.len()
+            ),
+        );
+        return;
+    }
     if id.is_empty()
         || !id
             .chars()
@@ -1962,9 +1985,18 @@ pub fn check_cron(expr: &str) -> Result<(), String> {
             "{expr:?} has {fields} fields; earshot's cron has six, starting with seconds: \"0 */10 * * * *\" is every 10 minutes"
         ));
     }
-    parse_cron(expr).map(|_| ()).map_err(|e| {
+    let cron = parse_cron(expr).map_err(|e| {
         format!("{expr:?} is not a valid cron expression ({e}); e.g. \"0 */10 * * * *\"")
-    })
+    })?;
+    // A date that never comes (the 31st of February) parses but never fires. Searched from a
+    // fixed leap year, so that the answer does not depend on today's date.
+    let from = chrono::DateTime::from_timestamp(946_684_800, 0).unwrap_or_default();
+    if cron.find_next_occurrence(&from, false).is_err() {
+        return Err(format!(
+            "{expr:?} never fires (no such date in any year): check the day of month and month"
+        ));
+    }
+    Ok(())
 }
 
 /// Parses a cron expression exactly as tokio-cron-scheduler does (seconds required).
@@ -2261,10 +2293,46 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_state_dir_and_an_overlong_id_are_refused() {
+        let empty = MINIMAL.replace("state_dir = \"./data\"", "state_dir = \"\"");
+        let p = Config::parse(&empty).unwrap_err();
+        assert!(
+            p.iter()
+                .any(|p| p.path == "daemon.state_dir" && p.message.contains("must not be empty")),
+            "{p:?}"
+        );
+        let long = "b".repeat(MAX_ID_LEN + 1);
+        let text = MINIMAL.replace("id = \"blog\"", &format!("id = \"{long}\""));
+        let p = Config::parse(&text).unwrap_err();
+        assert!(p.iter().any(|p| p.message.contains("at most 64")), "{p:?}");
+        assert!(
+            p.iter().all(|p| !p.message.contains(&long)),
+            "the id is not repeated back whole: {p:?}"
+        );
+        let at_cap = MINIMAL.replace(
+            "id = \"blog\"",
+            &format!("id = \"{}\"", "b".repeat(MAX_ID_LEN)),
+        );
+        assert!(Config::parse(&at_cap).is_ok());
+    }
+
+    #[test]
     fn cron_is_checked() {
         assert!(check_cron("0 */10 * * * *").is_ok());
         assert!(check_cron("*/10 * * * *").unwrap_err().contains("six"));
         assert!(check_cron("0 */10 * * * nope").is_err());
+        // Parses, but the 31st of February never comes; the 29th does, in leap years.
+        let never = check_cron("0 0 0 31 2 *").unwrap_err();
+        assert!(never.contains("never fires"), "{never}");
+        assert!(check_cron("0 0 0 29 2 *").is_ok());
+        let digest = MINIMAL.to_string()
+            + "\n[[digest]]\nname = \"d\"\nschedule = \"0 0 0 30 2 *\"\nsinks = [\"support\"]\n";
+        let p = Config::parse(&digest).unwrap_err();
+        assert!(
+            p.iter()
+                .any(|p| p.path.ends_with(".schedule") && p.message.contains("never fires")),
+            "{p:?}"
+        );
         let text = MINIMAL.replace("every = \"10m\"", "every = \"10m\"\ncron = \"0 * * * * *\"");
         assert!(
             Config::parse(&text).unwrap_err()[0]

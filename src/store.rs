@@ -529,6 +529,21 @@ pub struct AckStats {
     pub delays: Vec<i64>,
 }
 
+/// Creates a new database file readable by its owner only (0600, like the backups), whatever
+/// the umask: it holds every mention and the outbox. SQLite gives its `-wal` and `-shm` files
+/// the database's mode. An existing file is left as it is.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database, checks it for damage (`PRAGMA quick_check`)
     /// and brings its schema up to date: what the daemon and `earshot once` do at start.
@@ -565,6 +580,11 @@ impl Store {
         // Checked before anything writes to it: migrating or polling into a damaged file
         // would spread the damage. A new (or empty) file has nothing to check.
         let existing = check && std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        create_private(path).map_err(|e| {
+            open_err(format!(
+                "cannot create it ({e}): check daemon.state_dir and its permissions"
+            ))
+        })?;
         let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         if existing {
             conn.busy_timeout(Duration::from_secs(10))?;
@@ -2468,6 +2488,23 @@ fn collect_deliveries(
 mod tests {
 
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_database_and_its_log_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join("earshot.db");
+        let store = Store::open(&path).unwrap();
+        store.checkpoint().unwrap();
+        for p in [
+            path.clone(),
+            dir.path().join("state").join("earshot.db-wal"),
+        ] {
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}: {mode:o}", p.display());
+        }
+    }
 
     /// SQLite's codes become errors in words naming the file; extended codes count as their
     /// primary code; anything else, and errors already in words, are kept as they are.

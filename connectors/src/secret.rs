@@ -7,7 +7,8 @@
 //! same config works for `earshot check` run by hand next to `/etc/earshot/slack-webhook`.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
@@ -74,10 +75,7 @@ impl Secret {
                         reason: format!("not found (looked in {})", places.join(", ")),
                     });
                 };
-                let text = std::fs::read_to_string(path).map_err(|e| SecretError::File {
-                    path: path.display().to_string(),
-                    reason: e.kind().to_string(),
-                })?;
+                let text = read_secret_file(path)?;
                 let v = text.trim();
                 if v.is_empty() {
                     return Err(SecretError::EmptyFile(path.display().to_string()));
@@ -92,6 +90,92 @@ impl Secret {
     pub fn is_inline(&self) -> bool {
         matches!(self, Secret::Plain(_))
     }
+}
+
+/// Most bytes a secret file may hold: a token or a webhook URL, never a document.
+pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Reads a secret file: a regular file of at most [`MAX_SECRET_FILE`] bytes. A device
+/// (`/dev/zero` never ends), a FIFO (opening one waits for a writer) or a directory is refused
+/// before it is read, so neither `earshot check` nor a reload can hang or fill memory.
+fn read_secret_file(path: &Path) -> Result<String, SecretError> {
+    let err = |reason: String| SecretError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| err(e.kind().to_string()))?;
+    not_a_regular_file(&meta).map_err(err)?;
+    let file = open_without_waiting(path).map_err(|e| err(e.kind().to_string()))?;
+    // Again on the open file: the path may have been swapped since.
+    let meta = file.metadata().map_err(|e| err(e.kind().to_string()))?;
+    not_a_regular_file(&meta).map_err(err)?;
+    let too_big = || {
+        err(format!(
+            "is larger than {} KiB: a secret file holds the secret and nothing else",
+            MAX_SECRET_FILE / 1024
+        ))
+    };
+    if meta.len() > MAX_SECRET_FILE {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(e.kind().to_string()))?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|_| err("is not UTF-8 text".to_string()))
+}
+
+/// `Err` with what the file is instead, when it is not a regular file.
+fn not_a_regular_file(meta: &std::fs::Metadata) -> Result<(), String> {
+    if meta.is_file() {
+        return Ok(());
+    }
+    let what = if meta.is_dir() {
+        "a directory"
+    } else {
+        special_kind(meta)
+    };
+    Err(format!(
+        "is {what}, not a regular file: point it at a file that holds only the secret"
+    ))
+}
+
+#[cfg(unix)]
+fn special_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::Metadata) -> &'static str {
+    "not a file"
+}
+
+/// Opens for reading without blocking on a FIFO that has no writer.
+#[cfg(unix)]
+fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
 }
 
 /// A resolved secret. `Debug` and `Display` are redacted; `expose()` is the only way to the value.
@@ -199,5 +283,59 @@ mod tests {
             e.contains("not found (looked in") && e.contains("nope"),
             "{e}"
         );
+    }
+
+    /// Resolves on another thread: a secret read that hangs fails the test instead of the suite.
+    fn resolve_in_time(s: Secret) -> Result<SecretValue, SecretError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(s.resolve());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("reading the secret hung")
+    }
+
+    fn file(p: &Path) -> Secret {
+        Secret::File {
+            file: p.to_path_buf(),
+            base: None,
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn devices_fifos_and_directories_are_refused_without_reading_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for (path, what) in [
+            (Path::new("/dev/zero"), "a device"),
+            (fifo.as_path(), "a FIFO"),
+            (dir.path(), "a directory"),
+        ] {
+            let e = resolve_in_time(file(path)).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("is {what}, not a regular file")),
+                "{path:?}: {e}"
+            );
+            assert!(e.contains(&path.display().to_string()), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_secret_file_holds_at_most_64_kib() {
+        let dir = tempfile::tempdir().unwrap();
+        let at_cap = dir.path().join("at-cap");
+        std::fs::write(&at_cap, "a".repeat(MAX_SECRET_FILE as usize)).unwrap();
+        assert_eq!(
+            resolve_in_time(file(&at_cap)).unwrap().expose().len(),
+            MAX_SECRET_FILE as usize
+        );
+        let over = dir.path().join("over");
+        std::fs::write(&over, "a".repeat(MAX_SECRET_FILE as usize + 1)).unwrap();
+        let e = resolve_in_time(file(&over)).unwrap_err().to_string();
+        assert!(e.contains("is larger than 64 KiB"), "{e}");
+        assert!(!e.contains("aaaa"), "the content is not shown: {e}");
     }
 }
