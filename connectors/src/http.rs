@@ -194,7 +194,12 @@ type HostLimiter<C = DefaultClock> =
 #[derive(Clone)]
 pub struct HttpFetcher {
     /// One connection pool for every source (and for sinks, through [`HttpFetcher::client`]).
+    /// Follows redirects anywhere (up to the limit): for requests that carry no credential.
     client: reqwest::Client,
+    /// For API requests, which may carry a credential (a header, a body, a key in the query):
+    /// follows a redirect only to the same scheme, host and port, so no credential, body or
+    /// key is ever sent to another server.
+    credentialed: reqwest::Client,
     /// Kept for the limits the client cannot enforce itself (body cap) and for error messages.
     opts: Arc<FetchOptions>,
     /// Shared by clones, so that every task polling a host sees the same budget.
@@ -258,21 +263,27 @@ enum Target {
 impl HttpFetcher {
     pub fn new(opts: FetchOptions) -> Result<HttpFetcher, FetchError> {
         let quota = quota(opts.per_host_rps)?;
-        let tls = tls_config()?;
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .user_agent(opts.user_agent.clone())
-            .connect_timeout(opts.connect_timeout)
-            .timeout(opts.total_timeout)
-            .redirect(reqwest::redirect::Policy::limited(opts.max_redirects))
-            .gzip(true)
-            .deflate(true)
-            .build()
-            .map_err(|e| {
-                FetchError::Config(format!("cannot build the HTTP client: {}", chain(&e)))
-            })?;
+        let build = |policy: reqwest::redirect::Policy| -> Result<reqwest::Client, FetchError> {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls_config()?)
+                .user_agent(opts.user_agent.clone())
+                .connect_timeout(opts.connect_timeout)
+                .timeout(opts.total_timeout)
+                .redirect(policy)
+                // A Referer would carry the query string (an API key) to the next host.
+                .referer(false)
+                .gzip(true)
+                .deflate(true)
+                .build()
+                .map_err(|e| {
+                    FetchError::Config(format!("cannot build the HTTP client: {}", chain(&e)))
+                })
+        };
+        let client = build(reqwest::redirect::Policy::limited(opts.max_redirects))?;
+        let credentialed = build(same_origin_only(opts.max_redirects))?;
         Ok(HttpFetcher {
             client,
+            credentialed,
             opts: Arc::new(opts),
             limiter: Arc::new(RateLimiter::keyed(quota)),
             blocked: Arc::default(),
@@ -458,18 +469,23 @@ impl HttpFetcher {
         extra: &HeaderMap,
         req: ApiRequest<'_>,
     ) -> Result<ApiReply, FetchError> {
+        let client = if req.headers.is_empty() && url.query().is_none() {
+            &self.client
+        } else {
+            &self.credentialed
+        };
         let mut builder = match req.body {
-            Body::None => self.client.get(url),
+            Body::None => client.get(url),
             Body::Form(fields) => {
                 let body = url::form_urlencoded::Serializer::new(String::new())
                     .extend_pairs(fields.iter())
                     .finish();
-                self.client
+                self.credentialed
                     .post(url)
                     .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(body)
             }
-            Body::Json(v) => self.client.post(url).json(v),
+            Body::Json(v) => self.credentialed.post(url).json(v),
         }
         .headers(extra.clone());
         if let Some(state) = req.state {
@@ -726,6 +742,13 @@ impl HttpFetcher {
             return FetchError::Timeout(limit);
         }
         if e.is_redirect() {
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                if let Some(cross) = cause.downcast_ref::<CrossOriginRedirect>() {
+                    return FetchError::Network(cross.to_string());
+                }
+                source = cause.source();
+            }
             return FetchError::Network(format!(
                 "too many redirects (more than {}) or a redirect loop: open the URL in a browser \
                  and configure the final address",
@@ -735,6 +758,61 @@ impl HttpFetcher {
         FetchError::Network(chain(&e.without_url()))
     }
 }
+
+/// A redirect policy for requests that carry a credential: follows a redirect only to the same
+/// origin (scheme, host and port) as the request, at most `max` times. A redirect elsewhere is
+/// an error: the credential, the body and the query stay with the server they were meant for.
+fn same_origin_only(max: usize) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.follow();
+        };
+        if attempt.previous().len() > max {
+            return attempt.error(TooManyRedirects);
+        }
+        if first.origin() != attempt.url().origin() {
+            let to = match (attempt.url().host_str(), attempt.url().port()) {
+                (Some(h), Some(p)) => format!("{}://{h}:{p}", attempt.url().scheme()),
+                (Some(h), None) => format!("{}://{h}", attempt.url().scheme()),
+                _ => attempt.url().scheme().to_string(),
+            };
+            return attempt.error(CrossOriginRedirect { to });
+        }
+        attempt.follow()
+    })
+}
+
+/// A credentialed request was redirected to another origin, and not followed.
+#[derive(Debug)]
+struct CrossOriginRedirect {
+    /// Scheme, host and port of the target: never its path or query.
+    to: String,
+}
+
+impl std::fmt::Display for CrossOriginRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server redirected to another address ({}), which was not followed: earshot \
+             never sends a credential to another host, scheme or port; set the source to the \
+             final address",
+            self.to
+        )
+    }
+}
+
+impl std::error::Error for CrossOriginRedirect {}
+
+#[derive(Debug)]
+struct TooManyRedirects;
+
+impl std::fmt::Display for TooManyRedirects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("too many redirects")
+    }
+}
+
+impl std::error::Error for TooManyRedirects {}
 
 /// The host a block and the spacing are keyed on.
 fn host_key(url: &Url) -> String {

@@ -304,6 +304,58 @@ pub async fn credentials_never_leak<P: Conformance>() {
     );
 }
 
+/// A server that answers every request with a redirect to another origin (another port on
+/// loopback: a different origin, as another host would be) must never see the credential go
+/// there, in a header, the query, a `Referer` or a replayed body, whatever the status; the
+/// poll fails with an error that says why.
+pub async fn credentials_never_follow_a_redirect<P: Conformance>() {
+    assert!(P::HAS_SECRET, "{}: no credential to test", P::KIND);
+    for status in [301, 302, 307, 308] {
+        let s = setup::<P>().await;
+        let elsewhere = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+            .mount(&elsewhere)
+            .await;
+        let target = format!("{}/landing?next=1", elsewhere.uri());
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(status).insert_header("location", target.as_str()))
+            .mount(&s.server)
+            .await;
+        let rt = runtime(&s);
+        let report = poll(&rt).await;
+        let sent = s.server.received_requests().await.unwrap();
+        assert!(
+            sent.iter().any(carries_secret),
+            "{} {status}: the first server never got the credential: the test means nothing",
+            P::KIND
+        );
+        let leaked: Vec<String> = elsewhere
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| carries_secret(r) || r.headers.contains_key("referer"))
+            .map(|r| format!("{} {}", r.method, r.url))
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "{} {status}: the credential followed the redirect: {leaked:?}",
+            P::KIND
+        );
+        let error = report.error.unwrap_or_default();
+        assert!(
+            error.contains("redirected to another address"),
+            "{} {status}: {error:?}",
+            P::KIND
+        );
+        assert!(
+            !error.contains(SECRET) && !error.contains("next=1"),
+            "{error}"
+        );
+    }
+}
+
 /// Generates the checks: every platform gets the first three; only platforms that send
 /// rate-limit headers get the spent-budget check, and only those with a credential the leak
 /// check (a platform's `SPENT` and `HAS_SECRET` must agree with the lists: checked too).
@@ -364,6 +416,15 @@ macro_rules! suites {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $secret() {
                     crate::credentials_never_leak::<crate::suite::$secret::P>().await;
+                }
+            )*
+        }
+
+        mod redirects {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $secret() {
+                    crate::credentials_never_follow_a_redirect::<crate::suite::$secret::P>().await;
                 }
             )*
         }
