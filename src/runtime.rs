@@ -647,6 +647,12 @@ impl Runtime {
         // Sends are stamped with the time they went out: `now` plus what pacing took since.
         let started = tokio::time::Instant::now();
         let give_up = self.config.daemon.delivery_give_up_after.0.as_secs() as i64;
+        // A held sink (Retry-After, back-off, a refusing target) sends nothing before its hold
+        // ends: not the rows it was told about, not the ones queued since.
+        let mut held = blocking(|| self.store.sink_held_until(sink_id))?;
+        if held.is_some_and(|until| until > ts) {
+            return Ok(report);
+        }
         loop {
             // The sink's budget: messages it accepted within the last hour.
             let mut room = usize::MAX;
@@ -718,6 +724,9 @@ impl Runtime {
                         if handle.budget.is_some() && d.counts {
                             self.store.record_send(sink_id, ts)?;
                         }
+                        if held.take().is_some() {
+                            self.store.release_sink(sink_id)?;
+                        }
                         trace!("Marked sent");
                         report.sent += d.ids.len();
                         self.metrics
@@ -745,9 +754,9 @@ impl Runtime {
                                 // A deleted webhook or a revoked token fails every message the
                                 // same way, and platforms ban senders that keep trying: hold the
                                 // queue and probe again later with one message.
-                                let held = self
-                                    .store
-                                    .defer_sink(sink_id, ts + SINK_HOLD.as_secs() as i64)?;
+                                let until = ts + SINK_HOLD.as_secs() as i64;
+                                self.store.hold_sink(sink_id, until)?;
+                                let held = self.store.defer_sink(sink_id, until)?;
                                 warn!(
                                     held,
                                     hold_s = SINK_HOLD.as_secs(),
@@ -758,7 +767,13 @@ impl Runtime {
                         }
                         Retry::Later(after) => {
                             let wait = delivery_backoff(d.attempts + 1, after, fastrand::f64());
-                            let next = ts + wait.as_secs().max(1) as i64;
+                            // Counted from when the failure was seen: after a 30 s timeout a
+                            // 5 s back-off from the start would already be over.
+                            let seen = (now
+                                + chrono::Duration::from_std(started.elapsed())
+                                    .unwrap_or_default())
+                            .timestamp();
+                            let next = seen + wait.as_secs().max(1) as i64;
                             if ts - d.created_at > give_up {
                                 let msg = format!(
                                     "gave up after {} attempts: {}",
@@ -788,9 +803,27 @@ impl Runtime {
                                 warn!(error = %e.message, retry_in_s = wait.as_secs(), "Delivery failed; will retry");
                             }
                             // The target is down or asked us to slow down: the rest of its
-                            // queue waits too, instead of hammering it once per row.
+                            // queue waits too, instead of hammering it once per row, and so does
+                            // whatever is queued before the hold ends.
+                            self.store.hold_sink(sink_id, next)?;
                             let deferred = self.store.defer_sink(sink_id, next)?;
                             debug!(deferred, "This sink's queue waits before retrying");
+                            // Every row that has waited past the give-up time is parked now,
+                            // not one per retry.
+                            let msg = format!(
+                                "gave up: not delivered within daemon.delivery_give_up_after; last error: {}",
+                                e.message
+                            );
+                            let parked = self.store.park_expired(sink_id, ts - give_up, &msg)?;
+                            if parked > 0 {
+                                report.dead += parked;
+                                self.metrics
+                                    .delivered(sink_id, Delivered::Dead, parked as u64);
+                                warn!(
+                                    parked,
+                                    "Deliveries waited past the give-up time; parked as dead"
+                                );
+                            }
                             return Ok(report);
                         }
                     },

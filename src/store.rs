@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0012_digest_indexes.sql"),
     include_str!("../migrations/0013_spikes.sql"),
     include_str!("../migrations/0014_delivery_sent_index.sql"),
+    include_str!("../migrations/0015_sink_hold.sql"),
 ];
 
 /// Why the store failed. Messages say what to do; none carries a secret (none is stored).
@@ -1129,13 +1130,58 @@ impl Store {
         Ok(out)
     }
 
-    /// When the next pending delivery of a sink falls due, if any is pending.
+    /// When the next pending delivery of a sink falls due, if any is pending: not before the
+    /// sink's hold ends.
     pub fn next_due_at(&self, sink_id: &str) -> Result<Option<i64>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(
-            "SELECT MIN(next_attempt_at) FROM delivery WHERE status = 'pending' AND sink_id = ?1",
+            "SELECT MAX(MIN(next_attempt_at),
+                        COALESCE((SELECT until FROM sink_hold WHERE sink_id = ?1), 0))
+               FROM delivery WHERE status = 'pending' AND sink_id = ?1
+             HAVING COUNT(*) > 0",
         )?;
-        Ok(st.query_row([sink_id], |r| r.get(0))?)
+        Ok(st.query_row([sink_id], |r| r.get(0)).optional()?.flatten())
+    }
+
+    /// Holds a sink until `until` (Unix seconds): nothing is sent to it before, whenever it was
+    /// queued. A later hold extends an earlier one, never shortens it.
+    pub fn hold_sink(&self, sink_id: &str, until: i64) -> Result<()> {
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO sink_hold (sink_id, until) VALUES (?1, ?2)
+                 ON CONFLICT (sink_id) DO UPDATE SET until = MAX(until, excluded.until)",
+                params![sink_id, until],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Until when a sink is held, if it is (a past time: the hold is over but not yet released).
+    pub fn sink_held_until(&self, sink_id: &str) -> Result<Option<i64>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached("SELECT until FROM sink_hold WHERE sink_id = ?1")?;
+        Ok(st.query_row([sink_id], |r| r.get(0)).optional()?)
+    }
+
+    /// A sink took a message: its hold is over.
+    pub fn release_sink(&self, sink_id: &str) -> Result<()> {
+        self.write(|conn| {
+            conn.execute("DELETE FROM sink_hold WHERE sink_id = ?1", [sink_id])?;
+            Ok(())
+        })
+    }
+
+    /// Parks as dead every pending delivery of a failing sink queued before `created_before`
+    /// (its give-up time), attempted or not; rows held by quiet hours or a budget wait on.
+    /// Returns how many.
+    pub fn park_expired(&self, sink_id: &str, created_before: i64, error: &str) -> Result<usize> {
+        self.write(|conn| {
+            Ok(conn.execute(
+                "UPDATE delivery SET status = 'dead', last_error = ?3
+                 WHERE status = 'pending' AND sink_id = ?1 AND created_at < ?2 AND held = 0",
+                params![sink_id, created_before, error],
+            )?)
+        })
     }
 
     /// Holds back every pending delivery of a sink until at least `until` (the target is down
@@ -1517,6 +1563,11 @@ impl Store {
     /// clock restarts); returns how many.
     pub fn retry_dead(&self, sink_id: Option<&str>, now: i64) -> Result<usize> {
         self.write(|conn| {
+            // Whoever retries the dead has fixed the sink: its hold is lifted too.
+            conn.execute(
+                "DELETE FROM sink_hold WHERE ?1 IS NULL OR sink_id = ?1",
+                params![sink_id],
+            )?;
             Ok(conn.execute(
                 "UPDATE delivery SET status = 'pending', next_attempt_at = ?2, created_at = ?2, attempts = 0
                  WHERE status = 'dead' AND (?1 IS NULL OR sink_id = ?1)",

@@ -368,12 +368,13 @@ async fn a_target_failing_past_the_give_up_time_is_not_hammered() {
     w.poll(0).await;
     w.deliver(0).await;
     assert_eq!(down.received_requests().await.unwrap().len(), 1);
-    // Four days later (past the 3-day give-up), one more probe: that row dies, the others wait.
+    // Four days later (past the 3-day give-up), one more probe: it fails, and every row that
+    // waited past the give-up time is parked with it, not one per retry.
     let d = w.deliver(4 * 86_400).await;
-    assert_eq!((d.dead, d.retrying), (1, 0), "{d:?}");
+    assert_eq!((d.dead, d.retrying), (3, 0), "{d:?}");
     assert_eq!(down.received_requests().await.unwrap().len(), 2);
     let s = w.stats("slack");
-    assert_eq!((s.pending, s.dead), (2, 1));
+    assert_eq!((s.pending, s.dead), (0, 3));
 }
 
 #[tokio::test]

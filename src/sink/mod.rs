@@ -684,9 +684,17 @@ pub(crate) fn reply_error(reply: &Reply, retry_after: Option<Duration>, secret: 
 
 /// A transport failure (connect, timeout, TLS, body): always worth retrying later. The URL is
 /// removed from the error and the secret redacted from the whole source chain.
+/// The first wait after a request that timed out once it was sent: the target may have taken
+/// it and be slow to answer, so an early retry would post a copy.
+pub const MAYBE_DELIVERED_BACKOFF: Duration = Duration::from_secs(120);
+
 pub(crate) fn transport_error(e: reqwest::Error, secret: &str) -> SendError {
     let e = e.without_url();
-    let mut message = if e.is_timeout() {
+    // A timeout after connecting: the request went out, and may have been delivered.
+    let maybe_delivered = e.is_timeout() && !e.is_connect();
+    let mut message = if maybe_delivered {
+        "request timed out after it was sent (the target may have received it)".to_string()
+    } else if e.is_timeout() {
         "request timed out".to_string()
     } else if e.is_connect() {
         "cannot connect".to_string()
@@ -705,7 +713,7 @@ pub(crate) fn transport_error(e: reqwest::Error, secret: &str) -> SendError {
         text::Count::Chars,
     );
     SendError {
-        retry: Retry::Later(None),
+        retry: Retry::Later(maybe_delivered.then_some(MAYBE_DELIVERED_BACKOFF)),
         status: None,
         message,
     }
