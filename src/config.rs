@@ -572,7 +572,7 @@ pub struct SinkConfig {
     #[serde(default)]
     pub max_per_second: Option<f64>,
     /// Most alerts an hour (a rolling hour); more are held and sent as one summary when the
-    /// budget allows again. No limit when left out.
+    /// budget allows again. [`DEFAULT_ALERTS_PER_HOUR`] when left out.
     #[serde(default)]
     pub max_alerts_per_hour: Option<u32>,
     /// Bot token (telegram) or access token (ntfy). A secret.
@@ -1503,7 +1503,7 @@ impl Config {
             if s.max_alerts_per_hour == Some(0) {
                 p(
                     format!("{at}.max_alerts_per_hour"),
-                    "0 would hold every alert forever: write at least 1, or leave it out for no limit".into(),
+                    "0 would hold every alert forever: write at least 1 (120 when left out)".into(),
                 );
             }
             if let Some(u) = &s.username {
@@ -1906,6 +1906,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     }
     prev[b.len()]
 }
+
+/// A sink's alert budget when `max_alerts_per_hour` is left out: a feed that suddenly matches
+/// thousands of items costs a channel this many messages an hour and one summary of the rest,
+/// not hours of a flood. Raise it per sink when a channel really wants more.
+pub const DEFAULT_ALERTS_PER_HOUR: u32 = 120;
 
 /// Longest id of a source, sink, watch or route: ids name things in logs, metric labels and
 /// chat, and a longer one is a mistake.

@@ -123,7 +123,7 @@ fn sink_is_broken(status: u16) -> bool {
 /// A sink with its pacing.
 struct SinkHandle {
     sink: Sink,
-    /// `max_alerts_per_hour`.
+    /// `max_alerts_per_hour`, [`crate::config::DEFAULT_ALERTS_PER_HOUR`] when not set.
     budget: Option<u32>,
     /// Spaces messages to the target's documented pace; `None` for local targets (stdout).
     pace: Option<DefaultDirectRateLimiter>,
@@ -310,7 +310,10 @@ impl Runtime {
                 SinkHandle {
                     sink,
                     pace,
-                    budget: sc.max_alerts_per_hour,
+                    budget: Some(
+                        sc.max_alerts_per_hour
+                            .unwrap_or(crate::config::DEFAULT_ALERTS_PER_HOUR),
+                    ),
                 },
             );
         }

@@ -275,3 +275,69 @@ async fn a_night_of_sixty_mentions_is_one_catch_up() {
     let second = msg.find("Acme question 2 ").expect("the second listed");
     assert!(first < second, "{msg}");
 }
+
+/// No `max_alerts_per_hour`: the default budget still holds a flood. A feed that suddenly
+/// matches 300 items costs the channel 120 messages in the hour and one summary of the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_held_by_the_default_budget() {
+    let feed = Feed::default();
+    feed.set(
+        (1..=300)
+            .map(|i| item(&i.to_string(), &format!("Acme post {i}"), "acme export is slow"))
+            .collect(),
+    );
+    let feed_server = feed.serve().await;
+    let hook = receiver(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = secret_file(dir.path(), "slack", &format!("{}/hook", hook.uri()));
+    let text = format!(
+        r#"
+        [[source]]
+        id = "forum"
+        kind = "feed"
+        url = "{}/feed.xml"
+        backfill = true
+        [[watch]]
+        name = "acme"
+        query = "acme"
+        [[sink]]
+        id = "support"
+        kind = "slack"
+        url = {{ file = "{url}" }}
+        max_per_second = 1000.0
+        [[route]]
+        watch = "acme"
+        min_urgency = "low"
+        sinks = ["support"]
+        "#,
+        feed_server.uri()
+    );
+    let cfg = Config::parse(&text).unwrap().config;
+    assert_eq!(cfg.sinks[0].max_alerts_per_hour, None);
+    let rt = Runtime::with_store(
+        cfg.clone(),
+        Arc::new(Store::open_in_memory().unwrap()),
+        Clock::tokio_from(at("10:00:00")),
+    )
+    .unwrap();
+    let stop = CancellationToken::new();
+    let r = rt
+        .poll(cfg.source("forum").unwrap(), at("10:00:00"))
+        .await
+        .unwrap();
+    assert_eq!(r.commit.enqueued, 300);
+    let first = rt.deliver_all_due(at("10:00:00"), &stop).await.unwrap();
+    assert_eq!(first.sent, earshot::config::DEFAULT_ALERTS_PER_HOUR as usize);
+    assert_eq!(posts(&hook).await.len(), 120);
+    // Nothing more within the hour; then the other 180 as one summary.
+    assert_eq!(rt.deliver_all_due(at("10:59:00"), &stop).await.unwrap().sent, 0);
+    let later = rt.deliver_all_due(at("11:00:00"), &stop).await.unwrap();
+    assert_eq!(later.sent, 180, "{later:?}");
+    let sent = posts(&hook).await;
+    assert_eq!(sent.len(), 121);
+    let summary = sent[120].to_string();
+    assert!(
+        summary.contains("180 mentions held back by this channel's budget of 120 alerts an hour"),
+        "{summary}"
+    );
+}
