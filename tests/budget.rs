@@ -283,7 +283,13 @@ async fn a_flood_is_held_by_the_default_budget() {
     let feed = Feed::default();
     feed.set(
         (1..=300)
-            .map(|i| item(&i.to_string(), &format!("Acme post {i}"), "acme export is slow"))
+            .map(|i| {
+                item(
+                    &i.to_string(),
+                    &format!("Acme post {i}"),
+                    "acme export is slow",
+                )
+            })
             .collect(),
     );
     let feed_server = feed.serve().await;
@@ -327,10 +333,19 @@ async fn a_flood_is_held_by_the_default_budget() {
         .unwrap();
     assert_eq!(r.commit.enqueued, 300);
     let first = rt.deliver_all_due(at("10:00:00"), &stop).await.unwrap();
-    assert_eq!(first.sent, earshot::config::DEFAULT_ALERTS_PER_HOUR as usize);
+    assert_eq!(
+        first.sent,
+        earshot::config::DEFAULT_ALERTS_PER_HOUR as usize
+    );
     assert_eq!(posts(&hook).await.len(), 120);
     // Nothing more within the hour; then the other 180 as one summary.
-    assert_eq!(rt.deliver_all_due(at("10:59:00"), &stop).await.unwrap().sent, 0);
+    assert_eq!(
+        rt.deliver_all_due(at("10:59:00"), &stop)
+            .await
+            .unwrap()
+            .sent,
+        0
+    );
     let later = rt.deliver_all_due(at("11:00:00"), &stop).await.unwrap();
     assert_eq!(later.sent, 180, "{later:?}");
     let sent = posts(&hook).await;

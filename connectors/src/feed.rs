@@ -48,7 +48,7 @@ use crate::http::Fetched;
 use crate::text::{html_to_text, unwrap_redirect};
 use crate::{
     Author, ConfigProblem, Conversation, FetchError, FetchOutcome, HttpFetcher, Mention,
-    MentionKind, SourceState,
+    MentionKind, Notice, SourceState,
 };
 use serde::Deserialize;
 
@@ -115,11 +115,16 @@ impl FeedConnector {
             } => {
                 // Parsing a large feed takes a while (up to ~0.2 s for 15 MiB): off the async
                 // workers, so that other sources and deliveries are not held up.
-                let mentions = tokio::task::spawn_blocking(move || parse_feed(&bytes, &final_url))
-                    .await
-                    .map_err(|e| {
-                        FetchError::Parse(format!("the parser stopped unexpectedly ({e})"))
-                    })??;
+                let (mentions, damaged) =
+                    tokio::task::spawn_blocking(move || parse_feed_repairing(&bytes, &final_url))
+                        .await
+                        .map_err(|e| {
+                            FetchError::Parse(format!("the parser stopped unexpectedly ({e})"))
+                        })??;
+                let notice = damaged.then(|| Notice {
+                    degraded: false,
+                    message: DAMAGED_TEXT.to_string(),
+                });
                 Ok(FetchOutcome {
                     mentions,
                     state: SourceState {
@@ -130,15 +135,110 @@ impl FeedConnector {
                         cursor: state.cursor.clone(),
                     },
                     not_modified: false,
-                    notice: None,
+                    notice,
                 })
             }
         }
     }
 }
 
+/// The source's notice when a feed was read only after its damaged text was replaced.
+pub const DAMAGED_TEXT: &str = "the feed has damaged text (bytes that are not UTF-8, or a broken \
+     \\u escape in JSON): it was read with \u{FFFD} in their place; tell the feed's owner";
+
 /// Parses a feed document into mentions; `base` is where it came from (for relative links).
+/// A document refused for damaged text is read with replacement characters (see
+/// [`parse_feed_repairing`]).
 pub fn parse_feed(bytes: &[u8], base: &str) -> Result<Vec<Mention>, FetchError> {
+    parse_feed_repairing(bytes, base).map(|(mentions, _)| mentions)
+}
+
+/// As [`parse_feed`], and whether the text had to be repaired first: one bad byte in an RSS
+/// document, or a lone surrogate escape in a JSON Feed, makes the parser refuse the whole
+/// document, so the valid items beside it would never be read. Such a document is read again
+/// with U+FFFD in place of the damage, and the caller says so.
+pub fn parse_feed_repairing(bytes: &[u8], base: &str) -> Result<(Vec<Mention>, bool), FetchError> {
+    match parse_feed_once(bytes, base) {
+        Err(FetchError::Parse(e)) => match repair_text(bytes) {
+            Some(fixed) => match parse_feed_once(&fixed, base) {
+                Ok(mentions) => Ok((mentions, true)),
+                Err(_) => Err(FetchError::Parse(e)),
+            },
+            None => Err(FetchError::Parse(e)),
+        },
+        other => other.map(|m| (m, false)),
+    }
+}
+
+/// The document with its damaged text replaced, when it has some that can be: bytes that are
+/// not UTF-8 in a document that declares no other encoding, or `\u` escapes of lone UTF-16
+/// surrogates in JSON.
+fn repair_text(bytes: &[u8]) -> Option<Vec<u8>> {
+    match std::str::from_utf8(bytes) {
+        Err(_) => {
+            let head = String::from_utf8_lossy(&bytes[..bytes.len().min(256)]).to_ascii_lowercase();
+            let declared_other = head
+                .split("encoding=")
+                .nth(1)
+                .is_some_and(|e| !e.trim_start_matches(['"', '\'']).starts_with("utf-8"));
+            let bom16 = bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]);
+            (!declared_other && !bom16)
+                .then(|| String::from_utf8_lossy(bytes).into_owned().into_bytes())
+        }
+        Ok(text) if text.trim_start().starts_with('{') => {
+            let fixed = replace_lone_surrogates(text);
+            (fixed != text).then(|| fixed.into_bytes())
+        }
+        Ok(_) => None,
+    }
+}
+
+/// Replaces every `\uXXXX` escape of a UTF-16 surrogate that is not half of a valid pair with
+/// `\uFFFD`; everything else, escaped backslashes included, is left as it is.
+fn replace_lone_surrogates(json: &str) -> String {
+    fn hex4(s: &str) -> Option<u32> {
+        let h = s.get(..4)?;
+        h.bytes()
+            .all(|b| b.is_ascii_hexdigit())
+            .then(|| u32::from_str_radix(h, 16).ok())
+            .flatten()
+    }
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        match after
+            .strip_prefix('u')
+            .and_then(|h| hex4(h).map(|v| (v, &h[4..])))
+        {
+            Some((0xD800..=0xDBFF, tail)) => {
+                let low = tail.strip_prefix("\\u").and_then(hex4);
+                if matches!(low, Some(0xDC00..=0xDFFF)) {
+                    out.push_str(&rest[at..at + 12]);
+                    rest = &rest[at + 12..];
+                } else {
+                    out.push_str("\\uFFFD");
+                    rest = tail;
+                }
+            }
+            Some((0xDC00..=0xDFFF, tail)) => {
+                out.push_str("\\uFFFD");
+                rest = tail;
+            }
+            _ => {
+                // Any other escape: the backslash and the character it escapes, as they are.
+                let next = after.chars().next().map_or(0, char::len_utf8);
+                out.push_str(&rest[at..at + 1 + next]);
+                rest = &after[next..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn parse_feed_once(bytes: &[u8], base: &str) -> Result<Vec<Mention>, FetchError> {
     // Relative links resolve against the feed's address without its query or credentials: a
     // feed URL may carry a token (`?key=...`), which must not travel into alerts or the store.
     let public = public_base(base);
@@ -382,6 +482,72 @@ fn looks_like_html_page(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_bad_byte_costs_its_characters_not_the_feed() {
+        let mut xml =
+            br#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
+            <item><guid>1</guid><title>fine</title><description>acme one</description></item>
+            <item><guid>2</guid><title>bad</title><description>acme t"#
+                .to_vec();
+        xml.push(0xFF);
+        xml.extend_from_slice(
+            br#"wo</description></item>
+            <item><guid>3</guid><title>fine too</title><description>acme three</description></item>
+            </channel></rss>"#,
+        );
+        assert!(
+            parse_feed_once(&xml, "https://example.com/f").is_err(),
+            "feed-rs refuses it"
+        );
+        let (m, damaged) = parse_feed_repairing(&xml, "https://example.com/f").unwrap();
+        assert!(damaged);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[1].text, "acme t\u{FFFD}wo");
+        // A clean document is not marked.
+        let clean = String::from_utf8_lossy(&xml).replace('\u{FFFD}', "w");
+        let (m, damaged) = parse_feed_repairing(clean.as_bytes(), "https://example.com/f").unwrap();
+        assert!(!damaged);
+        assert_eq!(m.len(), 3);
+    }
+
+    #[test]
+    fn a_lone_surrogate_in_a_json_feed_is_replaced() {
+        let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [
+            {"id": "1", "content_text": "acme \ud83d\ude00 fine"},
+            {"id": "2", "content_text": "acme \ud800 broken, a path C:\\udir stays"},
+            {"id": "3", "content_text": "acme \udc00 low"}]}"#;
+        let (m, damaged) = parse_feed_repairing(json.as_bytes(), "https://example.com/f").unwrap();
+        assert!(damaged);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0].text, "acme \u{1F600} fine");
+        assert_eq!(m[1].text, "acme \u{FFFD} broken, a path C:\\udir stays");
+        assert_eq!(m[2].text, "acme \u{FFFD} low");
+    }
+
+    #[tokio::test]
+    async fn the_source_says_its_feed_had_damaged_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.xml");
+        let mut xml = br#"<rss version="2.0"><channel><title>t</title><item><guid>1</guid><description>acme "#.to_vec();
+        xml.extend_from_slice(&[0xC3, 0x28]);
+        xml.extend_from_slice(b"</description></item></channel></rss>");
+        std::fs::write(&path, &xml).unwrap();
+        let c = FeedConnector::new(&FeedConfig {
+            url: path.display().to_string(),
+        })
+        .unwrap();
+        let http = HttpFetcher::new(crate::FetchOptions::default()).unwrap();
+        let out = c.fetch(&http, &SourceState::default()).await.unwrap();
+        assert_eq!(out.mentions.len(), 1);
+        let notice = out.notice.expect("a notice");
+        assert!(!notice.degraded);
+        assert!(
+            notice.message.contains("damaged text"),
+            "{}",
+            notice.message
+        );
+    }
 
     #[test]
     fn rss_author_email_with_name_keeps_the_name() {
