@@ -33,8 +33,9 @@
 //! To add a route: one arm in `route`, its handler returning a finished reply, and a row in
 //! `tests/http.rs`.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,8 +92,12 @@ pub struct HttpState {
 /// The bounds that keep one client from tying the listener up. [`serve`] uses the defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Connections served at once; the next ones wait in the kernel's backlog.
+    /// Connections served at once; the next ones are answered 503 at once and closed.
     pub max_connections: usize,
+    /// Connections served at once to one address (loopback and a proxy count as one).
+    pub max_per_address: usize,
+    /// A connection whose first byte has not arrived by then is closed.
+    pub first_byte_timeout: Duration,
     /// A client that has not sent a whole request head by then is dropped (also ends idle
     /// keep-alive connections, since hyper rearms it before each request).
     pub header_read_timeout: Duration,
@@ -106,6 +111,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 64,
+            max_per_address: 32,
+            first_byte_timeout: Duration::from_secs(2),
             header_read_timeout: Duration::from_secs(10),
             max_body_bytes: 16 * 1024,
             drain: Duration::from_secs(5),
@@ -139,20 +146,13 @@ pub async fn serve_with(
     // Connections in flight, so shutdown can wait for them; the semaphore caps how many.
     let tracker = TaskTracker::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_peer: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "HTTP listener ready");
     }
     loop {
-        // Take a permit before accepting: at the cap, new clients wait in the backlog rather
-        // than being accepted and then starved.
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => break,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                // Only a closed semaphore fails, and this one is never closed.
-                Err(_) => break,
-            },
-        };
+        // Accept first, always: a client that finds the listener full gets a 503 at once
+        // instead of waiting in the backlog behind idle sockets.
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
             r = listener.accept() => r,
@@ -172,11 +172,24 @@ pub async fn serve_with(
                 }
             }
         };
+        let slot = PeerSlot::take(&per_peer, peer.ip(), limits.max_per_address);
+        let permit = permits.clone().try_acquire_owned().ok();
+        let (Some(slot), Some(permit)) = (slot, permit) else {
+            tracing::debug!(%peer, "HTTP listener full; answered 503");
+            tracker.spawn(shed(stream));
+            continue;
+        };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            serve_connection(stream, peer, shared, shutdown).await;
+            // A client that opens a connection and says nothing is dropped soon.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(limits.first_byte_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => serve_connection(stream, peer, shared, shutdown).await,
+                _ => tracing::debug!(%peer, "HTTP client sent nothing; dropped"),
+            }
             drop(permit);
+            drop(slot);
         });
     }
     // Stop taking connections before waiting for the open ones to drain.
@@ -185,6 +198,55 @@ pub async fn serve_with(
     tracker.wait().await;
     tracing::info!("HTTP listener stopped");
     Ok(())
+}
+
+/// One connection counted against its address's cap; given back when dropped.
+struct PeerSlot {
+    map: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl PeerSlot {
+    fn take(
+        map: &Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+        ip: IpAddr,
+        cap: usize,
+    ) -> Option<PeerSlot> {
+        let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= cap.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            map: map.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Tells a client the listener is full, and closes.
+async fn shed(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+        Content-Length: 0\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n";
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(BUSY).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// Errors that concern one connection only (the client went away during the handshake).

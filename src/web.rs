@@ -192,13 +192,18 @@ fn period(p: &[(String, String)], now: i64) -> Result<(i64, i64), QueryError> {
     if to <= from {
         return Err(QueryError::Invalid("to must be after from".into()));
     }
-    if to - from > MAX_PERIOD_DAYS * 86_400 {
+    if to - from > MAX_DIGEST_DAYS * 86_400 {
         return Err(QueryError::Invalid(format!(
-            "the period is longer than {MAX_PERIOD_DAYS}d: choose a shorter one"
+            "the period is longer than {MAX_DIGEST_DAYS}d: choose a shorter one (for more, \
+             ask for one period after another)"
         )));
     }
     Ok((from, to))
 }
+
+/// Longest period one digest covers (a quarter): its hourly series stays a few hundred KiB,
+/// so a request for ten years cannot make the listener build megabytes.
+pub const MAX_DIGEST_DAYS: i64 = 92;
 
 /// The parameters `GET /digest` and `/digest.json` take.
 pub const DIGEST_PARAMS: [&str; 4] = ["since", "from", "to", "watch"];

@@ -565,11 +565,11 @@ async fn a_slow_request_head_is_dropped_after_the_header_timeout() {
     server.stop().await;
 }
 
-/// At the connection cap, the next client waits until a slot frees: with one slot held by a
-/// half-sent request, a second complete request is answered only once the first is dropped at
-/// the header timeout (paused time again, so the wait is virtual).
+/// At the connection cap, the next client is told at once (503, `Retry-After`) instead of
+/// waiting in the backlog behind a connection that holds its slot (paused time: the elapsed
+/// virtual time proves it did not wait for the header timeout).
 #[tokio::test(start_paused = true)]
-async fn connections_over_the_cap_wait_for_a_free_slot() {
+async fn connections_over_the_cap_are_shed_at_once_with_503() {
     let limits = Limits {
         max_connections: 1,
         ..Limits::default()
@@ -588,11 +588,64 @@ async fn connections_over_the_cap_wait_for_a_free_slot() {
         b"GET /healthz HTTP/1.1\r\nHost: earshot.test\r\nConnection: close\r\n\r\n",
     )
     .await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("1"), "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // Once the hog is gone, the slot is free again.
+    drop(hog);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let r = exchange(
+        server.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: earshot.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(r.status, 200);
+    server.stop().await;
+}
+
+/// One address holds at most `max_per_address` connections: idle sockets from one client
+/// cannot take every slot (paused time).
+#[tokio::test(start_paused = true)]
+async fn one_address_cannot_take_every_slot() {
+    let limits = Limits {
+        max_per_address: 2,
+        ..Limits::default()
+    };
+    let server = Server::start_with(Some(limits)).await;
+    let mut hogs = Vec::new();
+    for _ in 0..2 {
+        let mut h = TcpStream::connect(server.addr).await.expect("connect");
+        h.write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        hogs.push(h);
+        tokio::task::yield_now().await;
+    }
+    let r = exchange(
+        server.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: earshot.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 503);
+    drop(hogs);
+    server.stop().await;
+}
+
+/// A client that connects and sends nothing is dropped after the first-byte timeout (2 s),
+/// long before the header timeout (paused time).
+#[tokio::test(start_paused = true)]
+async fn a_silent_connection_is_dropped_after_the_first_byte_timeout() {
+    let server = Server::start().await;
+    let started = tokio::time::Instant::now();
+    let mut s = TcpStream::connect(server.addr).await.expect("connect");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.expect("read");
+    assert!(buf.is_empty(), "{buf:?}");
+    let waited = started.elapsed();
+    let limits = Limits::default();
     assert!(
-        started.elapsed() >= limits.header_read_timeout,
-        "answered after {:?}, while the only slot was taken",
-        started.elapsed()
+        waited >= limits.first_byte_timeout && waited < limits.header_read_timeout,
+        "{waited:?}"
     );
     server.stop().await;
 }

@@ -527,6 +527,12 @@ async fn bad_parameters_say_what_to_write() {
             "give from and to together",
         ),
         ("/digest?from=yesterday&to=today", 400, "RFC 3339"),
+        // Ten years of hourly series would be megabytes: a digest covers a quarter at most.
+        (
+            "/digest.json?since=3660d",
+            400,
+            "the period is longer than 92d: choose a shorter one",
+        ),
         (
             "/digest?sinse=7d",
             400,
