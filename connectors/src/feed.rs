@@ -115,15 +115,26 @@ impl FeedConnector {
             } => {
                 // Parsing a large feed takes a while (up to ~0.2 s for 15 MiB): off the async
                 // workers, so that other sources and deliveries are not held up.
-                let (mentions, damaged) =
-                    tokio::task::spawn_blocking(move || parse_feed_repairing(&bytes, &final_url))
-                        .await
-                        .map_err(|e| {
-                            FetchError::Parse(format!("the parser stopped unexpectedly ({e})"))
-                        })??;
-                let notice = damaged.then(|| Notice {
+                let (mentions, damaged, left_out) = tokio::task::spawn_blocking(move || {
+                    parse_feed_capped(&bytes, &final_url, MAX_FEED_ITEMS)
+                })
+                .await
+                .map_err(|e| {
+                    FetchError::Parse(format!("the parser stopped unexpectedly ({e})"))
+                })??;
+                let mut notes = Vec::new();
+                if left_out > 0 {
+                    notes.push(format!(
+                        "the feed has {} items; only the first {MAX_FEED_ITEMS} were read, {left_out} left out",
+                        MAX_FEED_ITEMS + left_out
+                    ));
+                }
+                if damaged {
+                    notes.push(DAMAGED_TEXT.to_string());
+                }
+                let notice = (!notes.is_empty()).then(|| Notice {
                     degraded: false,
-                    message: DAMAGED_TEXT.to_string(),
+                    message: notes.join("; "),
                 });
                 Ok(FetchOutcome {
                     mentions,
@@ -145,6 +156,65 @@ impl FeedConnector {
 /// The source's notice when a feed was read only after its damaged text was replaced.
 pub const DAMAGED_TEXT: &str = "the feed has damaged text (bytes that are not UTF-8, or a broken \
      \\u escape in JSON): it was read with \u{FFFD} in their place; tell the feed's owner";
+
+/// Most items read from one feed document. A feed of hundreds of thousands of tiny items
+/// would otherwise cost hundreds of megabytes to parse, whatever the body cap; feeds list the
+/// newest first, so the first ones are the ones that matter.
+pub const MAX_FEED_ITEMS: usize = 5_000;
+
+/// [`parse_feed_repairing`] of at most `max` items: an XML document with more is cut before
+/// its item number `max + 1` and closed, so the parser never holds the rest. Returns the
+/// mentions, whether the text was repaired, and how many items were left out.
+pub fn parse_feed_capped(
+    bytes: &[u8],
+    base: &str,
+    max: usize,
+) -> Result<(Vec<Mention>, bool, usize), FetchError> {
+    let Some((cut, left_out)) = cap_items(bytes, max) else {
+        return parse_feed_repairing(bytes, base).map(|(m, d)| (m, d, 0));
+    };
+    match parse_feed_repairing(&cut, base) {
+        Ok((m, d)) => Ok((m, d, left_out)),
+        // The cut fell somewhere odd (an `<item` inside CDATA): read the whole document.
+        Err(_) => parse_feed_repairing(bytes, base).map(|(m, d)| (m, d, 0)),
+    }
+}
+
+/// The document cut before its item number `max + 1` and closed, and how many items were cut
+/// off; `None` when it has at most `max` items or is not RSS, RDF or Atom.
+fn cap_items(bytes: &[u8], max: usize) -> Option<(Vec<u8>, usize)> {
+    let head = &bytes[..bytes.len().min(4096)];
+    let (tag, close): (&[u8], &[u8]) = if find(head, b"<rdf:RDF").is_some() {
+        (b"<item", b"</rdf:RDF>")
+    } else if find(head, b"<rss").is_some() {
+        (b"<item", b"</channel></rss>")
+    } else if find(head, b"<feed").is_some() {
+        (b"<entry", b"</feed>")
+    } else {
+        return None;
+    };
+    let mut starts = 0usize;
+    let mut cut_at = None;
+    let mut from = 0;
+    while let Some(i) = find(&bytes[from..], tag) {
+        let at = from + i;
+        from = at + tag.len();
+        if matches!(
+            bytes.get(from),
+            Some(b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/')
+        ) {
+            starts += 1;
+            if starts == max + 1 {
+                cut_at = Some(at);
+            }
+        }
+    }
+    let at = cut_at?;
+    let mut out = Vec::with_capacity(at + close.len());
+    out.extend_from_slice(&bytes[..at]);
+    out.extend_from_slice(close);
+    Some((out, starts - max))
+}
 
 /// Parses a feed document into mentions; `base` is where it came from (for relative links).
 /// A document refused for damaged text is read with replacement characters (see
@@ -546,6 +616,73 @@ mod tests {
             notice.message.contains("damaged text"),
             "{}",
             notice.message
+        );
+    }
+
+    fn many(n: usize, root: &str) -> String {
+        let (open, close, item) = match root {
+            "atom" => (
+                r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>"#,
+                "</feed>",
+                "entry",
+            ),
+            "rdf" => (
+                r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"><channel rdf:about="https://example.com/"><title>t</title><link>https://example.com/</link><description>d</description></channel>"#,
+                "</rdf:RDF>",
+                "item",
+            ),
+            _ => (
+                r#"<rss version="2.0"><channel><title>t</title>"#,
+                "</channel></rss>",
+                "item",
+            ),
+        };
+        let items: String = (0..n)
+            .map(|i| match item {
+                "entry" => format!(
+                    "<entry><id>e{i}</id><title>acme {i}</title><link href=\"https://example.com/{i}\"/></entry>"
+                ),
+                _ if root == "rdf" => format!(
+                    "<item rdf:about=\"https://example.com/{i}\"><title>acme {i}</title><link>https://example.com/{i}</link></item>"
+                ),
+                _ => format!("<item><guid>g{i}</guid><title>acme {i}</title></item>"),
+            })
+            .collect();
+        format!("{open}{items}{close}")
+    }
+
+    #[test]
+    fn a_feed_is_read_up_to_the_item_cap_newest_first() {
+        for root in ["rss", "atom", "rdf"] {
+            let doc = many(10, root);
+            let (m, damaged, left_out) =
+                parse_feed_capped(doc.as_bytes(), "https://example.com/f", 3).unwrap();
+            assert_eq!((m.len(), damaged, left_out), (3, false, 7), "{root}");
+            assert_eq!(m[0].title.as_deref(), Some("acme 0"), "{root}");
+            assert_eq!(m[2].title.as_deref(), Some("acme 2"), "{root}");
+            // At or under the cap, the document is read whole.
+            let (m, _, left_out) =
+                parse_feed_capped(doc.as_bytes(), "https://example.com/f", 10).unwrap();
+            assert_eq!((m.len(), left_out), (10, 0), "{root}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_source_says_how_many_items_it_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.xml");
+        std::fs::write(&path, many(MAX_FEED_ITEMS + 250, "rss")).unwrap();
+        let c = FeedConnector::new(&FeedConfig {
+            url: path.display().to_string(),
+        })
+        .unwrap();
+        let http = HttpFetcher::new(crate::FetchOptions::default()).unwrap();
+        let out = c.fetch(&http, &SourceState::default()).await.unwrap();
+        assert_eq!(out.mentions.len(), MAX_FEED_ITEMS);
+        let notice = out.notice.expect("a notice").message;
+        assert!(
+            notice.contains("the feed has 5250 items; only the first 5000 were read, 250 left out"),
+            "{notice}"
         );
     }
 
