@@ -774,6 +774,23 @@ fn check(path: &Path) -> ExitCode {
     for s in &cfg.sinks {
         if let Err(e) = crate::sink::Sink::from_config(s) {
             problems.push(e.to_string());
+            continue;
+        }
+        // A target written as a non-public address is refused at every send: say so now.
+        if !(s.allow_private || cfg.daemon.allow_private_networks) {
+            let url = s.url.as_ref().and_then(|u| u.resolve().ok());
+            let targets = [
+                ("url", url.as_ref().map(|u| u.expose().to_string())),
+                ("base_url", s.base_url.clone()),
+            ];
+            for (key, target) in targets {
+                if let Some(Err(m)) = target
+                    .and_then(|t| url::Url::parse(&t).ok())
+                    .map(|u| earshot_connectors::netguard::check_url(&u))
+                {
+                    problems.push(format!("sink {}: {key}: {m}", s.id));
+                }
+            }
         }
     }
     if !problems.is_empty() {
@@ -994,7 +1011,7 @@ async fn dry_run_once(cfg: Config) -> Result<ExitCode> {
         let Some(connector) = rt.connector(&s.id) else {
             continue;
         };
-        let outcome = match connector.fetch(&rt.http, &state).await {
+        let outcome = match connector.fetch(&rt.fetcher_for(s), &state).await {
             Ok(o) => o,
             Err(e) => {
                 writeln!(out, "# {}: fetch failed: {e}", s.id)?;
@@ -1049,7 +1066,7 @@ async fn test_sink(cfg: Config, id: &str) -> Result<ExitCode> {
     let sink = rt.sink(id).context("sink vanished")?;
     let mut alert = Alert::sample();
     alert.title = Some("earshot test alert: if you can read this, the sink works".into());
-    match sink.send(rt.http_client(), &alert).await {
+    match sink.send(rt.http_client(id), &alert).await {
         Ok(_) => {
             println!("sent a sample alert to {id}");
             Ok(ExitCode::SUCCESS)

@@ -222,6 +222,10 @@ pub struct DaemonConfig {
     pub delivery_give_up_after: Dur,
     /// Log filter when neither `--log-level` nor `RUST_LOG` is given (`info`, `debug`, `earshot=trace`).
     pub log: String,
+    /// Let every source and sink reach loopback, private and link-local addresses (off: only
+    /// public addresses, after DNS resolution, on every redirect hop). For one deliberate local
+    /// target, prefer `allow_private = true` on that source or sink.
+    pub allow_private_networks: bool,
 }
 
 impl Default for DaemonConfig {
@@ -239,6 +243,7 @@ impl Default for DaemonConfig {
             shutdown_timeout: Dur::secs(20),
             delivery_give_up_after: Dur::secs(3 * 86_400),
             log: "info".to_string(),
+            allow_private_networks: false,
         }
     }
 }
@@ -293,6 +298,8 @@ pub struct SourceConfig {
     pub backfill: bool,
     /// Set to false to keep the source configured but not polled.
     pub enabled: bool,
+    /// May reach a loopback, private or link-local address (a deliberate local target).
+    pub allow_private: bool,
     /// `kind` and the platform's keys.
     pub platform: Platform,
 }
@@ -320,7 +327,14 @@ pub fn all_platform_keys() -> &'static [&'static str] {
 }
 
 /// The keys every `[[source]]` has, whatever its kind.
-const SOURCE_COMMON_KEYS: &[&str] = &["id", "every", "cron", "backfill", "enabled"];
+const SOURCE_COMMON_KEYS: &[&str] = &[
+    "id",
+    "every",
+    "cron",
+    "backfill",
+    "enabled",
+    "allow_private",
+];
 
 impl SourceConfig {
     /// The platform's name (`feed`, `reddit`, ...).
@@ -346,6 +360,8 @@ impl<'de> Deserialize<'de> for SourceConfig {
             backfill: bool,
             #[serde(default = "yes")]
             enabled: bool,
+            #[serde(default)]
+            allow_private: bool,
         }
         let mut rest = toml::Table::deserialize(d)?;
         let mut common = toml::Table::new();
@@ -396,6 +412,7 @@ impl<'de> Deserialize<'de> for SourceConfig {
             cron: common.cron,
             backfill: common.backfill,
             enabled: common.enabled,
+            allow_private: common.allow_private,
             platform,
         })
     }
@@ -559,6 +576,9 @@ pub struct SinkConfig {
     /// Webhook URL (slack, discord, webhook). A secret: `{ env = "..." }` or `{ file = "..." }`.
     #[serde(default)]
     pub url: Option<Secret>,
+    /// May reach a loopback, private or link-local address (a deliberate local target).
+    #[serde(default)]
+    pub allow_private: bool,
     /// Standard Webhooks signing key (`whsec_...`), for `kind = "webhook"`.
     #[serde(default)]
     pub secret: Option<Secret>,
@@ -610,6 +630,7 @@ impl SinkConfig {
             id: id.to_string(),
             kind,
             url: None,
+            allow_private: false,
             secret: None,
             username: None,
             format: StdoutFormat::Text,
@@ -1375,6 +1396,19 @@ impl Config {
                     format!("{at}.{}", problem.key)
                 };
                 p(path, problem.message);
+            }
+            // An address written in the URL is refused at every poll: say so now. Names are
+            // checked once resolved, when the source polls.
+            if !(s.allow_private || self.daemon.allow_private_networks)
+                && let Ok(u) = url::Url::parse(&s.platform.endpoint())
+                && let Err(m) = earshot_connectors::netguard::check_url(&u)
+            {
+                let key = if s.kind() == "feed" {
+                    "url"
+                } else {
+                    "base_url"
+                };
+                p(format!("{at}.{key}"), m);
             }
             if s.every.is_some() && s.cron.is_some() {
                 p(

@@ -123,6 +123,8 @@ fn sink_is_broken(status: u16) -> bool {
 /// A sink with its pacing.
 struct SinkHandle {
     sink: Sink,
+    /// May reach non-public addresses (`allow_private`, or `daemon.allow_private_networks`).
+    allow_private: bool,
     /// `max_alerts_per_hour`, [`crate::config::DEFAULT_ALERTS_PER_HOUR`] when not set.
     budget: Option<u32>,
     /// Spaces messages to the target's documented pace; `None` for local targets (stdout).
@@ -140,6 +142,8 @@ pub struct Runtime {
     connectors: HashMap<String, Arc<Connector>>,
     /// Client for chat targets: never follows redirects (a 3xx is a failure, not a new target).
     client: crate::sink::Outbound,
+    /// The same pool without the guard against private networks, for sinks allowed them.
+    client_open: crate::sink::Outbound,
     /// Woken when a poll enqueues deliveries, so they go out at once.
     wake: Arc<Notify>,
     /// The state directory's lock, for runtimes that own the real store (shared with the
@@ -287,19 +291,34 @@ impl Runtime {
             max_body: d.max_body,
             max_redirects: d.max_redirects,
             per_host_rps: d.per_host_rps,
+            allow_private: d.allow_private_networks,
         })
         .map_err(|e| RuntimeError::Http(e.to_string()))?
         .with_clock(clock);
-        let client = reqwest::Client::builder()
-            .user_agent(d.user_agent.clone())
-            .connect_timeout(d.connect_timeout.0)
-            .timeout(d.timeout.0)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| RuntimeError::Http(e.without_url().to_string()))?;
+        let sink_client = |guard: bool| {
+            let b = reqwest::Client::builder();
+            let b = if guard {
+                b.dns_resolver(Arc::new(earshot_connectors::netguard::PublicOnly))
+            } else {
+                b
+            };
+            b.user_agent(d.user_agent.clone())
+                .connect_timeout(d.connect_timeout.0)
+                .timeout(d.timeout.0)
+                .redirect(reqwest::redirect::Policy::none())
+                .referer(false)
+                .build()
+                .map_err(|e| RuntimeError::Http(e.without_url().to_string()))
+        };
+        let client = crate::sink::Outbound::guarded(sink_client(true)?, clock);
+        let client_open = crate::sink::Outbound::new(sink_client(false)?, clock);
         let mut sinks = HashMap::new();
         for sc in &config.sinks {
-            let sink = Sink::from_config(sc)?;
+            let allow_private = sc.allow_private || d.allow_private_networks;
+            let sink = Sink::from_config(&crate::config::SinkConfig {
+                allow_private,
+                ..sc.clone()
+            })?;
             let pace = sc
                 .max_per_second
                 .or(sink.default_pace())
@@ -309,6 +328,7 @@ impl Runtime {
                 sc.id.clone(),
                 SinkHandle {
                     sink,
+                    allow_private,
                     pace,
                     budget: Some(
                         sc.max_alerts_per_hour
@@ -332,7 +352,8 @@ impl Runtime {
             http,
             pipeline,
             sinks,
-            client: crate::sink::Outbound::new(client, clock),
+            client,
+            client_open,
             wake: Arc::new(Notify::new()),
             _lock: None,
             ack_links: None,
@@ -469,8 +490,20 @@ impl Runtime {
         self.connectors.get(source_id).cloned()
     }
 
-    pub fn http_client(&self) -> &crate::sink::Outbound {
-        &self.client
+    /// What the sink `sink_id` sends with: the guarded pool, or the open one when the sink
+    /// may reach private addresses.
+    pub fn http_client(&self, sink_id: &str) -> &crate::sink::Outbound {
+        match self.sinks.get(sink_id) {
+            Some(h) if h.allow_private => &self.client_open,
+            _ => &self.client,
+        }
+    }
+
+    /// The fetcher a source polls with: allowed private addresses when the source or the
+    /// daemon says so.
+    pub fn fetcher_for(&self, source: &SourceConfig) -> HttpFetcher {
+        self.http
+            .allowing_private(source.allow_private || self.config.daemon.allow_private_networks)
     }
 
     /// Polls one source and commits what it found (or the failure and its back-off).
@@ -553,7 +586,7 @@ impl Runtime {
         };
         let ts = now.timestamp();
         trace!(alert, "Fetching");
-        match connector.fetch(&self.http, &state).await {
+        match connector.fetch(&self.fetcher_for(source), &state).await {
             Ok(outcome) => {
                 report.fetched = outcome.mentions.len();
                 report.not_modified = outcome.not_modified;
@@ -849,10 +882,12 @@ impl Runtime {
         sending_at: DateTime<Utc>,
     ) -> Result<Result<crate::sink::Sent, crate::sink::SendError>, StoreError> {
         // The sink reads replies' times (`Retry-After` dates, resets) on the outbox's `now`.
-        let client = &self
-            .client
-            .clone()
-            .with_clock(Clock::tokio_from(sending_at));
+        let base = if h.allow_private {
+            &self.client_open
+        } else {
+            &self.client
+        };
+        let client = &base.clone().with_clock(Clock::tokio_from(sending_at));
         if let Some(target) = &b.update_of {
             let carried = blocking(|| self.store.message_alerts(sink_id, target))?;
             if carried.is_empty() {

@@ -368,6 +368,7 @@ fn config(dir: &Path) -> PathBuf {
         format!(
             r#"
             [daemon]
+            allow_private_networks = true
             state_dir = "{}"
             [[source]]
             id = "blog"

@@ -68,6 +68,8 @@ async fn a_spent_budget_holds_alerts_but_not_edits_notices_or_escalations() {
     let s = secret_file(dir.path(), "slack", &format!("{}/hook", oncall.uri()));
     let text = format!(
         r#"
+        [daemon]
+        allow_private_networks = true
         [http]
         listen = "off"
         [scoring.extra_phrases]
@@ -220,6 +222,8 @@ async fn a_night_of_sixty_mentions_is_one_catch_up() {
     let url = secret_file(dir.path(), "slack", &format!("{}/hook", hook.uri()));
     let text = format!(
         r#"
+        [daemon]
+        allow_private_networks = true
         [[source]]
         id = "forum"
         kind = "feed"
@@ -298,6 +302,8 @@ async fn a_flood_is_held_by_the_default_budget() {
     let url = secret_file(dir.path(), "slack", &format!("{}/hook", hook.uri()));
     let text = format!(
         r#"
+        [daemon]
+        allow_private_networks = true
         [[source]]
         id = "forum"
         kind = "feed"

@@ -54,6 +54,7 @@ fn write_config(dir: &Path, feed_url: &str, extra: &str) -> std::path::PathBuf {
         format!(
             r#"
             [daemon]
+            allow_private_networks = true
             state_dir = "{}"
             jitter = "1ms"
             [[source]]
@@ -1002,6 +1003,7 @@ async fn ack_stops_the_escalation_and_edits_the_discord_message() {
     let text_cfg = format!(
         r#"
         [daemon]
+        allow_private_networks = true
         state_dir = "{state}"
         [scoring.extra_phrases]
         "total outage" = 100

@@ -44,6 +44,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_repeats_only_in_flight() {
         format!(
             r#"
             [daemon]
+            allow_private_networks = true
             state_dir = "{}"
             jitter = "1ms"
             [[source]]
@@ -313,6 +314,7 @@ async fn sigkill_with_a_group_a_held_catch_up_and_an_escalation_pending() {
         format!(
             r#"
             [daemon]
+            allow_private_networks = true
             state_dir = "{state}"
             jitter = "1ms"
             per_host_rps = 100.0

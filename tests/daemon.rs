@@ -30,6 +30,7 @@ async fn interval_and_cron_sources_keep_firing_and_shutdown_is_clean() {
     let toml = format!(
         r#"
         [daemon]
+        allow_private_networks = true
         state_dir = "{}"
         jitter = "1ms"
         # Both feeds are on 127.0.0.1: at the default of one request a second to a host, the

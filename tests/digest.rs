@@ -256,6 +256,8 @@ async fn a_scheduled_digest_is_sent_once_per_period_and_late_after_downtime() {
     let url = secret_file(dir.path(), "slack", &format!("{}/hook", hook.uri()));
     let text = format!(
         r#"
+        [daemon]
+        allow_private_networks = true
         [[source]]
         id = "blog"
         kind = "feed"

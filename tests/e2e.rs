@@ -30,6 +30,7 @@ fn world(feed_url: &str, slack: &str, discord: &str, hook: &str, backfill: bool)
     let toml = format!(
         r#"
         [daemon]
+        allow_private_networks = true
         state_dir = "{state}"
         user_agent = "earshot-test"
         [[source]]

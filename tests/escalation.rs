@@ -73,6 +73,7 @@ impl Setup {
         let text = format!(
             r#"
             [daemon]
+            allow_private_networks = true
             state_dir = "{state}"
             [http]
             listen = "127.0.0.1:0"

@@ -50,6 +50,7 @@ fn runtime(feeds: &Feeds, sink: &str, dir: &std::path::Path) -> (Runtime, Config
     let text = format!(
         r#"
         [daemon]
+        allow_private_networks = true
         state_dir = "{state}"
         [[source]]
         id = "a"

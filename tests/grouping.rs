@@ -36,6 +36,8 @@ async fn one_conversation_within_group_wait_is_one_message() {
     let url = secret_file(dir.path(), "slack-url", &format!("{}/hook", hook.uri()));
     let text = format!(
         r#"
+        [daemon]
+        allow_private_networks = true
         [[source]]
         id = "forum"
         kind = "feed"
@@ -151,6 +153,8 @@ async fn a_restart_in_the_middle_of_a_group_neither_loses_nor_repeats() {
     let url = secret_file(dir.path(), "slack-url", &format!("{}/hook", hook.uri()));
     let text = format!(
         r#"
+        [daemon]
+        allow_private_networks = true
         [[source]]
         id = "forum"
         kind = "feed"

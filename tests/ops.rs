@@ -63,6 +63,7 @@ async fn world_of(items: Vec<common::Item>) -> World {
     let toml = format!(
         r#"
         [daemon]
+        allow_private_networks = true
         state_dir = "{state}"
         [[source]]
         id = "blog"

@@ -51,6 +51,7 @@ impl World {
         let text = format!(
             r#"
             [daemon]
+            allow_private_networks = true
             state_dir = "{state}"
             {daemon}
             [[source]]

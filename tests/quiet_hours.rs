@@ -25,6 +25,8 @@ fn config_with(dir: &std::path::Path, feed: &str, hook: &str, sink_extra: &str) 
     let url = secret_file(dir, "slack-url", hook);
     let text = format!(
         r#"
+        [daemon]
+        allow_private_networks = true
         [[source]]
         id = "forum"
         kind = "feed"

@@ -18,6 +18,7 @@ fn config(state: &std::path::Path, feed: &str, secret: &str, extra: &str) -> Str
     format!(
         r#"
         [daemon]
+        allow_private_networks = true
         state_dir = "{}"
         jitter = "1ms"
         per_host_rps = 50.0

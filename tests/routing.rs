@@ -70,6 +70,7 @@ async fn sources_and_source_kinds_send_each_mention_where_the_routes_say() {
         r#"
         # All four sources are on one local server: no need to pace them.
         [daemon]
+        allow_private_networks = true
         per_host_rps = 100.0
         [[source]]
         id = "a"

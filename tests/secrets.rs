@@ -158,6 +158,7 @@ async fn canary_secrets_never_leak() {
         format!(
             r#"
             [daemon]
+            allow_private_networks = true
             state_dir = "{state}"
             [[source]]
             id = "forum"

@@ -63,6 +63,8 @@ impl World {
         let m = secret_file(dir.path(), "m", &format!("{}/hook", marketing.uri()));
         let text = format!(
             r#"
+            [daemon]
+            allow_private_networks = true
             [[source]]
             id = "blog"
             kind = "feed"

@@ -128,6 +128,7 @@ fn the_daemon_speaks_sd_notify() {
     let text = format!(
         r#"
         [daemon]
+        allow_private_networks = true
         state_dir = "{}"
         [http]
         listen = "off"

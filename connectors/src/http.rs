@@ -55,6 +55,9 @@ pub struct FetchOptions {
     pub max_redirects: usize,
     /// Requests per second allowed to one host (burst of the same size).
     pub per_host_rps: f64,
+    /// Whether requests may reach loopback, private and link-local addresses (see
+    /// [`crate::netguard`]); `false` by default.
+    pub allow_private: bool,
 }
 
 impl Default for FetchOptions {
@@ -66,6 +69,7 @@ impl Default for FetchOptions {
             max_body: 15 * 1024 * 1024,
             max_redirects: 5,
             per_host_rps: 1.0,
+            allow_private: false,
         }
     }
 }
@@ -193,13 +197,12 @@ type HostLimiter<C = DefaultClock> =
 /// Shared by all sources; cheap to clone.
 #[derive(Clone)]
 pub struct HttpFetcher {
-    /// One connection pool for every source (and for sinks, through [`HttpFetcher::client`]).
-    /// Follows redirects anywhere (up to the limit): for requests that carry no credential.
-    client: reqwest::Client,
-    /// For API requests, which may carry a credential (a header, a body, a key in the query):
-    /// follows a redirect only to the same scheme, host and port, so no credential, body or
-    /// key is ever sent to another server.
-    credentialed: reqwest::Client,
+    /// The clients that reach public addresses only (see [`crate::netguard`]).
+    guarded: Arc<Clients>,
+    /// The same without the guard, for sources allowed a private target.
+    open: Arc<Clients>,
+    /// Whether this fetcher may reach non-public addresses ([`HttpFetcher::allowing_private`]).
+    allow_private: bool,
     /// Kept for the limits the client cannot enforce itself (body cap) and for error messages.
     opts: Arc<FetchOptions>,
     /// Shared by clones, so that every task polling a host sees the same budget.
@@ -212,6 +215,16 @@ pub struct HttpFetcher {
     waits: Arc<RateWaits>,
     /// Where connectors read the time (a search window, a token's expiry, a reset header).
     clock: crate::Clock,
+}
+
+/// One set of connection pools.
+struct Clients {
+    /// Follows redirects anywhere (up to the limit): for requests that carry no credential.
+    anonymous: reqwest::Client,
+    /// For API requests, which may carry a credential (a header, a body, a key in the query):
+    /// follows a redirect only to the same scheme, host and port, so no credential, body or
+    /// key is ever sent to another server.
+    credentialed: reqwest::Client,
 }
 
 /// How often requests to each host waited on its limits: kept by the fetcher, read for
@@ -263,8 +276,16 @@ enum Target {
 impl HttpFetcher {
     pub fn new(opts: FetchOptions) -> Result<HttpFetcher, FetchError> {
         let quota = quota(opts.per_host_rps)?;
-        let build = |policy: reqwest::redirect::Policy| -> Result<reqwest::Client, FetchError> {
-            reqwest::Client::builder()
+        let build = |policy: reqwest::redirect::Policy,
+                     guard: bool|
+         -> Result<reqwest::Client, FetchError> {
+            let builder = reqwest::Client::builder();
+            let builder = if guard {
+                builder.dns_resolver(Arc::new(crate::netguard::PublicOnly))
+            } else {
+                builder
+            };
+            builder
                 .tls_backend_preconfigured(tls_config()?)
                 .user_agent(opts.user_agent.clone())
                 .connect_timeout(opts.connect_timeout)
@@ -279,11 +300,16 @@ impl HttpFetcher {
                     FetchError::Config(format!("cannot build the HTTP client: {}", chain(&e)))
                 })
         };
-        let client = build(reqwest::redirect::Policy::limited(opts.max_redirects))?;
-        let credentialed = build(same_origin_only(opts.max_redirects))?;
+        let clients = |guard: bool| -> Result<Arc<Clients>, FetchError> {
+            Ok(Arc::new(Clients {
+                anonymous: build(follow_limited(opts.max_redirects, guard), guard)?,
+                credentialed: build(same_origin_only(opts.max_redirects, guard), guard)?,
+            }))
+        };
         Ok(HttpFetcher {
-            client,
-            credentialed,
+            guarded: clients(true)?,
+            open: clients(false)?,
+            allow_private: opts.allow_private,
             opts: Arc::new(opts),
             limiter: Arc::new(RateLimiter::keyed(quota)),
             blocked: Arc::default(),
@@ -317,7 +343,32 @@ impl HttpFetcher {
     /// The underlying client (timeouts, User-Agent, TLS already set), for sinks that want to
     /// share the connection pool. Requests made through it bypass the body cap and rate limit.
     pub fn client(&self) -> &reqwest::Client {
-        &self.client
+        &self.clients().anonymous
+    }
+
+    /// This fetcher, allowed (or not) to reach non-public addresses: for a source with
+    /// `allow_private = true`. Shares the limits, holds and counters.
+    pub fn allowing_private(&self, allow: bool) -> HttpFetcher {
+        HttpFetcher {
+            allow_private: allow,
+            ..self.clone()
+        }
+    }
+
+    fn clients(&self) -> &Clients {
+        if self.allow_private {
+            &self.open
+        } else {
+            &self.guarded
+        }
+    }
+
+    /// Refuses a URL that names a non-public address, unless this fetcher may reach one.
+    fn check_target(&self, url: &Url) -> Result<(), FetchError> {
+        if self.allow_private {
+            return Ok(());
+        }
+        crate::netguard::check_url(url).map_err(FetchError::Config)
     }
 
     /// The limits this fetcher was built with.
@@ -436,6 +487,7 @@ impl HttpFetcher {
                 });
             }
         };
+        self.check_target(&url)?;
         let host = host_key(&url);
         self.check_blocked(&host)?;
         self.wait_turn(&host).await;
@@ -469,10 +521,11 @@ impl HttpFetcher {
         extra: &HeaderMap,
         req: ApiRequest<'_>,
     ) -> Result<ApiReply, FetchError> {
+        let clients = self.clients();
         let client = if req.headers.is_empty() && url.query().is_none() {
-            &self.client
+            &clients.anonymous
         } else {
-            &self.credentialed
+            &clients.credentialed
         };
         let mut builder = match req.body {
             Body::None => client.get(url),
@@ -480,12 +533,13 @@ impl HttpFetcher {
                 let body = url::form_urlencoded::Serializer::new(String::new())
                     .extend_pairs(fields.iter())
                     .finish();
-                self.credentialed
+                clients
+                    .credentialed
                     .post(url)
                     .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(body)
             }
-            Body::Json(v) => self.credentialed.post(url).json(v),
+            Body::Json(v) => clients.credentialed.post(url).json(v),
         }
         .headers(extra.clone());
         if let Some(state) = req.state {
@@ -565,6 +619,7 @@ impl HttpFetcher {
 
     /// An HTTP GET within every limit: the host's block, its spacing, the total timeout.
     async fn fetch_http(&self, url: Url, state: &SourceState) -> Result<Fetched, FetchError> {
+        self.check_target(&url)?;
         let host = host_key(&url);
         self.check_blocked(&host)?;
         self.wait_turn(&host).await;
@@ -653,7 +708,7 @@ impl HttpFetcher {
         host: &str,
         state: &SourceState,
     ) -> Result<Fetched, FetchError> {
-        let mut req = self.client.get(url);
+        let mut req = self.clients().anonymous.get(url);
         if let Some(etag) = state.etag.as_deref() {
             req = req.header(IF_NONE_MATCH, etag);
         }
@@ -747,6 +802,9 @@ impl HttpFetcher {
                 if let Some(cross) = cause.downcast_ref::<CrossOriginRedirect>() {
                     return FetchError::Network(cross.to_string());
                 }
+                if let Some(private) = cause.downcast_ref::<PrivateRedirect>() {
+                    return FetchError::Network(private.to_string());
+                }
                 source = cause.source();
             }
             return FetchError::Network(format!(
@@ -762,13 +820,16 @@ impl HttpFetcher {
 /// A redirect policy for requests that carry a credential: follows a redirect only to the same
 /// origin (scheme, host and port) as the request, at most `max` times. A redirect elsewhere is
 /// an error: the credential, the body and the query stay with the server they were meant for.
-fn same_origin_only(max: usize) -> reqwest::redirect::Policy {
+fn same_origin_only(max: usize, guard: bool) -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(move |attempt| {
         let Some(first) = attempt.previous().first() else {
             return attempt.follow();
         };
         if attempt.previous().len() > max {
             return attempt.error(TooManyRedirects);
+        }
+        if guard && let Err(e) = crate::netguard::check_url(attempt.url()) {
+            return attempt.error(PrivateRedirect(e));
         }
         if first.origin() != attempt.url().origin() {
             let to = match (attempt.url().host_str(), attempt.url().port()) {
@@ -781,6 +842,32 @@ fn same_origin_only(max: usize) -> reqwest::redirect::Policy {
         attempt.follow()
     })
 }
+
+/// Follows up to `max` redirects; with `guard`, never to an address written in the URL that
+/// is not public (names are checked by the resolver).
+fn follow_limited(max: usize, guard: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > max {
+            return attempt.error(TooManyRedirects);
+        }
+        if guard && let Err(e) = crate::netguard::check_url(attempt.url()) {
+            return attempt.error(PrivateRedirect(e));
+        }
+        attempt.follow()
+    })
+}
+
+/// A redirect to a non-public address, not followed.
+#[derive(Debug)]
+struct PrivateRedirect(String);
+
+impl std::fmt::Display for PrivateRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "redirected to {}", self.0)
+    }
+}
+
+impl std::error::Error for PrivateRedirect {}
 
 /// A credentialed request was redirected to another origin, and not followed.
 #[derive(Debug)]

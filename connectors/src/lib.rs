@@ -24,6 +24,7 @@ pub mod hackernews;
 pub mod http;
 pub mod lemmy;
 pub mod mastodon;
+pub mod netguard;
 pub mod ratelimit;
 pub mod reddit;
 pub mod secret;

@@ -104,7 +104,7 @@ impl Discord {
         alert: &Alert,
     ) -> Result<Sent, SendError> {
         let req = client
-            .http()
+            .to(self.url.expose())?
             .post(self.url.expose())
             .json(&self.render(alert));
         self.finish(req, client.now()).await
@@ -133,7 +133,7 @@ impl Discord {
                 message: "the webhook URL cannot take a message path".into(),
             });
         };
-        let req = client.http().patch(url).json(&render(alert));
+        let req = client.to(&url)?.patch(&url).json(&render(alert));
         self.finish(req, client.now()).await
     }
 

@@ -71,16 +71,55 @@ pub use zulip::Zulip;
 pub struct Outbound {
     client: reqwest::Client,
     clock: Clock,
+    /// Whether a target written as a non-public address is refused ([`Outbound::guarded`]).
+    guard: bool,
 }
 
 impl Outbound {
+    /// Sends through `client` as it is (a test's, or one built without the guard).
     pub fn new(client: reqwest::Client, clock: Clock) -> Outbound {
-        Outbound { client, clock }
+        Outbound {
+            client,
+            clock,
+            guard: false,
+        }
+    }
+
+    /// Sends through `client`, whose resolver keeps public addresses only, and refuses a
+    /// target written as a non-public address (see [`earshot_connectors::netguard`]).
+    pub fn guarded(client: reqwest::Client, clock: Clock) -> Outbound {
+        Outbound {
+            client,
+            clock,
+            guard: true,
+        }
     }
 
     /// The connection pool (timeouts and User-Agent set, never following redirects).
     pub fn http(&self) -> &reqwest::Client {
         &self.client
+    }
+
+    /// The connection pool for a request to `url`: refused when the guard is on and `url`
+    /// names a non-public address (the error names the address, never the URL).
+    pub fn to(&self, url: &str) -> Result<&reqwest::Client, SendError> {
+        self.check(url)?;
+        Ok(&self.client)
+    }
+
+    /// Refuses `url` when the guard is on and it names a non-public address.
+    pub fn check(&self, url: &str) -> Result<(), SendError> {
+        if !self.guard {
+            return Ok(());
+        }
+        match url::Url::parse(url) {
+            Ok(u) => earshot_connectors::netguard::check_url(&u).map_err(|message| SendError {
+                retry: Retry::Never,
+                status: None,
+                message,
+            }),
+            Err(_) => Ok(()),
+        }
     }
 
     /// The time now, as the runtime's clock reads it.
@@ -192,7 +231,7 @@ impl Sink {
                     .as_ref()
                     .map(|s| resolve(cfg, "secret", s))
                     .transpose()?;
-                Webhook::new(&cfg.id, url, secret.as_ref(), pace)
+                Webhook::new(&cfg.id, url, secret.as_ref(), pace, cfg.allow_private)
                     .map(Sink::Webhook)
                     .map_err(err)
             }
@@ -597,7 +636,7 @@ pub(crate) async fn post_json(
     body: &serde_json::Value,
 ) -> Result<Reply, SendError> {
     let resp = client
-        .http()
+        .to(secret.expose())?
         .post(secret.expose())
         .json(body)
         .send()

@@ -140,7 +140,7 @@ impl Ntfy {
     ) -> Result<Sent, SendError> {
         let mut body = self.render(alert);
         body["topic"] = Value::String(self.topic.expose().to_string());
-        let mut req = client.http().post(&self.endpoint).json(&body);
+        let mut req = client.to(&self.endpoint)?.post(&self.endpoint).json(&body);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t.expose());
         }

@@ -247,7 +247,7 @@ impl Telegram {
     ) -> Result<(Reply, Option<ApiReply>), SendError> {
         let secret = self.token.expose();
         let resp = client
-            .http()
+            .to(endpoint.expose())?
             .post(endpoint.expose())
             .json(body)
             .send()

@@ -100,9 +100,10 @@ impl Webhook {
         url: SecretValue,
         secret: Option<&SecretValue>,
         pace: Option<f64>,
+        allow_private: bool,
     ) -> Result<Webhook, String> {
         let key = secret.map(|s| SigningKey::parse(s.expose())).transpose()?;
-        let client = no_redirect_client()
+        let client = no_redirect_client(!allow_private)
             .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
         Ok(Webhook {
             id: id.to_string(),
@@ -118,6 +119,7 @@ impl Webhook {
         client: &super::Outbound,
         alert: &Alert,
     ) -> Result<Sent, SendError> {
+        client.check(self.url.expose())?;
         let now = client.now();
         let body = serde_json::to_vec(&render_at(alert, now)).map_err(|e| SendError {
             retry: super::Retry::Never,
@@ -151,16 +153,26 @@ impl Webhook {
     }
 }
 
-/// A client that never follows redirects, with the timeouts Standard Webhooks suggests.
-fn no_redirect_client() -> Result<reqwest::Client, reqwest::Error> {
+/// A client that never follows redirects, with the timeouts Standard Webhooks suggests; with
+/// `guard`, it connects to public addresses only (see [`earshot_connectors::netguard`]).
+fn no_redirect_client(guard: bool) -> Result<reqwest::Client, reqwest::Error> {
     // reqwest is built with `rustls-no-provider`: building any client needs a process-wide
     // crypto provider, and panics without one. Install ring's (the one the workspace links)
     // unless the binary already installed one; a second install is a harmless no-op.
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder();
+    let builder = if guard {
+        builder.dns_resolver(std::sync::Arc::new(
+            earshot_connectors::netguard::PublicOnly,
+        ))
+    } else {
+        builder
+    };
+    builder
         .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
         .user_agent(concat!("earshot/", env!("CARGO_PKG_VERSION")))

@@ -163,7 +163,7 @@ impl Zulip {
             })?;
         auth.set_sensitive(true);
         let resp = client
-            .http()
+            .to(&self.endpoint)?
             .post(&self.endpoint)
             .header(AUTHORIZATION, auth)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")

@@ -67,7 +67,7 @@ async fn setup<P: Conformance>() -> Setup {
     let server = MockServer::start().await;
     let state = dir.path().join("state");
     let text = format!(
-        "[daemon]\nstate_dir = {state:?}\nuser_agent = \"earshot-conformance/0.1 (+https://example.com; ops@example.com)\"\nper_host_rps = 1000.0\n\n\
+        "[daemon]\nallow_private_networks = true\nstate_dir = {state:?}\nuser_agent = \"earshot-conformance/0.1 (+https://example.com; ops@example.com)\"\nper_host_rps = 1000.0\n\n\
          [[source]]\nid = \"{ID}\"\nkind = \"{kind}\"\nbackfill = true\n{platform}\n\n\
          [[watch]]\nname = \"acme\"\nquery = \"acme\"\n",
         kind = P::KIND,

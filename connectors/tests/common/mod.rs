@@ -18,6 +18,8 @@ pub fn test_options() -> FetchOptions {
         max_body: 1024 * 1024,
         max_redirects: 3,
         per_host_rps: 10_000.0,
+        // Every test server listens on loopback.
+        allow_private: true,
     }
 }
 
