@@ -1165,6 +1165,43 @@ fn classify(url: &str) -> Result<Target, FetchError> {
 mod tests {
     use super::*;
 
+    /// A redirect into a private address is not followed, whichever client: the measured case
+    /// was a public feed's 302 to an admin page on loopback with `?confirm=1`. Both servers are
+    /// on loopback here, so the first hop is let through by building the client with the guarded
+    /// redirect policy but without the resolver (the fetcher refuses the first URL itself).
+    #[tokio::test]
+    async fn a_redirect_into_a_private_address_is_not_followed() {
+        use wiremock::matchers::any;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let admin = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200).set_body_string("deleted"))
+            .mount(&admin)
+            .await;
+        let feed = MockServer::start().await;
+        let target = format!("{}/admin/delete?confirm=1", admin.uri());
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(302).insert_header("location", target.as_str()))
+            .mount(&feed)
+            .await;
+        for policy in [follow_limited(5, true), same_origin_only(5, true)] {
+            let client = reqwest::Client::builder().redirect(policy).build().unwrap();
+            let e = client.get(feed.uri()).send().await.unwrap_err();
+            assert!(e.is_redirect(), "{e:?}");
+            let text = format!("{:?}", e);
+            assert!(text.contains("127.0.0.1 is not a public address"), "{text}");
+        }
+        assert!(admin.received_requests().await.unwrap().is_empty());
+        // Without the guard, the same redirect is followed: the test measures the guard.
+        let open = reqwest::Client::builder()
+            .redirect(follow_limited(5, false))
+            .build()
+            .unwrap();
+        assert_eq!(open.get(feed.uri()).send().await.unwrap().status(), 200);
+        assert_eq!(admin.received_requests().await.unwrap().len(), 1);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_host_block_lasts_as_long_as_asked() {
         let f = HttpFetcher::new(FetchOptions::default()).unwrap();
