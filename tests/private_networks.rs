@@ -214,6 +214,24 @@ async fn a_sink_on_loopback_gets_nothing_unless_allowed() {
     assert_eq!(hook.received_requests().await.unwrap().len(), 1);
 }
 
+/// `earshot check` on `path`: whether it passed, and what it printed.
+fn check(path: &std::path::Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_earshot"))
+        .arg("--config")
+        .arg(path)
+        .arg("check")
+        .env_remove("EARSHOT_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
 #[test]
 fn check_names_a_literal_private_address() {
     let dir = tempfile::tempdir().unwrap();
@@ -227,20 +245,8 @@ fn check_names_a_literal_private_address() {
     );
     let path = dir.path().join("earshot.toml");
     std::fs::write(&path, &text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_earshot"))
-        .arg("--config")
-        .arg(&path)
-        .arg("check")
-        .env_remove("EARSHOT_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "{said}");
+    let (ok, said) = check(&path);
+    assert!(!ok, "{said}");
     assert!(
         said.contains("url: 169.254.169.254 is not a public address"),
         "{said}"
@@ -248,20 +254,8 @@ fn check_names_a_literal_private_address() {
     // Allowed on purpose, the source passes, and the sink's address is named (never its path).
     let allowed = text.replace("backfill = true", "backfill = true\nallow_private = true");
     std::fs::write(&path, &allowed).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_earshot"))
-        .arg("--config")
-        .arg(&path)
-        .arg("check")
-        .env_remove("EARSHOT_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "{said}");
+    let (ok, said) = check(&path);
+    assert!(!ok, "{said}");
     assert!(
         said.contains("sink support: url: 10.1.2.3 is not a public address"),
         "{said}"
