@@ -102,6 +102,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the scoring on a labelled set (JSON Lines: id, text, lang, needs, polarity):
+    /// urgent and reply recall, false alarms, polarity, the confusion of levels, each miss.
+    /// With --config, scores with its [scoring] (brands, phrases, levels).
+    Eval {
+        /// The labelled set, e.g. ../shared/judgement/dev.jsonl
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The report as one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a consistent copy of the database to a new file; safe while the daemon runs.
     Backup {
         /// The copy to write (never overwritten), e.g. /var/backups/earshot/earshot-2026-05-01.db
@@ -233,6 +244,33 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 Rules::default()
             };
             score(&rules, *json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { file, json } => {
+            let rules = if cli.config.is_some() {
+                let cfg = load(&path)?.config;
+                let names: Vec<&str> = cfg.watches.iter().map(|w| w.name.as_str()).collect();
+                Rules::new(&cfg.scoring, &names)
+            } else {
+                Rules::default()
+            };
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let items =
+                crate::eval::read(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let report = crate::eval::evaluate(&items, |item| {
+                let m = earshot_connectors::Mention {
+                    text: item.text.clone(),
+                    lang: item.lang.clone(),
+                    ..Default::default()
+                };
+                pipeline::score(&m, &rules, None)
+            });
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", crate::eval::render(&report));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {

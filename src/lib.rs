@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod digest;
 pub mod duration;
+pub mod eval;
 pub mod health;
 pub mod http;
 pub mod lang;

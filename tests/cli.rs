@@ -1269,3 +1269,62 @@ async fn digest_prints_markdown_json_and_csv_and_names_bad_arguments() {
         assert!(text(&o).contains(want), "{args:?}: {}", text(&o));
     }
 }
+
+/// `earshot eval` measures the scoring on a labelled set: the table, the confusion of levels,
+/// each miss with its reasons; a bad line is named.
+#[test]
+fn eval_measures_a_labelled_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set.jsonl");
+    let line = |id: &str, text: &str, needs: &str, polarity: &str| {
+        serde_json::json!({"id": id, "text": text, "lang": "en", "needs": needs, "polarity": polarity})
+            .to_string()
+    };
+    std::fs::write(
+        &set,
+        [
+            line(
+                "t1",
+                "Acme is down, total outage, nothing loads",
+                "urgent",
+                "negative",
+            ),
+            line(
+                "t2",
+                "I love the new Acme dashboard, great work",
+                "none",
+                "positive",
+            ),
+            line("t3", "what a lovely sunny day", "urgent", "negative"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let o = earshot(None, &["eval", set.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("urgent recall"), "{t}");
+    assert!(t.contains("levels by needs"), "{t}");
+    assert!(
+        t.contains("t3 urgent missed: needs Urgent, scored low"),
+        "{t}"
+    );
+    assert!(t.contains("t3 polarity"), "{t}");
+    assert!(!t.contains("t2 false alarm"), "{t}");
+
+    let o = earshot(None, &["eval", set.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["overall"]["urgent_recall"]["of"], 2);
+    assert_eq!(v["overall"]["false_alarms"]["of"], 1);
+
+    std::fs::write(&set, "{\"id\": \"x\"}\n").unwrap();
+    let o = earshot(None, &["eval", set.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("line 1:"), "{}", text(&o));
+}
