@@ -63,6 +63,19 @@ fn judge_bench(c: &mut Criterion) {
     g.bench_function("judge one matching mention", |b| {
         b.iter(|| p.evaluate(&src, black_box(m.clone()), now, true))
     });
+    // Most items of a feed match no watch; the platform gave no language, so none is detected
+    // unless a watch filters on `lang:`.
+    let other = Mention {
+        platform_id: "2".into(),
+        title: Some("Weekend plans".into()),
+        text: "We went hiking along the river and had lunch at the old mill, lovely day.".into(),
+        lang: None,
+        ..Default::default()
+    };
+    g.bench_function(
+        "pass over an item no watch matches (no language given)",
+        |b| b.iter(|| p.evaluate(&src, black_box(other.clone()), now, true)),
+    );
     g.finish();
 }
 

@@ -242,9 +242,20 @@ async fn shed(mut stream: TcpStream) {
     use tokio::io::AsyncWriteExt;
     const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
         Content-Length: 0\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n";
+    use tokio::io::AsyncReadExt;
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let _ = stream.write_all(BUSY).await;
         let _ = stream.shutdown().await;
+        // Read what the client sent before closing: closing with unread data would reset the
+        // connection, and the client might lose the 503 before reading it.
+        let mut sink = [0u8; 1024];
+        let mut read = 0;
+        while read < 16 * 1024 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
     })
     .await;
 }

@@ -35,6 +35,8 @@ pub struct Pipeline {
     intervals: std::collections::HashMap<String, crate::quiet::TimeInterval>,
     /// Names of the routes some route escalates to: they take part in no matching.
     escalation_routes: HashSet<String>,
+    /// Some watch filters on `lang:`, so an item's language is detected before matching.
+    match_needs_lang: bool,
 }
 
 impl Pipeline {
@@ -63,7 +65,9 @@ impl Pipeline {
                     .map_err(|(k, e)| format!("time interval {:?}.{k}: {e}", t.name))
             })
             .collect::<Result<_, String>>()?;
+        let match_needs_lang = watches.iter().any(|w| w.query.uses_lang());
         Ok(Pipeline {
+            match_needs_lang,
             watches,
             routes: cfg.routes.clone(),
             rules: Rules::new(&cfg.scoring, &names),
@@ -103,10 +107,19 @@ impl Pipeline {
         silences: &[SilenceMatcher],
     ) -> Option<NewMention> {
         let title = mention.title.as_deref().unwrap_or("");
-        let lang = mention
-            .lang
-            .clone()
-            .or_else(|| crate::lang::detect(&format!("{title}\n{}", mention.text)));
+        // Language detection is most of the cost of an item that matches nothing: done before
+        // matching only when a watch or a silence filters on `lang:`, otherwise once a watch
+        // matched (routes and the store want it).
+        let detect = || crate::lang::detect(&format!("{title}\n{}", mention.text));
+        let mut lang = mention.lang.clone();
+        if lang.is_none()
+            && (self.match_needs_lang
+                || silences
+                    .iter()
+                    .any(|s| s.query.as_ref().is_some_and(Query::uses_lang)))
+        {
+            lang = detect();
+        }
         let author = [
             mention.author.handle.as_deref(),
             mention.author.display_name.as_deref(),
@@ -137,6 +150,9 @@ impl Pipeline {
             .collect();
         if watches.is_empty() {
             return None;
+        }
+        if lang.is_none() {
+            lang = detect();
         }
         let scores = score(&mention, &self.rules, Some(now));
         let mut deliveries: Vec<NewDelivery> = Vec::new();

@@ -286,6 +286,11 @@ impl Query {
     pub fn matches(&self, doc: &Document) -> bool {
         self.root.matches(doc)
     }
+
+    /// True when the query has a `lang:` filter: it needs the language before it can match.
+    pub fn uses_lang(&self) -> bool {
+        self.root.uses_lang()
+    }
 }
 
 impl fmt::Display for Query {
@@ -328,6 +333,15 @@ struct Pattern {
 }
 
 impl Expr {
+    fn uses_lang(&self) -> bool {
+        match self {
+            Expr::Lang(_) => true,
+            Expr::Not(e) => e.uses_lang(),
+            Expr::And(es) | Expr::Or(es) => es.iter().any(Expr::uses_lang),
+            Expr::Words(..) | Expr::Site(_) | Expr::Kind(_) => false,
+        }
+    }
+
     fn matches(&self, doc: &Document) -> bool {
         match self {
             Expr::Words(Scope::TitleOrText, p) => doc.title.contains(p) || doc.text.contains(p),

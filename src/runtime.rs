@@ -299,6 +299,7 @@ impl Runtime {
             let b = reqwest::Client::builder();
             let b = if guard {
                 b.dns_resolver(Arc::new(earshot_connectors::netguard::PublicOnly))
+                    .no_proxy()
             } else {
                 b
             };

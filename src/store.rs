@@ -1563,9 +1563,11 @@ impl Store {
     /// clock restarts); returns how many.
     pub fn retry_dead(&self, sink_id: Option<&str>, now: i64) -> Result<usize> {
         self.write(|conn| {
-            // Whoever retries the dead has fixed the sink: its hold is lifted too.
+            // Whoever retries a sink's dead has fixed it: its hold is lifted too (only theirs).
             conn.execute(
-                "DELETE FROM sink_hold WHERE ?1 IS NULL OR sink_id = ?1",
+                "DELETE FROM sink_hold WHERE sink_id IN
+                   (SELECT DISTINCT sink_id FROM delivery
+                     WHERE status = 'dead' AND (?1 IS NULL OR sink_id = ?1))",
                 params![sink_id],
             )?;
             Ok(conn.execute(

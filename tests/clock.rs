@@ -12,8 +12,12 @@ use std::path::{Path, PathBuf};
 /// Calls that read the wall clock without going through `Clock`.
 const WALL_CLOCK: &[&str] = &[
     "Utc::now(",
+    "Utc::now)",
     "Local::now(",
+    "Local::now)",
     "SystemTime::now(",
+    "SystemTime::now)",
+    "UNIX_EPOCH.elapsed(",
     "OffsetDateTime::now_utc(",
     "chrono::offset::Utc.now",
 ];
@@ -89,4 +93,5 @@ fn the_scan_finds_a_read_and_passes_over_comments() {
     let text = "fn a() {\n    // Utc::now() in a comment\n    let t = chrono::Utc::now();\n}\n";
     assert_eq!(reads("x.rs", text), ["x.rs:3: let t = chrono::Utc::now();"]);
     assert!(reads("x.rs", "let t = clock.now();").is_empty());
+    assert_eq!(reads("x.rs", "x.unwrap_or_else(Utc::now)").len(), 1);
 }

@@ -265,3 +265,39 @@ fn check_names_a_literal_private_address() {
         "{said}"
     );
 }
+
+/// A sink whose name resolves to loopback is refused for good at once (parked, not retried for
+/// days): waiting does not make an address public.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_name_that_resolves_to_loopback_is_parked_at_once() {
+    let feed = Feed::default();
+    feed.set(vec![item("1", "Acme", "acme login broken")]);
+    let server = feed.serve().await;
+    let hook = common::receiver(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let by_name = format!("http://localhost:{}/hook", hook.address().port());
+    let text = config(
+        dir.path(),
+        &format!("{}/feed.xml", server.uri()),
+        &by_name,
+        "allow_private = true",
+        "",
+        "",
+    );
+    let (rt, cfg) = runtime(dir.path(), &text);
+    rt.poll(cfg.source("forum").unwrap(), rt.now())
+        .await
+        .unwrap();
+    let d = rt
+        .deliver_all_due(rt.now(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!((d.sent, d.retrying, d.dead), (0, 0, 1), "{d:?}");
+    assert!(hook.received_requests().await.unwrap().is_empty());
+    let e = rt.store.dead_letters(5).unwrap()[0]
+        .last_error
+        .clone()
+        .unwrap_or_default();
+    assert!(e.contains("localhost resolves to"), "{e}");
+    assert!(!e.contains("/hook"), "{e}");
+}

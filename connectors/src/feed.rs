@@ -170,21 +170,38 @@ pub fn parse_feed_capped(
     base: &str,
     max: usize,
 ) -> Result<(Vec<Mention>, bool, usize), FetchError> {
-    let Some((cut, left_out)) = cap_items(bytes, max) else {
+    let Some((starts, cuts, close)) = item_starts(bytes, max) else {
         return parse_feed_repairing(bytes, base).map(|(m, d)| (m, d, 0));
     };
-    match parse_feed_repairing(&cut, base) {
-        Ok((m, d)) => Ok((m, d, left_out)),
-        // The cut fell somewhere odd (an `<item` inside CDATA): read the whole document.
-        Err(_) => parse_feed_repairing(bytes, base).map(|(m, d)| (m, d, 0)),
+    // Cut before item `max + 1`; when that cut falls somewhere odd (an `<item` inside CDATA or
+    // a comment), before the next few. Never the whole document: that is the memory the cap is
+    // for.
+    let mut first_error = None;
+    for (k, at) in cuts.iter().enumerate() {
+        let mut cut = Vec::with_capacity(at + close.len());
+        cut.extend_from_slice(&bytes[..*at]);
+        cut.extend_from_slice(close);
+        match parse_feed_repairing(&cut, base) {
+            Ok((m, d)) => return Ok((m, d, starts - max - k)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
     }
+    Err(FetchError::Parse(format!(
+        "the feed has {starts} items, more than the {max} earshot reads from one document, and \
+         does not parse when cut there ({}): ask its owner for a shorter feed",
+        first_error.map(|e| e.to_string()).unwrap_or_default()
+    )))
 }
 
-/// The document cut before its item number `max + 1` and closed, and how many items were cut
-/// off; `None` when it has at most `max` items or is not RSS, RDF or Atom.
-fn cap_items(bytes: &[u8], max: usize) -> Option<(Vec<u8>, usize)> {
-    let head = &bytes[..bytes.len().min(4096)];
-    let (tag, close): (&[u8], &[u8]) = if find(head, b"<rdf:RDF").is_some() {
+/// For an RSS, RDF or Atom document of more than `max` items: how many item start tags it
+/// has, the offsets of the next few after item `max` (where to cut), and what closes the
+/// document there. `None` for a shorter or other document.
+fn item_starts(bytes: &[u8], max: usize) -> Option<(usize, Vec<usize>, &'static [u8])> {
+    const CUT_TRIES: usize = 8;
+    let head = &bytes[..bytes.len().min(64 * 1024)];
+    let (tag, close): (&[u8], &'static [u8]) = if find(head, b"<rdf:RDF").is_some() {
         (b"<item", b"</rdf:RDF>")
     } else if find(head, b"<rss").is_some() {
         (b"<item", b"</channel></rss>")
@@ -194,7 +211,7 @@ fn cap_items(bytes: &[u8], max: usize) -> Option<(Vec<u8>, usize)> {
         return None;
     };
     let mut starts = 0usize;
-    let mut cut_at = None;
+    let mut cuts = Vec::new();
     let mut from = 0;
     while let Some(i) = find(&bytes[from..], tag) {
         let at = from + i;
@@ -204,16 +221,12 @@ fn cap_items(bytes: &[u8], max: usize) -> Option<(Vec<u8>, usize)> {
             Some(b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/')
         ) {
             starts += 1;
-            if starts == max + 1 {
-                cut_at = Some(at);
+            if starts > max && cuts.len() < CUT_TRIES {
+                cuts.push(at);
             }
         }
     }
-    let at = cut_at?;
-    let mut out = Vec::with_capacity(at + close.len());
-    out.extend_from_slice(&bytes[..at]);
-    out.extend_from_slice(close);
-    Some((out, starts - max))
+    (starts > max).then_some((starts, cuts, close))
 }
 
 /// Parses a feed document into mentions; `base` is where it came from (for relative links).
@@ -665,6 +678,23 @@ mod tests {
                 parse_feed_capped(doc.as_bytes(), "https://example.com/f", 10).unwrap();
             assert_eq!((m.len(), left_out), (10, 0), "{root}");
         }
+    }
+
+    #[test]
+    fn an_item_tag_inside_cdata_does_not_lift_the_cap() {
+        // Item 3's description holds "<item >" in CDATA: the first cut falls inside it.
+        let mut doc = String::from(r#"<rss version="2.0"><channel><title>t</title>"#);
+        for i in 0..10 {
+            let extra = if i == 2 { "<![CDATA[ <item > ]]>" } else { "" };
+            doc.push_str(&format!(
+                "<item><guid>g{i}</guid><title>acme {i}</title><description>{extra}d</description></item>"
+            ));
+        }
+        doc.push_str("</channel></rss>");
+        let (m, _, left_out) =
+            parse_feed_capped(doc.as_bytes(), "https://example.com/f", 3).unwrap();
+        assert!(m.len() <= 4, "{}", m.len());
+        assert!(left_out >= 6, "{left_out}");
     }
 
     #[tokio::test]

@@ -280,8 +280,12 @@ impl HttpFetcher {
                      guard: bool|
          -> Result<reqwest::Client, FetchError> {
             let builder = reqwest::Client::builder();
+            // Guarded: every address is checked, which a proxy from the environment
+            // (HTTPS_PROXY) would hide, so guarded clients never use one.
             let builder = if guard {
-                builder.dns_resolver(Arc::new(crate::netguard::PublicOnly))
+                builder
+                    .dns_resolver(Arc::new(crate::netguard::PublicOnly))
+                    .no_proxy()
             } else {
                 builder
             };

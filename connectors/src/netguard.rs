@@ -44,12 +44,26 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let seg = ip.segments();
+    let first = seg[0];
+    let v4_at = |hi: usize| Ipv4Addr::from(((seg[hi] as u32) << 16) | seg[hi + 1] as u32);
+    // IPv4-compatible (::a.b.c.d), and `::ffff:0:a.b.c.d`: judged as the IPv4 they carry.
+    if seg[..6] == [0, 0, 0, 0, 0, 0] && !ip.is_loopback() && !ip.is_unspecified()
+        || seg[..6] == [0, 0, 0, 0, 0xffff, 0]
+    {
+        return is_public_v4(v4_at(6));
+    }
+    // 6to4 (2002:a.b.c.d::/48) carries its IPv4 in the second and third groups.
+    if first == 0x2002 {
+        return is_public_v4(v4_at(1));
+    }
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
+        || (first & 0xffc0) == 0xfec0
+        || seg[..3] == [0x64, 0xff9b, 1]
         || first == 0x2001 && ip.segments()[1] == 0xdb8
         || ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
             && !is_public_v4(Ipv4Addr::from(
@@ -76,6 +90,18 @@ pub fn check_url(url: &Url) -> Result<(), String> {
     }
 }
 
+/// A name that resolves to non-public addresses only: a configuration matter, never retried.
+#[derive(Debug)]
+pub struct NotPublic(pub String);
+
+impl std::fmt::Display for NotPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotPublic {}
+
 /// The HTTP clients' resolver: the system's, keeping public addresses only. A name that
 /// resolves only to others is an error that names them.
 #[derive(Debug, Clone, Copy, Default)]
@@ -90,11 +116,11 @@ impl reqwest::dns::Resolve for PublicOnly {
                 all.iter().copied().filter(|a| is_public(a.ip())).collect();
             if public.is_empty() && !all.is_empty() {
                 let ips: Vec<String> = all.iter().map(|a| a.ip().to_string()).collect();
-                return Err(format!(
+                return Err(Box::new(NotPublic(format!(
                     "{host} resolves to {}, not a public address: {HOW_TO_ALLOW}",
                     ips.join(", ")
-                )
-                .into());
+                )))
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
         })
@@ -127,6 +153,12 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
+            "::169.254.169.254",
+            "::127.0.0.1",
+            "::ffff:0:10.0.0.1",
+            "64:ff9b:1::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "fec0::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }

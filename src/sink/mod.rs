@@ -751,8 +751,19 @@ pub(crate) fn transport_error(e: reqwest::Error, secret: &str) -> SendError {
         500,
         text::Count::Chars,
     );
+    // A target whose name resolves to private addresses only will not change by waiting.
+    let mut cause: Option<&dyn std::error::Error> = Some(&e);
+    let mut not_public = false;
+    while let Some(c) = cause {
+        not_public |= c.is::<earshot_connectors::netguard::NotPublic>();
+        cause = c.source();
+    }
     SendError {
-        retry: Retry::Later(maybe_delivered.then_some(MAYBE_DELIVERED_BACKOFF)),
+        retry: if not_public {
+            Retry::Never
+        } else {
+            Retry::Later(maybe_delivered.then_some(MAYBE_DELIVERED_BACKOFF))
+        },
         status: None,
         message,
     }

@@ -164,9 +164,11 @@ fn no_redirect_client(guard: bool) -> Result<reqwest::Client, reqwest::Error> {
     }
     let builder = reqwest::Client::builder();
     let builder = if guard {
-        builder.dns_resolver(std::sync::Arc::new(
-            earshot_connectors::netguard::PublicOnly,
-        ))
+        builder
+            .dns_resolver(std::sync::Arc::new(
+                earshot_connectors::netguard::PublicOnly,
+            ))
+            .no_proxy()
     } else {
         builder
     };
