@@ -76,6 +76,24 @@ fn judge_bench(c: &mut Criterion) {
         "pass over an item no watch matches (no language given)",
         |b| b.iter(|| p.evaluate(&src, black_box(other.clone()), now, true)),
     );
+    // The same with a watch that filters on `lang:`: the language is detected first.
+    let with_lang = Config::parse(
+        r#"
+        [[source]]
+        id = "s"
+        kind = "feed"
+        url = "x.xml"
+        [[watch]]
+        name = "acme"
+        query = '("acme cloud" OR acmecloud) -anvil lang:en'
+        "#,
+    )
+    .unwrap()
+    .config;
+    let pl = Pipeline::new(&with_lang).unwrap();
+    g.bench_function("pass over an item no watch matches (a lang: watch)", |b| {
+        b.iter(|| pl.evaluate(&src, black_box(other.clone()), now, true))
+    });
     g.finish();
 }
 

@@ -687,6 +687,43 @@ mod tests {
         sinks = ["archive"]
     "#;
 
+    /// The language is found for every matched mention, before matching only where a query
+    /// needs it, and a `lang:` filter still sees it.
+    #[test]
+    fn the_language_is_detected_when_it_is_needed() {
+        const GERMAN: &str = "Acme ist seit heute Morgen nicht erreichbar und unsere Kunden \
+                              können nicht bezahlen, bitte helft uns schnell";
+        let text = |query: &str| {
+            format!(
+                "[[source]]\nid = \"hn\"\nkind = \"hackernews\"\nquery = \"acme\"\n\
+                 [[watch]]\nname = \"w\"\nquery = '{query}'\n"
+            )
+        };
+        let mention = |t: &str| Mention {
+            platform_id: "1".into(),
+            text: t.into(),
+            lang: None,
+            ..Default::default()
+        };
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        // No `lang:` anywhere: matched, then detected.
+        let cfg = Config::parse(&text("acme")).unwrap().config;
+        let p = Pipeline::new(&cfg).unwrap();
+        assert!(!p.match_needs_lang);
+        let got = p
+            .evaluate(cfg.source("hn").unwrap(), mention(GERMAN), now, false)
+            .unwrap();
+        assert_eq!(got.lang.as_deref(), Some("de"));
+        // A `lang:` filter: detected before matching, so it matches German and only German.
+        let cfg = Config::parse(&text("acme lang:de")).unwrap().config;
+        let p = Pipeline::new(&cfg).unwrap();
+        assert!(p.match_needs_lang);
+        let src = cfg.source("hn").unwrap();
+        assert!(p.evaluate(src, mention(GERMAN), now, false).is_some());
+        let english = "Acme has been down since this morning and our customers cannot pay at all";
+        assert!(p.evaluate(src, mention(english), now, false).is_none());
+    }
+
     fn sinks_for(source: &str, text: &str, lang: &str, rating: Option<u8>) -> Vec<String> {
         let cfg = Config::parse(ROUTES).unwrap().config;
         let pipeline = Pipeline::new(&cfg).unwrap();
