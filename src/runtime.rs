@@ -126,7 +126,7 @@ struct SinkHandle {
     /// May reach non-public addresses (`allow_private`, or `daemon.allow_private_networks`).
     allow_private: bool,
     /// `max_alerts_per_hour`, [`crate::config::DEFAULT_ALERTS_PER_HOUR`] when not set.
-    budget: Option<u32>,
+    budget: u32,
     /// Spaces messages to the target's documented pace; `None` for local targets (stdout).
     pace: Option<DefaultDirectRateLimiter>,
 }
@@ -331,10 +331,9 @@ impl Runtime {
                     sink,
                     allow_private,
                     pace,
-                    budget: Some(
-                        sc.max_alerts_per_hour
-                            .unwrap_or(crate::config::DEFAULT_ALERTS_PER_HOUR),
-                    ),
+                    budget: sc
+                        .max_alerts_per_hour
+                        .unwrap_or(crate::config::DEFAULT_ALERTS_PER_HOUR),
                 },
             );
         }
@@ -494,9 +493,14 @@ impl Runtime {
     /// What the sink `sink_id` sends with: the guarded pool, or the open one when the sink
     /// may reach private addresses.
     pub fn http_client(&self, sink_id: &str) -> &crate::sink::Outbound {
-        match self.sinks.get(sink_id) {
-            Some(h) if h.allow_private => &self.client_open,
-            _ => &self.client,
+        self.outbound(self.sinks.get(sink_id).is_some_and(|h| h.allow_private))
+    }
+
+    fn outbound(&self, allow_private: bool) -> &crate::sink::Outbound {
+        if allow_private {
+            &self.client_open
+        } else {
+            &self.client
         }
     }
 
@@ -681,8 +685,10 @@ impl Runtime {
             return Ok(report);
         };
         let ts = now.timestamp();
-        // Sends are stamped with the time they went out: `now` plus what pacing took since.
+        // The time as this drain goes on: `now` plus what pacing and sending took since. Sends
+        // are stamped with it, and back-offs counted from it.
         let started = tokio::time::Instant::now();
+        let now_here = || now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
         let give_up = self.config.daemon.delivery_give_up_after.0.as_secs() as i64;
         // A held sink (Retry-After, back-off, a refusing target) sends nothing before its hold
         // ends: not the rows it was told about, not the ones queued since.
@@ -692,22 +698,20 @@ impl Runtime {
         }
         loop {
             // The sink's budget: messages it accepted within the last hour.
-            let mut room = usize::MAX;
-            if let Some(b) = handle.budget {
-                let sends = blocking(|| self.store.sends_since(sink_id, ts - 3600))?;
-                room = (b as usize).saturating_sub(sends.len());
-                if room == 0 {
-                    // Room again when the oldest of those leaves the hour.
-                    let until = sends.first().map_or(ts + 60, |t| t + 3600).max(ts + 1);
-                    let held = self.store.hold_for_budget(sink_id, ts, until)?;
-                    if held > 0 {
-                        info!(
-                            sink = %sink_id,
-                            held,
-                            budget = b,
-                            "Alert budget spent for this hour; held for one summary"
-                        );
-                    }
+            let b = handle.budget;
+            let sends = blocking(|| self.store.sends_since(sink_id, ts - 3600))?;
+            let room = (b as usize).saturating_sub(sends.len());
+            if room == 0 {
+                // Room again when the oldest of those leaves the hour.
+                let until = sends.first().map_or(ts + 60, |t| t + 3600).max(ts + 1);
+                let held = self.store.hold_for_budget(sink_id, ts, until)?;
+                if held > 0 {
+                    info!(
+                        sink = %sink_id,
+                        held,
+                        budget = b,
+                        "Alert budget spent for this hour; held for one summary"
+                    );
                 }
             }
             let mut due = blocking(|| self.store.due_deliveries(sink_id, ts, 50))?;
@@ -743,22 +747,18 @@ impl Runtime {
                 }
                 let span = info_span!("deliver", sink = %sink_id, delivery = d.ids[0], rows = d.ids.len(), attempt = d.attempts + 1);
                 trace!(parent: &span, "Sending");
-                let sending_at =
-                    now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
                 let result = self
-                    .send_batch(handle, sink_id, &d, ts, sending_at)
+                    .send_batch(handle, sink_id, &d, ts, now_here())
                     .instrument(span.clone())
                     .await?;
                 let _e = span.enter();
                 match result {
                     Ok(sent) => {
-                        let at = (now
-                            + chrono::Duration::from_std(started.elapsed()).unwrap_or_default())
-                        .timestamp();
+                        let at = now_here().timestamp();
                         for id in &d.ids {
                             self.store.mark_sent(*id, at, sent.message_ref.as_deref())?;
                         }
-                        if handle.budget.is_some() && d.counts {
+                        if d.counts {
                             self.store.record_send(sink_id, ts)?;
                         }
                         if held.take().is_some() {
@@ -806,10 +806,7 @@ impl Runtime {
                             let wait = delivery_backoff(d.attempts + 1, after, fastrand::f64());
                             // Counted from when the failure was seen: after a 30 s timeout a
                             // 5 s back-off from the start would already be over.
-                            let seen = (now
-                                + chrono::Duration::from_std(started.elapsed())
-                                    .unwrap_or_default())
-                            .timestamp();
+                            let seen = now_here().timestamp();
                             let next = seen + wait.as_secs().max(1) as i64;
                             if ts - d.created_at > give_up {
                                 let msg = format!(
@@ -883,12 +880,10 @@ impl Runtime {
         sending_at: DateTime<Utc>,
     ) -> Result<Result<crate::sink::Sent, crate::sink::SendError>, StoreError> {
         // The sink reads replies' times (`Retry-After` dates, resets) on the outbox's `now`.
-        let base = if h.allow_private {
-            &self.client_open
-        } else {
-            &self.client
-        };
-        let client = &base.clone().with_clock(Clock::tokio_from(sending_at));
+        let client = &self
+            .outbound(h.allow_private)
+            .clone()
+            .with_clock(Clock::tokio_from(sending_at));
         if let Some(target) = &b.update_of {
             let carried = blocking(|| self.store.message_alerts(sink_id, target))?;
             if carried.is_empty() {
@@ -1203,7 +1198,7 @@ impl Batch {
 /// Due deliveries as sends: the held ones (quiet hours, the sink's budget) together, first, as
 /// one catch-up message; updates of one message together; the rows of one conversation
 /// together, where the first of them stood; the others one by one, in order.
-fn batches(due: Vec<Delivery>, budget: Option<u32>) -> Vec<Batch> {
+fn batches(due: Vec<Delivery>, budget: u32) -> Vec<Batch> {
     let (held, rest): (Vec<_>, Vec<_>) = due.into_iter().partition(|d| d.held != 0);
     let mut out = Vec::with_capacity(rest.len() + 1);
     if let [one] = held.as_slice() {
@@ -1213,10 +1208,9 @@ fn batches(due: Vec<Delivery>, budget: Option<u32>) -> Vec<Batch> {
         let why = if held.iter().any(|d| d.held == 1) {
             "during quiet hours".to_string()
         } else {
-            let b = budget.unwrap_or_default();
             format!(
-                "back by this channel's budget of {b} alert{} an hour",
-                if b == 1 { "" } else { "s" }
+                "back by this channel's budget of {budget} alert{} an hour",
+                if budget == 1 { "" } else { "s" }
             )
         };
         out.push(Batch::of(&held, Alert::catch_up(&alerts, &why)));

@@ -202,98 +202,29 @@ async fn a_spent_budget_holds_alerts_but_not_edits_notices_or_escalations() {
     assert!(store.sends_since("oncall", 0).unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_night_of_sixty_mentions_is_one_catch_up() {
-    let feed = Feed::default();
-    feed.set(
-        (1..=60)
-            .map(|i| {
-                item(
-                    &i.to_string(),
-                    &format!("Acme question {i}"),
-                    "how do I export from acme?",
-                )
-            })
-            .collect(),
-    );
-    let feed_server = feed.serve().await;
-    let hook = receiver(200).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = secret_file(dir.path(), "slack", &format!("{}/hook", hook.uri()));
-    let text = format!(
-        r#"
-        [daemon]
-        allow_private_networks = true
-        [[source]]
-        id = "forum"
-        kind = "feed"
-        url = "{}/feed.xml"
-        backfill = true
-        [[watch]]
-        name = "acme"
-        query = "acme"
-        [[sink]]
-        id = "support"
-        kind = "slack"
-        url = {{ file = "{url}" }}
-        max_per_second = 100.0
-        [[time_interval]]
-        name = "night"
-        times = [{{ start = "22:00", end = "07:00" }}]
-        [[route]]
-        watch = "acme"
-        min_urgency = "low"
-        sinks = ["support"]
-        mute_time_intervals = ["night"]
-        "#,
-        feed_server.uri()
-    );
-    let cfg = Config::parse(&text).unwrap().config;
-    let rt = Runtime::with_store(
-        cfg.clone(),
-        Arc::new(Store::open_in_memory().unwrap()),
-        Clock::tokio_from(at("02:00:00")),
-    )
-    .unwrap();
-    let stop = CancellationToken::new();
-    let r = rt
-        .poll(cfg.source("forum").unwrap(), at("02:00:00"))
-        .await
-        .unwrap();
-    assert_eq!(r.commit.enqueued, 60);
-    assert_eq!(
-        rt.deliver_all_due(at("06:59:00"), &stop)
-            .await
-            .unwrap()
-            .sent,
-        0
-    );
-    let report = rt.deliver_all_due(at("07:00:00"), &stop).await.unwrap();
-    assert_eq!(report.sent, 60, "{report:?}");
-    let sent = posts(&hook).await;
-    assert_eq!(sent.len(), 1, "one catch-up message: {sent:#?}");
-    let msg = sent[0].to_string();
-    assert!(msg.contains("60 mentions held during quiet hours"), "{msg}");
-    // Equally urgent lines in the order they were posted.
-    let first = msg.find("Acme question 1 ").expect("the first listed");
-    let second = msg.find("Acme question 2 ").expect("the second listed");
-    assert!(first < second, "{msg}");
+/// A feed of `n` items titled `title N` with `text`, one Slack sink with no budget of its own,
+/// and one route; `tables` are more tables before the route, `route_extra` more keys of it.
+/// The runtime's clock starts at `start`.
+struct SlackWorld {
+    _feed_server: MockServer,
+    hook: MockServer,
+    _dir: tempfile::TempDir,
+    cfg: Config,
+    rt: Runtime,
 }
 
-/// No `max_alerts_per_hour`: the default budget still holds a flood. A feed that suddenly
-/// matches 300 items costs the channel 120 messages in the hour and one summary of the rest.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_is_held_by_the_default_budget() {
+async fn slack_world(
+    n: usize,
+    title: &str,
+    text: &str,
+    tables: &str,
+    route_extra: &str,
+    start: &str,
+) -> SlackWorld {
     let feed = Feed::default();
     feed.set(
-        (1..=300)
-            .map(|i| {
-                item(
-                    &i.to_string(),
-                    &format!("Acme post {i}"),
-                    "acme export is slow",
-                )
-            })
+        (1..=n)
+            .map(|i| item(&i.to_string(), &format!("{title} {i}"), text))
             .collect(),
     );
     let feed_server = feed.serve().await;
@@ -317,21 +248,75 @@ async fn a_flood_is_held_by_the_default_budget() {
         kind = "slack"
         url = {{ file = "{url}" }}
         max_per_second = 1000.0
+        {tables}
         [[route]]
         watch = "acme"
         min_urgency = "low"
         sinks = ["support"]
+        {route_extra}
         "#,
         feed_server.uri()
     );
     let cfg = Config::parse(&text).unwrap().config;
-    assert_eq!(cfg.sinks[0].max_alerts_per_hour, None);
     let rt = Runtime::with_store(
         cfg.clone(),
         Arc::new(Store::open_in_memory().unwrap()),
-        Clock::tokio_from(at("10:00:00")),
+        Clock::tokio_from(at(start)),
     )
     .unwrap();
+    SlackWorld {
+        _feed_server: feed_server,
+        hook,
+        _dir: dir,
+        cfg,
+        rt,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_night_of_sixty_mentions_is_one_catch_up() {
+    let w = slack_world(
+        60,
+        "Acme question",
+        "how do I export from acme?",
+        "[[time_interval]]\nname = \"night\"\ntimes = [{ start = \"22:00\", end = \"07:00\" }]",
+        "mute_time_intervals = [\"night\"]",
+        "02:00:00",
+    )
+    .await;
+    let (rt, cfg, hook) = (&w.rt, &w.cfg, &w.hook);
+    let stop = CancellationToken::new();
+    let r = rt
+        .poll(cfg.source("forum").unwrap(), at("02:00:00"))
+        .await
+        .unwrap();
+    assert_eq!(r.commit.enqueued, 60);
+    assert_eq!(
+        rt.deliver_all_due(at("06:59:00"), &stop)
+            .await
+            .unwrap()
+            .sent,
+        0
+    );
+    let report = rt.deliver_all_due(at("07:00:00"), &stop).await.unwrap();
+    assert_eq!(report.sent, 60, "{report:?}");
+    let sent = posts(hook).await;
+    assert_eq!(sent.len(), 1, "one catch-up message: {sent:#?}");
+    let msg = sent[0].to_string();
+    assert!(msg.contains("60 mentions held during quiet hours"), "{msg}");
+    // Equally urgent lines in the order they were posted.
+    let first = msg.find("Acme question 1 ").expect("the first listed");
+    let second = msg.find("Acme question 2 ").expect("the second listed");
+    assert!(first < second, "{msg}");
+}
+
+/// No `max_alerts_per_hour`: the default budget still holds a flood. A feed that suddenly
+/// matches 300 items costs the channel 120 messages in the hour and one summary of the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_held_by_the_default_budget() {
+    let w = slack_world(300, "Acme post", "acme export is slow", "", "", "10:00:00").await;
+    let (rt, cfg, hook) = (&w.rt, &w.cfg, &w.hook);
+    assert_eq!(cfg.sinks[0].max_alerts_per_hour, None);
     let stop = CancellationToken::new();
     let r = rt
         .poll(cfg.source("forum").unwrap(), at("10:00:00"))
@@ -343,7 +328,7 @@ async fn a_flood_is_held_by_the_default_budget() {
         first.sent,
         earshot::config::DEFAULT_ALERTS_PER_HOUR as usize
     );
-    assert_eq!(posts(&hook).await.len(), 120);
+    assert_eq!(posts(hook).await.len(), 120);
     // Nothing more within the hour; then the other 180 as one summary.
     assert_eq!(
         rt.deliver_all_due(at("10:59:00"), &stop)
@@ -354,7 +339,7 @@ async fn a_flood_is_held_by_the_default_budget() {
     );
     let later = rt.deliver_all_due(at("11:00:00"), &stop).await.unwrap();
     assert_eq!(later.sent, 180, "{later:?}");
-    let sent = posts(&hook).await;
+    let sent = posts(hook).await;
     assert_eq!(sent.len(), 121);
     let summary = sent[120].to_string();
     assert!(

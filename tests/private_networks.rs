@@ -14,9 +14,10 @@ use std::sync::Arc;
 use chrono::DateTime;
 use common::{Feed, item, secret_file};
 use earshot::config::Config;
-use earshot::runtime::{Clock, Runtime};
+use earshot::runtime::{Clock, DrainReport, Runtime};
 use earshot::store::Store;
 use tokio_util::sync::CancellationToken;
+use wiremock::MockServer;
 
 /// One feed source at `feed_url` and one Slack sink at `hook_url`; `source_extra` and
 /// `sink_extra` are more keys of each, `daemon_extra` of `[daemon]`.
@@ -70,25 +71,54 @@ fn runtime(dir: &std::path::Path, text: &str) -> (Runtime, Config) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_feed_on_loopback_is_refused_by_name_and_allowed_on_purpose() {
+/// A feed with one complaint and a chat receiver, both on loopback, and a state directory.
+struct Local {
+    _feed: Feed,
+    server: MockServer,
+    hook: MockServer,
+    dir: tempfile::TempDir,
+}
+
+async fn local() -> Local {
     let feed = Feed::default();
     feed.set(vec![item("1", "Acme", "acme login broken")]);
-    let server = feed.serve().await;
+    Local {
+        server: feed.serve().await,
+        _feed: feed,
+        hook: common::receiver(200).await,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Local {
+    fn feed_url(&self) -> String {
+        format!("{}/feed.xml", self.server.uri())
+    }
+
+    fn hook_url(&self) -> String {
+        format!("{}/hook", self.hook.uri())
+    }
+}
+
+/// Polls the source, then drains the outbox, at the runtime's time.
+async fn poll_and_deliver(rt: &Runtime, cfg: &Config) -> DrainReport {
+    rt.poll(cfg.source("forum").unwrap(), rt.now())
+        .await
+        .unwrap();
+    rt.deliver_all_due(rt.now(), &CancellationToken::new())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_on_loopback_is_refused_by_name_and_allowed_on_purpose() {
+    let l = local().await;
+    let (server, dir) = (&l.server, l.dir.path());
     let port = server.address().port();
-    let hook = common::receiver(200).await;
-    let dir = tempfile::tempdir().unwrap();
     // A name that resolves to loopback: refused once resolved, before any request.
     let by_name = format!("http://localhost:{port}/feed.xml");
-    let text = config(
-        dir.path(),
-        &by_name,
-        &format!("{}/hook", hook.uri()),
-        "",
-        "allow_private = true",
-        "",
-    );
-    let (rt, cfg) = runtime(dir.path(), &text);
+    let text = config(dir, &by_name, &l.hook_url(), "", "allow_private = true", "");
+    let (rt, cfg) = runtime(dir, &text);
     let r = rt
         .poll(cfg.source("forum").unwrap(), rt.now())
         .await
@@ -107,14 +137,14 @@ async fn a_feed_on_loopback_is_refused_by_name_and_allowed_on_purpose() {
 
     // The same source, allowed: read.
     let text = config(
-        dir.path(),
+        dir,
         &by_name,
-        &format!("{}/hook", hook.uri()),
+        &l.hook_url(),
         "allow_private = true",
         "allow_private = true",
         "",
     );
-    let (rt, cfg) = runtime(dir.path(), &text);
+    let (rt, cfg) = runtime(dir, &text);
     let r = rt
         .poll(cfg.source("forum").unwrap(), rt.now())
         .await
@@ -125,21 +155,19 @@ async fn a_feed_on_loopback_is_refused_by_name_and_allowed_on_purpose() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn addresses_written_in_a_url_are_refused_in_every_spelling() {
-    let feed = Feed::default();
-    let server = feed.serve().await;
-    let hook = common::receiver(200).await;
-    let dir = tempfile::tempdir().unwrap();
+    let l = local().await;
+    let (server, dir) = (&l.server, l.dir.path());
     // The daemon-wide switch lets the config through; a source-level `false` cannot undo it,
     // so build the fetcher's refusal through the fetcher itself.
     let text = config(
-        dir.path(),
-        &format!("{}/feed.xml", server.uri()),
-        &format!("{}/hook", hook.uri()),
+        dir,
+        &l.feed_url(),
+        &l.hook_url(),
         "",
         "",
         "allow_private_networks = true",
     );
-    let (rt, cfg) = runtime(dir.path(), &text);
+    let (rt, cfg) = runtime(dir, &text);
     let guarded = rt
         .fetcher_for(cfg.source("forum").unwrap())
         .allowing_private(false);
@@ -162,27 +190,18 @@ async fn addresses_written_in_a_url_are_refused_in_every_spelling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_on_loopback_gets_nothing_unless_allowed() {
-    let feed = Feed::default();
-    feed.set(vec![item("1", "Acme", "acme login broken")]);
-    let server = feed.serve().await;
-    let hook = common::receiver(200).await;
-    let dir = tempfile::tempdir().unwrap();
+    let l = local().await;
+    let (hook, dir) = (&l.hook, l.dir.path());
     let text = config(
-        dir.path(),
-        &format!("{}/feed.xml", server.uri()),
-        &format!("{}/hook", hook.uri()),
+        dir,
+        &l.feed_url(),
+        &l.hook_url(),
         "allow_private = true",
         "",
         "",
     );
-    let (rt, cfg) = runtime(dir.path(), &text);
-    rt.poll(cfg.source("forum").unwrap(), rt.now())
-        .await
-        .unwrap();
-    let d = rt
-        .deliver_all_due(rt.now(), &CancellationToken::new())
-        .await
-        .unwrap();
+    let (rt, cfg) = runtime(dir, &text);
+    let d = poll_and_deliver(&rt, &cfg).await;
     assert_eq!((d.sent, d.dead), (0, 1), "{d:?}");
     assert!(hook.received_requests().await.unwrap().is_empty());
     let dead = rt.store.dead_letters(5).unwrap();
@@ -192,14 +211,14 @@ async fn a_sink_on_loopback_gets_nothing_unless_allowed() {
     drop(rt);
 
     let text = config(
-        dir.path(),
-        &format!("{}/feed.xml", server.uri()),
-        &format!("{}/hook", hook.uri()),
+        dir,
+        &l.feed_url(),
+        &l.hook_url(),
         "allow_private = true",
         "allow_private = true",
         "",
     );
-    let (rt, _) = runtime(dir.path(), &text);
+    let (rt, _) = runtime(dir, &text);
     assert_eq!(
         rt.store
             .retry_dead(Some("support"), rt.now().timestamp())
@@ -270,28 +289,12 @@ fn check_names_a_literal_private_address() {
 /// days): waiting does not make an address public.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_name_that_resolves_to_loopback_is_parked_at_once() {
-    let feed = Feed::default();
-    feed.set(vec![item("1", "Acme", "acme login broken")]);
-    let server = feed.serve().await;
-    let hook = common::receiver(200).await;
-    let dir = tempfile::tempdir().unwrap();
+    let l = local().await;
+    let (hook, dir) = (&l.hook, l.dir.path());
     let by_name = format!("http://localhost:{}/hook", hook.address().port());
-    let text = config(
-        dir.path(),
-        &format!("{}/feed.xml", server.uri()),
-        &by_name,
-        "allow_private = true",
-        "",
-        "",
-    );
-    let (rt, cfg) = runtime(dir.path(), &text);
-    rt.poll(cfg.source("forum").unwrap(), rt.now())
-        .await
-        .unwrap();
-    let d = rt
-        .deliver_all_due(rt.now(), &CancellationToken::new())
-        .await
-        .unwrap();
+    let text = config(dir, &l.feed_url(), &by_name, "allow_private = true", "", "");
+    let (rt, cfg) = runtime(dir, &text);
+    let d = poll_and_deliver(&rt, &cfg).await;
     assert_eq!((d.sent, d.retrying, d.dead), (0, 0, 1), "{d:?}");
     assert!(hook.received_requests().await.unwrap().is_empty());
     let e = rt.store.dead_letters(5).unwrap()[0]

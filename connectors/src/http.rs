@@ -276,6 +276,7 @@ enum Target {
 impl HttpFetcher {
     pub fn new(opts: FetchOptions) -> Result<HttpFetcher, FetchError> {
         let quota = quota(opts.per_host_rps)?;
+        let tls = tls_config()?;
         let build = |policy: reqwest::redirect::Policy,
                      guard: bool|
          -> Result<reqwest::Client, FetchError> {
@@ -290,7 +291,7 @@ impl HttpFetcher {
                 builder
             };
             builder
-                .tls_backend_preconfigured(tls_config()?)
+                .tls_backend_preconfigured(tls.clone())
                 .user_agent(opts.user_agent.clone())
                 .connect_timeout(opts.connect_timeout)
                 .timeout(opts.total_timeout)
@@ -306,8 +307,8 @@ impl HttpFetcher {
         };
         let clients = |guard: bool| -> Result<Arc<Clients>, FetchError> {
             Ok(Arc::new(Clients {
-                anonymous: build(follow_limited(opts.max_redirects, guard), guard)?,
-                credentialed: build(same_origin_only(opts.max_redirects, guard), guard)?,
+                anonymous: build(redirects(opts.max_redirects, guard, false), guard)?,
+                credentialed: build(redirects(opts.max_redirects, guard, true), guard)?,
             }))
         };
         Ok(HttpFetcher {
@@ -821,41 +822,24 @@ impl HttpFetcher {
     }
 }
 
-/// A redirect policy for requests that carry a credential: follows a redirect only to the same
-/// origin (scheme, host and port) as the request, at most `max` times. A redirect elsewhere is
-/// an error: the credential, the body and the query stay with the server they were meant for.
-fn same_origin_only(max: usize, guard: bool) -> reqwest::redirect::Policy {
+/// The redirect policy: at most `max` hops; with `guard`, never to an address written in the
+/// URL that is not public (names are checked by the resolver); with `same_origin` (requests
+/// that carry a credential), never to another scheme, host or port, so the credential, the
+/// body and the query stay with the server they were meant for.
+fn redirects(max: usize, guard: bool, same_origin: bool) -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(move |attempt| {
-        let Some(first) = attempt.previous().first() else {
-            return attempt.follow();
-        };
         if attempt.previous().len() > max {
             return attempt.error(TooManyRedirects);
         }
         if guard && let Err(e) = crate::netguard::check_url(attempt.url()) {
             return attempt.error(PrivateRedirect(e));
         }
-        if first.origin() != attempt.url().origin() {
-            let to = match (attempt.url().host_str(), attempt.url().port()) {
-                (Some(h), Some(p)) => format!("{}://{h}:{p}", attempt.url().scheme()),
-                (Some(h), None) => format!("{}://{h}", attempt.url().scheme()),
-                _ => attempt.url().scheme().to_string(),
-            };
+        if same_origin
+            && let Some(first) = attempt.previous().first()
+            && first.origin() != attempt.url().origin()
+        {
+            let to = attempt.url().origin().ascii_serialization();
             return attempt.error(CrossOriginRedirect { to });
-        }
-        attempt.follow()
-    })
-}
-
-/// Follows up to `max` redirects; with `guard`, never to an address written in the URL that
-/// is not public (names are checked by the resolver).
-fn follow_limited(max: usize, guard: bool) -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() > max {
-            return attempt.error(TooManyRedirects);
-        }
-        if guard && let Err(e) = crate::netguard::check_url(attempt.url()) {
-            return attempt.error(PrivateRedirect(e));
         }
         attempt.follow()
     })
@@ -1189,7 +1173,7 @@ mod tests {
             .respond_with(ResponseTemplate::new(302).insert_header("location", target.as_str()))
             .mount(&feed)
             .await;
-        for policy in [follow_limited(5, true), same_origin_only(5, true)] {
+        for policy in [redirects(5, true, false), redirects(5, true, true)] {
             let client = reqwest::Client::builder().redirect(policy).build().unwrap();
             let e = client.get(feed.uri()).send().await.unwrap_err();
             assert!(e.is_redirect(), "{e:?}");
@@ -1199,7 +1183,7 @@ mod tests {
         assert!(admin.received_requests().await.unwrap().is_empty());
         // Without the guard, the same redirect is followed: the test measures the guard.
         let open = reqwest::Client::builder()
-            .redirect(follow_limited(5, false))
+            .redirect(redirects(5, false, false))
             .build()
             .unwrap();
         assert_eq!(open.get(feed.uri()).send().await.unwrap().status(), 200);

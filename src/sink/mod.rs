@@ -95,11 +95,6 @@ impl Outbound {
         }
     }
 
-    /// The connection pool (timeouts and User-Agent set, never following redirects).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.client
-    }
-
     /// The connection pool for a request to `url`: refused when the guard is on and `url`
     /// names a non-public address (the error names the address, never the URL).
     pub fn to(&self, url: &str) -> Result<&reqwest::Client, SendError> {
